@@ -1,0 +1,65 @@
+/**
+ * The typed errors gta throws. Each carries a string `code`, so callers can recognise them with
+ * {@link isGtaError} even when two copies of the library are bundled and `instanceof` fails.
+ * @module
+ */
+
+/** Every code a {@link GtaError} can carry. */
+export const ERROR_CODES = {
+  /** `enqueue` named a task key that no definition registered with the manager has. */
+  unknownTaskKey: 'GTA_UNKNOWN_TASK_KEY',
+  /** Two definitions were registered under one key. */
+  duplicateTaskKey: 'GTA_DUPLICATE_TASK_KEY',
+  /** An argument to a gta call is malformed (a bad key, an id that is not an id, a negative delay, …). */
+  invalidArgument: 'GTA_INVALID_ARGUMENT',
+  /** A task's argument failed the task's schema. */
+  schemaRejected: 'GTA_SCHEMA_REJECTED',
+  /** A manager or task option breaks one of the option rules (durations > 0, scan ≤ storage, …). */
+  invalidOption: 'GTA_INVALID_OPTION',
+  /** A task's argument or context cannot be stored as JSON (BigInt, cycle, function, NaN, …). */
+  notSerializable: 'GTA_NOT_SERIALIZABLE',
+  /** A task's serialized argument is larger than `maxArgumentBytes`. */
+  argumentTooLarge: 'GTA_ARGUMENT_TOO_LARGE',
+  /** The manager was stopped or its root signal aborted. */
+  managerStopped: 'GTA_MANAGER_STOPPED',
+  /** A statement against the task table failed; `cause` holds the driver's error. */
+  storage: 'GTA_STORAGE_ERROR',
+} as const;
+
+export type GtaErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/** The one error class gta throws; tell failures apart by `code`. */
+export class GtaError extends Error {
+  readonly code: GtaErrorCode;
+  /** Marks gta errors across bundled copies of the library. */
+  readonly isGtaError = true;
+
+  constructor(code: GtaErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GtaError';
+    this.code = code;
+  }
+}
+
+/**
+ * Whether `error` is a gta error, optionally with the given code. Works without `instanceof`.
+ * @example
+ * try { await manager.enqueue('nope', {}) } catch (e) { if (isGtaError(e, 'GTA_UNKNOWN_TASK_KEY')) … }
+ */
+export function isGtaError(error: unknown, code?: GtaErrorCode): error is GtaError {
+  if (typeof error !== 'object' || error === null) return false;
+  const candidate = error as { isGtaError?: unknown; code?: unknown };
+  if (candidate.isGtaError !== true || typeof candidate.code !== 'string') return false;
+  return code === undefined || candidate.code === code;
+}
+
+/** Renders anything a handler may throw (an Error, a string, an object, undefined) as one line of text. */
+export function describeThrown(thrown: unknown): string {
+  if (thrown instanceof Error) return thrown.stack ?? `${thrown.name}: ${thrown.message}`;
+  if (typeof thrown === 'string') return `non-Error thrown: ${thrown}`;
+  try {
+    return `non-Error thrown: ${JSON.stringify(thrown) ?? String(thrown)}`;
+  } catch {
+    return `non-Error thrown: ${String(thrown)}`;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * gta: reliable async tasks and transactional messages on Postgres, for serverless and edge
+ * runtimes. Enqueue in your own transaction; the task exists if and only if it commits, starts
+ * right after the commit, and a cron `tick()` runs whatever the commit hook missed.
+ * @module
+ */
+export { AttemptAborted } from './attempt.js';
+export { describeThrown, ERROR_CODES, GtaError, type GtaErrorCode, isGtaError } from './errors.js';
+export { consoleLogger, type LogFields, type Logger, type LogLevel, silentLogger } from './logger.js';
+export { type ArgOf, createTaskManager, TaskManager } from './manager.js';
+export {
+  type CheckCallback,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_INITIALIZED_TIMEOUT,
+  DEFAULT_INSTANT_SCAN_INTERVAL,
+  DEFAULT_LEASE_MARGIN,
+  DEFAULT_MAINTENANCE_INTERVAL,
+  DEFAULT_MAX_ARGUMENT_BYTES,
+  DEFAULT_RUNNING_TIMEOUT,
+  DEFAULT_SCAN_INTERVAL,
+  DEFAULT_STORAGE_TIMEOUT,
+  DEFAULT_TABLE,
+  DEFAULT_TASK_TIMEOUT,
+  DEFAULT_TICK_BUDGET,
+  logAbnormalTasks,
+  type TaskManagerOptions,
+} from './options.js';
+export { gtaTasksTable } from './schema.js';
+export { isTaskStatus, TASK_STATES, type TaskStatus, TRANSITIONS } from './states.js';
+export { MAINTENANCE_KEY, type MigrateOptions, type MigrateResult, migrate, migrationStatements } from './storage/index.js';
+export {
+  CancelTask,
+  type ChildEnqueueOptions,
+  type CtxMarshaler,
+  defineTask,
+  MAX_TASK_KEY_LENGTH,
+  RetryAfter,
+  type TaskContext,
+  type TaskDefinition,
+  type TaskDefinitionInput,
+  type TaskHandler,
+} from './task.js';
+export type {
+  AbnormalReason,
+  AbnormalTask,
+  EnqueueOptions,
+  ListTasksFilter,
+  SqlExecutor,
+  TaskId,
+  TaskRow,
+  TaskStats,
+  TickOptions,
+  TickReport,
+  TransactionalDatabase,
+  WaitUntil,
+} from './types.js';

@@ -1,0 +1,35 @@
+/**
+ * The structured logger gta writes to. Its shape is pino's (`logger.info(fields, message)`), so a
+ * pino instance can be passed as is; the default writes one line per entry to the console.
+ * @module
+ */
+
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(fields: LogFields, message?: string): void;
+  info(fields: LogFields, message?: string): void;
+  warn(fields: LogFields, message?: string): void;
+  error(fields: LogFields, message?: string): void;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+const LEVEL_ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+
+/** A console logger that drops entries below `level`. */
+export function consoleLogger(level: LogLevel = 'info'): Logger {
+  const write =
+    (entryLevel: Exclude<LogLevel, 'silent'>) =>
+    (fields: LogFields, message = ''): void => {
+      if (LEVEL_ORDER[entryLevel] < LEVEL_ORDER[level]) return;
+      const line = `[gta] ${entryLevel} ${message}`;
+      const sink = entryLevel === 'error' ? console.error : entryLevel === 'warn' ? console.warn : console.log;
+      if (Object.keys(fields).length === 0) sink(line);
+      else sink(line, fields);
+    };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+/** A logger that writes nothing. */
+export const silentLogger: Logger = consoleLogger('silent');

@@ -1,0 +1,375 @@
+/**
+ * The task manager: registers task definitions, enqueues (plain, in its own transaction, in a
+ * foreign transaction, many at once), runs the commit hook, and exposes `tick`, the long-lived
+ * runner and the operator's queries.
+ * @module
+ */
+import type { SQL } from 'drizzle-orm';
+import { DryRun } from './dry-run.js';
+import { describeThrown, ERROR_CODES, GtaError } from './errors.js';
+import { Executor } from './executor.js';
+import { resolveOptions, type ResolvedOptions, type TaskManagerOptions } from './options.js';
+import { prepareTask, type TaskRef, TaskRegistry } from './prepare.js';
+import { Runner } from './runner.js';
+import { Scope, Slots } from './slots.js';
+import { isTaskStatus, TASK_STATES, type TaskStatus } from './states.js';
+import * as storage from './storage/index.js';
+import type { StorageContext } from './storage/index.js';
+import type { TaskDefinition } from './task.js';
+import { runTick } from './tick.js';
+import { TransactionTracker } from './transactions.js';
+import type {
+  EnqueueOptions,
+  ListTasksFilter,
+  SqlExecutor,
+  TaskId,
+  TaskRow,
+  TaskStats,
+  TickOptions,
+  TickReport,
+  TransactionalDatabase,
+  WaitUntil,
+} from './types.js';
+
+/** Argument type of a task reference: the definition's input type, or unknown for a key string. */
+export type ArgOf<T> = T extends TaskDefinition<any, any, infer Input> ? Input : unknown;
+
+export const DEFAULT_LIST_LIMIT = 50;
+export const MAX_LIST_LIMIT = 1000;
+export const MAX_IDS_PER_CALL = 10_000;
+
+export class TaskManager {
+  readonly options: ResolvedOptions;
+  readonly registry = new TaskRegistry();
+  readonly #db: SqlExecutor | undefined;
+  readonly #storage: StorageContext;
+  readonly #shutdown = new AbortController();
+  readonly #transactions = new TransactionTracker();
+  readonly #executor: Executor;
+  readonly #runner: Runner;
+  readonly #dryRun: DryRun | null;
+
+  constructor(options: TaskManagerOptions) {
+    this.options = resolveOptions(options);
+    this.#db = options.db;
+    this.#storage = { db: options.db ?? unusableDb, table: this.options.table, clock: this.options.clock };
+    const root = this.options.signal;
+    if (root) {
+      if (root.aborted) this.#shutdown.abort();
+      else root.addEventListener('abort', () => this.#shutdown.abort(), { once: true });
+    }
+    this.#executor = new Executor({
+      storage: this.#storage,
+      registry: this.registry,
+      options: this.options,
+      slots: new Slots(this.options.concurrency),
+      stopSignal: this.#shutdown.signal,
+    });
+    this.#runner = new Runner(this.#executor, () => this.#shutdown.abort());
+    this.#dryRun = this.options.dryRun ? new DryRun(this.registry, this.options) : null;
+    for (const definition of options.tasks ?? []) this.register(definition);
+  }
+
+  /** Adds a task definition; a different definition under an already registered key is refused. */
+  register(definition: TaskDefinition<any, any, any>): this {
+    this.registry.register(definition);
+    return this;
+  }
+
+  /** Creates or upgrades the task table (see {@link storage.migrate}). */
+  migrate(): Promise<storage.MigrateResult> {
+    if (this.#dryRun) return Promise.resolve({ applied: [], version: 0 });
+    return storage.migrate(this.#requireDb(), { table: this.options.table });
+  }
+
+  /**
+   * Enqueues one task and returns its id.
+   *
+   * - Without `tx` (GTA's `Run`), the task is committed on its own and started at once by the
+   *   commit hook, through `waitUntil` when given, else awaited.
+   * - With a transaction of {@link TaskManager.transaction}, the task can't run before that
+   *   transaction commits, starts right after it, and vanishes on rollback.
+   * - With any other transaction, it becomes visible at commit and a scanner (`tick`, the runner)
+   *   runs it; on rollback it never existed.
+   *
+   * Throws `GTA_UNKNOWN_TASK_KEY`, `GTA_SCHEMA_REJECTED`, `GTA_NOT_SERIALIZABLE`,
+   * `GTA_ARGUMENT_TOO_LARGE` or `GTA_INVALID_ARGUMENT` before writing anything.
+   * @example
+   * await manager.transaction(async (tx) => {
+   *   const [user] = await tx.insert(users).values({ email }).returning();
+   *   await manager.enqueue(sendWelcome, { userId: user.id }, { tx });
+   * }, { waitUntil: ctx.waitUntil.bind(ctx) });
+   */
+  async enqueue<T extends TaskRef>(task: T, arg: ArgOf<T>, options: EnqueueOptions = {}): Promise<TaskId> {
+    const definition = this.registry.resolve(task);
+    const prepared = await prepareTask(definition, arg, options, this.options);
+    const tracked = options.tx ? this.#transactions.enqueuedIn(options.tx) : undefined;
+    if (this.#dryRun) {
+      const id = this.#dryRun.add(prepared);
+      if (tracked) tracked.push(id);
+      else await this.#afterCommit([id], options.waitUntil);
+      return id;
+    }
+    const { id, inserted } = await storage.insertTask(this.#on(options.tx), prepared);
+    if (!inserted) return id;
+    if (tracked) tracked.push(id);
+    else if (!options.tx) await this.#afterCommit([id], options.waitUntil);
+    return id;
+  }
+
+  /**
+   * Enqueues many tasks of one definition in one statement and returns their ids in input order.
+   * Visibility and start follow {@link TaskManager.enqueue}. Dedupe keys are per task, so they are
+   * not accepted here.
+   */
+  async enqueueMany<T extends TaskRef>(
+    task: T,
+    args: ArgOf<T>[],
+    options: Omit<EnqueueOptions, 'dedupeKey'> = {},
+  ): Promise<TaskId[]> {
+    if (!Array.isArray(args)) throw new GtaError(ERROR_CODES.invalidArgument, 'enqueueMany expects an array of arguments');
+    if ((options as EnqueueOptions).dedupeKey !== undefined) {
+      throw new GtaError(ERROR_CODES.invalidArgument, 'enqueueMany does not take a dedupeKey; enqueue one by one');
+    }
+    const definition = this.registry.resolve(task);
+    const prepared = await Promise.all(args.map((arg) => prepareTask(definition, arg, options, this.options)));
+    const tracked = options.tx ? this.#transactions.enqueuedIn(options.tx) : undefined;
+    const ids = this.#dryRun
+      ? prepared.map((row) => this.#dryRun!.add(row))
+      : await storage.insertTasks(this.#on(options.tx), prepared);
+    if (tracked) tracked.push(...ids);
+    else if (!options.tx || this.#dryRun) await this.#afterCommit(ids, options.waitUntil);
+    return ids;
+  }
+
+  /**
+   * The enqueue as a statement, for drivers without interactive transactions: pass it to
+   * `db.execute` inside `db.batch([...])` next to your own writes, and the task commits with them.
+   * A scanner starts it.
+   * @example
+   * await db.batch([db.insert(orders).values(order), db.execute(await manager.enqueueStatement(ship, { orderId }))]);
+   */
+  async enqueueStatement<T extends TaskRef>(
+    task: T,
+    arg: ArgOf<T>,
+    options: Omit<EnqueueOptions, 'tx' | 'waitUntil'> = {},
+  ): Promise<SQL> {
+    const definition = this.registry.resolve(task);
+    return storage.insertTaskStatement(this.#storage, await prepareTask(definition, arg, options, this.options));
+  }
+
+  /**
+   * Runs `fn` in a database transaction. After it commits, the tasks enqueued in it start (the
+   * commit hook) through `waitUntil`, or are awaited before this returns when none is given. After
+   * a rollback nothing runs; a savepoint that rolls back drops the tasks enqueued inside it.
+   */
+  async transaction<R>(fn: (tx: any) => Promise<R>, options: { waitUntil?: WaitUntil } = {}): Promise<R> {
+    let enqueued: TaskId[] = [];
+    const body = async (tx: any) => {
+      enqueued = this.#transactions.track(tx);
+      return fn(tx);
+    };
+    const db = this.#db as TransactionalDatabase | undefined;
+    const result = db && typeof db.transaction === 'function' ? await db.transaction(body) : await body({});
+    await this.#afterCommit(enqueued, options.waitUntil);
+    return result;
+  }
+
+  /** One bounded scanner step (for a cron trigger); see {@link TickOptions} and {@link TickReport}. */
+  async tick(options: TickOptions = {}): Promise<TickReport> {
+    if (this.#dryRun) {
+      const zero = { claimed: 0, succeeded: 0, failed: 0, retried: 0, rescued: 0, cleaned: 0, abnormal: 0 };
+      return { ...zero, maintenance: false, durationMs: 0 };
+    }
+    return runTick(this.#executor, options);
+  }
+
+  /** Starts the long-lived runner (Node servers). Idempotent. */
+  start(): void {
+    if (this.#shutdown.signal.aborted) {
+      throw new GtaError(ERROR_CODES.managerStopped, 'this manager was stopped; create a new one');
+    }
+    if (!this.#dryRun) this.#runner.start();
+  }
+
+  /**
+   * Stops the runner and the manager: nothing more is claimed or started. With `wait` (the
+   * default), running tasks get up to `waitTimeout` to finish; the rest are aborted and go back to
+   * `initialized` for another instance.
+   */
+  async stop(options: { wait?: boolean } = {}): Promise<void> {
+    await this.#runner.stop(options);
+    this.#shutdown.abort();
+  }
+
+  /** Moves the given tasks that are currently in `status` back to `initialized`, due now. */
+  async forceRerunTasks(ids: TaskId[], status: TaskStatus): Promise<number> {
+    assertIds(ids);
+    assertStatus(status);
+    if (this.#dryRun) {
+      const rerun = ids.filter((id) => {
+        const row = this.#dryRun!.rows.get(id);
+        if (row?.status !== status) return false;
+        Object.assign(row, { status: 'initialized', attempts: 0 });
+        return true;
+      });
+      await this.#afterCommit(rerun, undefined);
+      return rerun.length;
+    }
+    return storage.forceRerunTasks(this.#storage, ids, status);
+  }
+
+  /** Fails a task that has not started, with `reason`; false when it is not `initialized`. */
+  async cancelTask(id: TaskId, reason = 'cancelled by an operator'): Promise<boolean> {
+    assertIds([id]);
+    if (this.#dryRun) {
+      const row = this.#dryRun.rows.get(id);
+      if (row?.status !== 'initialized') return false;
+      Object.assign(row, { status: 'failed', lastError: reason });
+      return true;
+    }
+    return storage.cancelTask(this.#storage, id, String(reason));
+  }
+
+  /** Every task not `succeeded` (built-ins excluded), in a stable order: by id. */
+  async queryUnsuccessfulTasks(page: { limit?: number; offset?: number } = {}): Promise<TaskRow[]> {
+    const limit = pageLimit(page.limit);
+    const offset = page.offset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw new GtaError(ERROR_CODES.invalidArgument, `offset must be a whole number ≥ 0, got ${String(offset)}`);
+    }
+    if (this.#dryRun) {
+      return [...this.#dryRun.rows.values()].filter((row) => row.status !== 'succeeded').slice(offset, offset + limit);
+    }
+    return (await storage.queryUnsuccessfulTasks(this.#storage, { limit, offset })).map(storage.toTaskRow);
+  }
+
+  /** One task, or null when there is none with this id. */
+  async getTask(id: TaskId): Promise<TaskRow | null> {
+    assertIds([id]);
+    if (this.#dryRun) return this.#dryRun.rows.get(id) ?? null;
+    const row = await storage.getTask(this.#storage, id);
+    return row && storage.toTaskRow(row);
+  }
+
+  /** Tasks newest first, filtered by status, key and creation time, paged by `beforeId`. */
+  async listTasks(filter: ListTasksFilter = {}): Promise<TaskRow[]> {
+    const statuses = filter.status === undefined ? null : [filter.status].flat();
+    for (const status of statuses ?? []) assertStatus(status);
+    if (filter.beforeId !== undefined) assertIds([filter.beforeId]);
+    const query = {
+      statuses,
+      key: filter.key ?? null,
+      createdAfter: timeFilter(filter.createdAfter, 'createdAfter'),
+      createdBefore: timeFilter(filter.createdBefore, 'createdBefore'),
+      beforeId: filter.beforeId ?? null,
+      limit: pageLimit(filter.limit),
+    };
+    if (this.#dryRun) {
+      return [...this.#dryRun.rows.values()]
+        .filter((row) => (query.statuses ? query.statuses.includes(row.status) : true))
+        .filter((row) => query.key === null || row.key === query.key)
+        .filter((row) => query.beforeId === null || row.id < query.beforeId)
+        .sort((a, b) => b.id - a.id)
+        .slice(0, query.limit);
+    }
+    return (await storage.listTasks(this.#storage, query)).map(storage.toTaskRow);
+  }
+
+  /** Counts per status and per key, and the age of the oldest due task. */
+  async stats(): Promise<TaskStats> {
+    const emptyCounts = () => Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    const stored = this.#dryRun
+      ? {
+          counts: [...this.#dryRun.rows.values()].map((row) => ({ task_key: row.key, status: row.status, count: 1 })),
+          oldestInitializedAgeMs: null,
+        }
+      : await storage.taskStats(this.#storage);
+    const stats: TaskStats = {
+      byStatus: emptyCounts(),
+      byKey: {},
+      oldestInitializedAgeMs: stored.oldestInitializedAgeMs,
+    };
+    for (const { task_key, status, count } of stored.counts) {
+      if (!isTaskStatus(status)) continue;
+      stats.byStatus[status] += count;
+      const byKey = (stats.byKey[task_key] ??= emptyCounts());
+      byKey[status] += count;
+    }
+    return stats;
+  }
+
+  /** Starts committed tasks: through `waitUntil` when there is one, else awaited. Never rejects. */
+  async #afterCommit(ids: TaskId[], waitUntil: WaitUntil | undefined): Promise<void> {
+    if (ids.length === 0) return;
+    const work = this.#dryRun
+      ? this.#dryRun.run(ids, this.#shutdown.signal)
+      : this.#executor.runCommitted(ids, new Scope(Number.POSITIVE_INFINITY, undefined));
+    const safe = work.catch((error: unknown) => {
+      this.options.logger.error({ taskIds: ids, error: describeThrown(error) }, 'commit hook failed');
+    });
+    const handOff = waitUntil ?? this.options.waitUntil;
+    if (handOff) handOff(safe);
+    else await safe;
+  }
+
+  #on(tx: SqlExecutor | undefined): StorageContext {
+    return tx ? { ...this.#storage, db: tx } : this.#storage;
+  }
+
+  #requireDb(): SqlExecutor {
+    if (!this.#db) throw new GtaError(ERROR_CODES.invalidOption, 'this operation needs a db');
+    return this.#db;
+  }
+}
+
+/**
+ * Creates a task manager.
+ * @example
+ * const manager = createTaskManager({ db, tasks: [sendWelcome] });
+ * await manager.migrate();
+ */
+export function createTaskManager(options: TaskManagerOptions): TaskManager {
+  return new TaskManager(options);
+}
+
+const unusableDb: SqlExecutor = {
+  execute() {
+    throw new GtaError(ERROR_CODES.invalidOption, 'dryRun manager has no db');
+  },
+};
+
+function assertIds(ids: unknown): asserts ids is TaskId[] {
+  if (!Array.isArray(ids) || ids.length > MAX_IDS_PER_CALL) {
+    throw new GtaError(ERROR_CODES.invalidArgument, `expected an array of at most ${MAX_IDS_PER_CALL} task ids`);
+  }
+  for (const id of ids) {
+    if (!Number.isSafeInteger(id) || (id as number) < 1) {
+      throw new GtaError(ERROR_CODES.invalidArgument, `a task id is a whole number ≥ 1, got ${JSON.stringify(id)}`);
+    }
+  }
+}
+
+function assertStatus(status: unknown): asserts status is TaskStatus {
+  if (!isTaskStatus(status)) {
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      `unknown status ${JSON.stringify(status)}; expected one of ${TASK_STATES.join(', ')}`,
+    );
+  }
+}
+
+function pageLimit(limit: number | undefined): number {
+  const value = limit ?? DEFAULT_LIST_LIMIT;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_LIST_LIMIT) {
+    throw new GtaError(ERROR_CODES.invalidArgument, `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
+  }
+  return value;
+}
+
+function timeFilter(value: Date | string | undefined, name: string): string | null {
+  if (value === undefined) return null;
+  const date = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(date.getTime())) throw new GtaError(ERROR_CODES.invalidArgument, `${name} is not a valid time`);
+  return date.toISOString();
+}

@@ -1,0 +1,53 @@
+/**
+ * The task table as a drizzle schema, for users who manage migrations with drizzle-kit or query
+ * the table themselves. gta's own statements live in the storage module.
+ * @module
+ */
+import { sql } from 'drizzle-orm';
+import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uuid, varchar } from 'drizzle-orm/pg-core';
+import { DEFAULT_TABLE } from './options.js';
+
+/**
+ * The drizzle table for a task table named `name`.
+ * @example export const tasks = gtaTasksTable(); // in your drizzle schema file
+ */
+export function gtaTasksTable(name: string = DEFAULT_TABLE) {
+  return pgTable(
+    name,
+    {
+      id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+      taskKey: varchar('task_key', { length: 64 }).notNull(),
+      status: text('status', { enum: ['initialized', 'running', 'succeeded', 'failed'] })
+        .notNull()
+        .default('initialized'),
+      arg: jsonb('arg').notNull(),
+      context: text('context'),
+      attempts: integer('attempts').notNull().default(0),
+      maxAttempts: integer('max_attempts').notNull().default(1),
+      timeoutMs: integer('timeout_ms').notNull(),
+      initTimeoutSensitive: boolean('init_timeout_sensitive').notNull().default(false),
+      runAt: timestamp('run_at', { withTimezone: true }).notNull(),
+      leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
+      leaseToken: uuid('lease_token'),
+      lastError: text('last_error'),
+      dedupeKey: text('dedupe_key'),
+      sequenceKey: text('sequence_key'),
+      parentId: bigint('parent_id', { mode: 'number' }),
+      createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+      updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+      startedAt: timestamp('started_at', { withTimezone: true }),
+      finishedAt: timestamp('finished_at', { withTimezone: true }),
+    },
+    (table) => [
+      index(`${name}_due_idx`).on(table.runAt, table.id).where(sql`"status" = 'initialized'`),
+      index(`${name}_lease_idx`).on(table.leaseExpiresAt).where(sql`"status" = 'running'`),
+      index(`${name}_dedupe_idx`)
+        .on(table.taskKey, table.dedupeKey)
+        .where(sql`"dedupe_key" IS NOT NULL`),
+      index(`${name}_sequence_idx`)
+        .on(table.sequenceKey, table.id)
+        .where(sql`"sequence_key" IS NOT NULL AND "status" IN ('initialized', 'running')`),
+      index(`${name}_status_updated_idx`).on(table.status, table.updatedAt),
+    ],
+  );
+}

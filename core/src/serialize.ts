@@ -1,0 +1,65 @@
+/**
+ * Turns task arguments into the JSON text stored in the task table, refusing what JSON would
+ * silently drop or change (functions, `undefined` members, NaN) and what it cannot hold at all
+ * (BigInt, cycles).
+ * @module
+ */
+import { ERROR_CODES, GtaError } from './errors.js';
+
+/** Serializes `value` to JSON, or throws `GTA_NOT_SERIALIZABLE` naming the path of the first bad part. */
+export function toStoredJson(value: unknown, what: string): string {
+  assertJsonSafe(value, what, new Set());
+  return JSON.stringify(value);
+}
+
+function assertJsonSafe(value: unknown, path: string, ancestors: Set<object>): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw notSerializable(path, `${value} is not a finite number`);
+      return;
+    case 'bigint':
+      throw notSerializable(path, 'BigInt has no JSON form; pass it as a string');
+    case 'function':
+      throw notSerializable(path, 'functions cannot be stored');
+    case 'symbol':
+      throw notSerializable(path, 'symbols cannot be stored');
+    case 'undefined':
+      throw notSerializable(path, 'undefined cannot be stored; use null or omit the property');
+  }
+  if (value === null) return;
+  const object = value as object;
+  if (typeof (object as { toJSON?: unknown }).toJSON === 'function') {
+    assertJsonSafe((object as { toJSON(): unknown }).toJSON(), path, ancestors);
+    return;
+  }
+  if (ancestors.has(object)) throw notSerializable(path, 'the value contains a cycle');
+  ancestors.add(object);
+  if (Array.isArray(object)) {
+    object.forEach((item, index) => {
+      assertJsonSafe(item, `${path}[${index}]`, ancestors);
+    });
+  } else {
+    const prototype = Object.getPrototypeOf(object);
+    if (prototype !== Object.prototype && prototype !== null) {
+      const name = (object as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
+      throw notSerializable(path, `instances of ${name} do not survive JSON; pass a plain object`);
+    }
+    for (const [key, member] of Object.entries(object)) {
+      if (member === undefined) continue;
+      assertJsonSafe(member, `${path}.${key}`, ancestors);
+    }
+  }
+  ancestors.delete(object);
+}
+
+function notSerializable(path: string, reason: string): GtaError {
+  return new GtaError(ERROR_CODES.notSerializable, `${path} cannot be serialized: ${reason}`);
+}
+
+/** The UTF-8 size of `text` in bytes, without Node's Buffer. */
+export function utf8Bytes(text: string): number {
+  return new TextEncoder().encode(text).byteLength;
+}

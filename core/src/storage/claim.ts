@@ -1,0 +1,62 @@
+/**
+ * Claiming due tasks: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)`
+ * statement, so it needs no interactive transaction and many invocations can claim at once
+ * without waiting on each other. Each claim gets a fresh lease token (the fencing token).
+ * @module
+ */
+import { type SQL, sql } from 'drizzle-orm';
+import type { TaskId } from '../types.js';
+import { type SelectedRow, rowColumns } from './rows.js';
+import { jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+
+export interface ClaimOptions {
+  /** Most tasks to claim. */
+  limit: number;
+  /** Task keys this process can run; other keys wait for an instance that knows them. */
+  keys: string[];
+  /** Only these ids (the commit hook's own tasks); otherwise any due task. */
+  ids?: TaskId[];
+  leaseMargin: number;
+  /** `initTimeoutSensitive` tasks due for longer than this are left for the abnormal check. */
+  initializedTimeout: number;
+}
+
+/** Claims up to `limit` due tasks, moving them `initialized` → `running` (transition "claim"). */
+export async function claimTasks(context: StorageContext, options: ClaimOptions): Promise<SelectedRow[]> {
+  if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return [];
+  const table = tableOf(context);
+  const now = nowOf(context);
+  const onlyIds: SQL = options.ids
+    ? sql`and candidate.id in (select value::bigint from jsonb_array_elements_text(${jsonParam(options.ids)}))`
+    : sql``;
+  const rows = await queryRows<SelectedRow>(
+    context.db,
+    'claim',
+    sql`update ${table} as task set
+        status = 'running',
+        attempts = task.attempts + 1,
+        lease_token = gen_random_uuid(),
+        lease_expires_at = ${now} + ((task.timeout_ms + ${options.leaseMargin}::int)::float8 * interval '1 millisecond'),
+        started_at = ${now},
+        finished_at = null,
+        updated_at = ${now}
+      where task.id in (
+        select candidate.id from ${table} as candidate
+        where candidate.status = 'initialized'
+          and candidate.run_at <= ${now}
+          and candidate.task_key in (select jsonb_array_elements_text(${jsonParam(options.keys)}))
+          and not (candidate.init_timeout_sensitive and candidate.run_at < ${now} - ${millis(options.initializedTimeout)})
+          and (candidate.sequence_key is null or not exists (
+            select 1 from ${table} as earlier
+            where earlier.sequence_key = candidate.sequence_key
+              and earlier.status in ('initialized', 'running')
+              and earlier.id < candidate.id))
+          ${onlyIds}
+        order by candidate.run_at, candidate.id
+        limit ${options.limit}::int
+        for update skip locked)
+      and task.status = 'initialized'
+      returning ${rowColumns('task')}`,
+  );
+  return rows.sort((a, b) => a.run_at - b.run_at || Number(a.id) - Number(b.id));
+}

@@ -1,0 +1,92 @@
+/**
+ * Finishing a claimed task. Every statement here is guarded by `status = 'running'` and the
+ * claim's lease token, so an executor whose lease expired (and whose task was rescued and claimed
+ * again) can never overwrite the newer attempt's result: its statement matches no row.
+ * @module
+ */
+import { sql } from 'drizzle-orm';
+import type { TaskId } from '../types.js';
+import { insertChildren, type NewTask } from './insert.js';
+import { millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+
+export interface LeaseRef {
+  id: TaskId;
+  leaseToken: string;
+}
+
+function held(lease: LeaseRef) {
+  return sql`id = ${lease.id}::bigint and lease_token = ${lease.leaseToken}::uuid and status = 'running'`;
+}
+
+/**
+ * Transition "complete": `running` → `succeeded` (or the row deleted with `cleanSucceeded`), with
+ * the nested tasks inserted in the same statement, so they exist exactly when the parent succeeded.
+ * Returns null when the lease was lost, else the children's ids in submission order.
+ */
+export async function completeTask(
+  context: StorageContext,
+  lease: LeaseRef,
+  options: { deleteRow: boolean; children: NewTask[] },
+): Promise<TaskId[] | null> {
+  const table = tableOf(context);
+  const now = nowOf(context);
+  const finish = options.deleteRow
+    ? sql`delete from ${table} where ${held(lease)} returning id`
+    : sql`update ${table} set status = 'succeeded', lease_token = null, lease_expires_at = null,
+          finished_at = ${now}, updated_at = ${now} where ${held(lease)} returning id`;
+  const children =
+    options.children.length > 0
+      ? sql`, children as (${insertChildren(context, options.children)})
+           select (select count(*) from done)::int as done,
+                  (select coalesce(json_agg(id::text order by id), '[]') from children)::text as children`
+      : sql` select (select count(*) from done)::int as done, '[]' as children`;
+  const [row] = await queryRows<{ done: number; children: string }>(
+    context.db,
+    'complete',
+    sql`with done as (${finish})${children}`,
+  );
+  if (!row || Number(row.done) === 0) return null;
+  return (JSON.parse(row.children) as string[]).map(Number);
+}
+
+/**
+ * Transition "retry" (`running` → `initialized`, due after `retryDelayMs`) when `retryDelayMs` is
+ * a number, else transition "fail" (`running` → `failed`). Returns false when the lease was lost.
+ */
+export async function failTask(
+  context: StorageContext,
+  lease: LeaseRef,
+  options: { error: string; retryDelayMs: number | null },
+): Promise<boolean> {
+  const table = tableOf(context);
+  const now = nowOf(context);
+  const next =
+    options.retryDelayMs === null
+      ? sql`status = 'failed', finished_at = ${now}`
+      : sql`status = 'initialized', run_at = ${now} + ${millis(options.retryDelayMs)}`;
+  const rows = await queryRows(
+    context.db,
+    'fail',
+    sql`update ${table} set ${next}, last_error = ${options.error}, lease_token = null,
+          lease_expires_at = null, updated_at = ${now}
+        where ${held(lease)} returning id`,
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Transition "release": `running` → `initialized`, due now, the attempt not counted. Used by a
+ * graceful stop for tasks that did not finish in time.
+ */
+export async function releaseTask(context: StorageContext, lease: LeaseRef): Promise<boolean> {
+  const now = nowOf(context);
+  const rows = await queryRows(
+    context.db,
+    'release',
+    sql`update ${tableOf(context)} set status = 'initialized', attempts = greatest(attempts - 1, 0),
+          run_at = ${now}, lease_token = null, lease_expires_at = null,
+          last_error = 'released by a stopping runner before it finished', updated_at = ${now}
+        where ${held(lease)} returning id`,
+  );
+  return rows.length > 0;
+}

@@ -1,0 +1,19 @@
+/**
+ * The storage module: the only place SQL for the task table is written. One small function per
+ * operation, grouped by file; the engine calls them through this barrel.
+ * @module
+ */
+export { claimTasks } from './claim.js';
+export { completeTask, failTask, type LeaseRef, releaseTask } from './complete.js';
+export { insertTask, insertTaskStatement, insertTasks, type NewTask } from './insert.js';
+export {
+  cleanSucceededTasks,
+  findAbnormalTasks,
+  MAINTENANCE_KEY,
+  rescueExpiredLeases,
+  takeMaintenanceRound,
+} from './maintenance.js';
+export { migrate, migrationStatements, type MigrateOptions, type MigrateResult } from './migrate.js';
+export { cancelTask, forceRerunTasks, getTask, listTasks, queryUnsuccessfulTasks, taskStats } from './queries.js';
+export { type SelectedRow, toTaskRow } from './rows.js';
+export type { StorageContext } from './sql.js';

@@ -1,0 +1,135 @@
+/**
+ * Lease rescue and the maintenance round (abnormal-task check, cleanup). The round runs at most
+ * once per interval across all instances: whoever moves the built-in row `gta:maintenance`
+ * forward in time owns the round. The row is keyed by name, never by a fixed id.
+ * @module
+ */
+import { sql } from 'drizzle-orm';
+import type { AbnormalReason } from '../types.js';
+import { rowColumns, type SelectedRow } from './rows.js';
+import { millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+
+export const MAINTENANCE_KEY = 'gta:maintenance';
+
+/**
+ * Transition "rescue": running tasks whose lease expired go back to `initialized`, due now, or to
+ * `failed` when their attempts are spent. Returns how many moved to each.
+ */
+export async function rescueExpiredLeases(
+  context: StorageContext,
+  limit: number,
+): Promise<{ retried: number; failed: number }> {
+  const table = tableOf(context);
+  const now = nowOf(context);
+  const rows = await queryRows<{ status: string }>(
+    context.db,
+    'rescue',
+    sql`update ${table} as task set
+        status = case when task.attempts < task.max_attempts then 'initialized' else 'failed' end,
+        finished_at = case when task.attempts < task.max_attempts then null else ${now} end,
+        last_error = 'lease expired during attempt ' || task.attempts
+          || ': the invocation ended or stalled before completing the task',
+        run_at = ${now}, lease_token = null, lease_expires_at = null, updated_at = ${now}
+      where task.id in (
+        select id from ${table} where status = 'running' and lease_expires_at < ${now}
+        order by lease_expires_at limit ${limit}::int for update skip locked)
+      and task.status = 'running' and task.lease_expires_at < ${now}
+      returning task.status`,
+  );
+  const failed = rows.filter((row) => row.status === 'failed').length;
+  return { retried: rows.length - failed, failed };
+}
+
+/**
+ * Takes the maintenance round if it is due: one upsert of the built-in row that only succeeds for
+ * one caller per interval. Returns the start of the previous round (epoch ms) or null when this
+ * caller does not own a round; `firstRound` when no round ever ran.
+ */
+export async function takeMaintenanceRound(
+  context: StorageContext,
+  intervalMs: number,
+): Promise<{ previousRoundMs: number | null } | null> {
+  const table = tableOf(context);
+  const now = nowOf(context);
+  const rows = await queryRows<{ previous: number | null }>(
+    context.db,
+    'maintenance round',
+    sql`with previous as (
+          select (extract(epoch from started_at) * 1000)::float8 as started_ms
+          from ${table} where task_key = ${MAINTENANCE_KEY} and dedupe_key = ${MAINTENANCE_KEY}),
+        taken as (
+          insert into ${table} as task (task_key, dedupe_key, status, arg, max_attempts, timeout_ms,
+            run_at, created_at, updated_at, started_at, finished_at)
+          values (${MAINTENANCE_KEY}, ${MAINTENANCE_KEY}, 'succeeded', '{}'::jsonb, 1, ${Math.ceil(intervalMs)}::int,
+            ${now} + ${millis(intervalMs)}, ${now}, ${now}, ${now}, ${now})
+          on conflict (task_key, dedupe_key) where dedupe_key is not null do update
+            set run_at = excluded.run_at, updated_at = excluded.updated_at, started_at = excluded.started_at,
+                attempts = task.attempts + 1
+            where task.run_at <= excluded.created_at
+          returning id)
+        select (select started_ms from previous) as previous from taken`,
+  );
+  const [row] = rows;
+  if (!row) return null;
+  return { previousRoundMs: row.previous === null ? null : Number(row.previous) };
+}
+
+export interface AbnormalThresholds {
+  initializedTimeout: number;
+  runningTimeout: number;
+  /** Failed tasks finished at or after this time (epoch ms) are reported; null: within storage. */
+  failedSinceMs: number | null;
+  storageTimeout: number;
+  limit: number;
+}
+
+/** Tasks due too long without starting, running too long, and newly failed (built-ins excluded). */
+export async function findAbnormalTasks(
+  context: StorageContext,
+  thresholds: AbnormalThresholds,
+): Promise<{ reason: AbnormalReason; row: SelectedRow }[]> {
+  const table = tableOf(context);
+  const now = nowOf(context);
+  const failedSince =
+    thresholds.failedSinceMs === null
+      ? sql`${now} - ${millis(thresholds.storageTimeout)}`
+      : sql`to_timestamp(${thresholds.failedSinceMs / 1000}::float8)`;
+  const rows = await queryRows<SelectedRow & { reason: AbnormalReason }>(
+    context.db,
+    'abnormal check',
+    sql`select * from (
+        (select 'initialized-too-long' as reason, ${rowColumns('t')} from ${table} as t
+          where t.status = 'initialized' and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
+          order by t.run_at limit ${thresholds.limit}::int)
+        union all
+        (select 'running-too-long' as reason, ${rowColumns('t')} from ${table} as t
+          where t.status = 'running' and t.started_at < ${now} - ${millis(thresholds.runningTimeout)}
+          order by t.started_at limit ${thresholds.limit}::int)
+        union all
+        (select 'failed' as reason, ${rowColumns('t')} from ${table} as t
+          where t.status = 'failed' and t.finished_at >= ${failedSince} and t.task_key not like 'gta:%'
+          order by t.finished_at limit ${thresholds.limit}::int)
+      ) as abnormal`,
+  );
+  return rows.map(({ reason, ...row }) => ({ reason, row }));
+}
+
+/** Deletes up to `limit` succeeded tasks last updated before `storageTimeout` ago. */
+export async function cleanSucceededTasks(
+  context: StorageContext,
+  options: { storageTimeout: number; limit: number },
+): Promise<number> {
+  const table = tableOf(context);
+  const now = nowOf(context);
+  const rows = await queryRows(
+    context.db,
+    'cleanup',
+    sql`delete from ${table} where id in (
+        select id from ${table}
+        where status = 'succeeded' and updated_at < ${now} - ${millis(options.storageTimeout)}
+          and task_key not like 'gta:%'
+        limit ${options.limit}::int)
+      returning id`,
+  );
+  return rows.length;
+}

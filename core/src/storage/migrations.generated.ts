@@ -1,0 +1,22 @@
+// Generated from core/migrations/*.sql by scripts/generate-migrations.mjs. Do not edit.
+export interface EmbeddedMigration {
+  version: number;
+  name: string;
+  /** Statements written for the default table name "gta_tasks". */
+  statements: readonly string[];
+}
+
+export const MIGRATIONS: readonly EmbeddedMigration[] = [
+  {
+    "version": 1,
+    "name": "create_tasks",
+    "statements": [
+      "-- The task table. Every time is written from the database clock (or an injected test clock).\nCREATE TABLE IF NOT EXISTS \"gta_tasks\" (\n  \"id\" bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n  \"task_key\" varchar(64) NOT NULL,\n  \"status\" text NOT NULL DEFAULT 'initialized'\n    CONSTRAINT \"gta_tasks_status_check\" CHECK (\"status\" IN ('initialized', 'running', 'succeeded', 'failed')),\n  \"arg\" jsonb NOT NULL,\n  \"context\" text,\n  \"attempts\" integer NOT NULL DEFAULT 0,\n  \"max_attempts\" integer NOT NULL DEFAULT 1,\n  \"timeout_ms\" integer NOT NULL,\n  \"init_timeout_sensitive\" boolean NOT NULL DEFAULT false,\n  \"run_at\" timestamptz NOT NULL,\n  \"lease_expires_at\" timestamptz,\n  \"lease_token\" uuid,\n  \"last_error\" text,\n  \"dedupe_key\" text,\n  \"sequence_key\" text,\n  \"parent_id\" bigint,\n  \"created_at\" timestamptz NOT NULL,\n  \"updated_at\" timestamptz NOT NULL,\n  \"started_at\" timestamptz,\n  \"finished_at\" timestamptz\n);",
+      "-- Claims: due tasks in run order.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_due_idx\" ON \"gta_tasks\" (\"run_at\", \"id\") WHERE \"status\" = 'initialized';",
+      "-- Lease rescue and the running-too-long check.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_lease_idx\" ON \"gta_tasks\" (\"lease_expires_at\") WHERE \"status\" = 'running';",
+      "-- One stored task per (task key, dedupe key); built-in maintenance rows are keyed the same way.\nCREATE UNIQUE INDEX IF NOT EXISTS \"gta_tasks_dedupe_idx\" ON \"gta_tasks\" (\"task_key\", \"dedupe_key\") WHERE \"dedupe_key\" IS NOT NULL;",
+      "-- Sequence keys: the earliest unfinished task of a key is the only one that may run.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_sequence_idx\" ON \"gta_tasks\" (\"sequence_key\", \"id\") WHERE \"sequence_key\" IS NOT NULL AND \"status\" IN ('initialized', 'running');",
+      "-- Cleanup, failed-task reports and the dashboard's lists.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_status_updated_idx\" ON \"gta_tasks\" (\"status\", \"updated_at\");"
+    ]
+  }
+];

@@ -1,0 +1,122 @@
+/**
+ * Reading tasks, and the operator's writes: forced rerun and cancel. Built-in rows (`gta:` keys)
+ * are never listed, counted, rerun or cancelled.
+ * @module
+ */
+import { type SQL, sql } from 'drizzle-orm';
+import type { TaskStatus } from '../states.js';
+import type { TaskId } from '../types.js';
+import { rowColumns, type SelectedRow } from './rows.js';
+import { jsonParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+
+const NOT_BUILTIN = sql`t.task_key not like 'gta:%'`;
+
+export async function getTask(context: StorageContext, id: TaskId): Promise<SelectedRow | null> {
+  const rows = await queryRows<SelectedRow>(
+    context.db,
+    'getTask',
+    sql`select ${rowColumns('t')} from ${tableOf(context)} as t where t.id = ${id}::bigint and ${NOT_BUILTIN}`,
+  );
+  return rows[0] ?? null;
+}
+
+export interface ListQuery {
+  statuses: TaskStatus[] | null;
+  key: string | null;
+  createdAfter: string | null;
+  createdBefore: string | null;
+  beforeId: TaskId | null;
+  limit: number;
+}
+
+/** Tasks newest first, filtered, with keyset pagination on the id. */
+export async function listTasks(context: StorageContext, query: ListQuery): Promise<SelectedRow[]> {
+  const conditions: SQL[] = [NOT_BUILTIN];
+  if (query.statuses) {
+    conditions.push(sql`t.status in (select jsonb_array_elements_text(${jsonParam(query.statuses)}))`);
+  }
+  if (query.key !== null) conditions.push(sql`t.task_key = ${query.key}`);
+  if (query.createdAfter !== null) conditions.push(sql`t.created_at >= ${query.createdAfter}::timestamptz`);
+  if (query.createdBefore !== null) conditions.push(sql`t.created_at < ${query.createdBefore}::timestamptz`);
+  if (query.beforeId !== null) conditions.push(sql`t.id < ${query.beforeId}::bigint`);
+  return queryRows<SelectedRow>(
+    context.db,
+    'listTasks',
+    sql`select ${rowColumns('t')} from ${tableOf(context)} as t
+        where ${sql.join(conditions, sql` and `)}
+        order by t.id desc limit ${query.limit}::int`,
+  );
+}
+
+/** Every task not `succeeded`, oldest first, in a stable order (by id). */
+export async function queryUnsuccessfulTasks(
+  context: StorageContext,
+  page: { limit: number; offset: number },
+): Promise<SelectedRow[]> {
+  return queryRows<SelectedRow>(
+    context.db,
+    'queryUnsuccessfulTasks',
+    sql`select ${rowColumns('t')} from ${tableOf(context)} as t
+        where t.status <> 'succeeded' and ${NOT_BUILTIN}
+        order by t.id limit ${page.limit}::int offset ${page.offset}::int`,
+  );
+}
+
+export interface StatsRows {
+  counts: { task_key: string; status: string; count: number }[];
+  oldestInitializedAgeMs: number | null;
+}
+
+export async function taskStats(context: StorageContext): Promise<StatsRows> {
+  const table = tableOf(context);
+  const now = nowOf(context);
+  const counts = await queryRows<{ task_key: string; status: string; count: number }>(
+    context.db,
+    'stats',
+    sql`select t.task_key, t.status, count(*)::int as count from ${table} as t
+        where ${NOT_BUILTIN} group by t.task_key, t.status order by t.task_key, t.status`,
+  );
+  const [oldest] = await queryRows<{ age_ms: number | null }>(
+    context.db,
+    'stats: oldest',
+    sql`select (extract(epoch from (${now} - min(t.run_at))) * 1000)::float8 as age_ms from ${table} as t
+        where t.status = 'initialized' and t.run_at <= ${now} and ${NOT_BUILTIN}`,
+  );
+  return {
+    counts: counts.map((row) => ({ ...row, count: Number(row.count) })),
+    oldestInitializedAgeMs: oldest?.age_ms == null ? null : Number(oldest.age_ms),
+  };
+}
+
+/**
+ * Transition "force rerun": the given tasks currently in `status` go to `initialized`, due now,
+ * with a fresh attempt budget and a cleared lease (which fences out a running executor).
+ */
+export async function forceRerunTasks(context: StorageContext, ids: TaskId[], status: TaskStatus): Promise<number> {
+  if (ids.length === 0) return 0;
+  const now = nowOf(context);
+  const rows = await queryRows(
+    context.db,
+    'forceRerunTasks',
+    sql`update ${tableOf(context)} as t set status = 'initialized', attempts = 0, run_at = ${now},
+          lease_token = null, lease_expires_at = null, finished_at = null, updated_at = ${now}
+        where t.id in (select value::bigint from jsonb_array_elements_text(${jsonParam(ids)}))
+          and t.status = ${status} and ${NOT_BUILTIN}
+        returning t.id`,
+  );
+  return rows.length;
+}
+
+/** Transition "cancel": an `initialized` task becomes `failed` with `reason`; false if it already started. */
+export async function cancelTask(context: StorageContext, id: TaskId, reason: string): Promise<boolean> {
+  const now = nowOf(context);
+  const rows = await queryRows(
+    context.db,
+    'cancelTask',
+    sql`update ${tableOf(context)} as t set status = 'failed', last_error = ${reason},
+          finished_at = ${now}, updated_at = ${now}
+        where t.id = ${id}::bigint and t.status = 'initialized' and ${NOT_BUILTIN}
+        returning t.id`,
+  );
+  return rows.length > 0;
+}

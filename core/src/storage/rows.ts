@@ -1,0 +1,94 @@
+/**
+ * The task row as selected by every storage operation, and its mapping to the public `TaskRow`.
+ * Ids travel as text and times as epoch milliseconds, so every driver returns the same shapes.
+ * @module
+ */
+import { type SQL, sql } from 'drizzle-orm';
+import { isTaskStatus } from '../states.js';
+import type { TaskRow } from '../types.js';
+
+export interface SelectedRow {
+  id: string;
+  task_key: string;
+  status: string;
+  arg: string;
+  context: string | null;
+  attempts: number;
+  max_attempts: number;
+  timeout_ms: number;
+  init_timeout_sensitive: boolean;
+  run_at: number;
+  lease_expires_at: number | null;
+  lease_token: string | null;
+  last_error: string | null;
+  dedupe_key: string | null;
+  sequence_key: string | null;
+  parent_id: string | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+function epochMs(column: string, alias: string): SQL {
+  const ref = sql.raw(`${alias}."${column}"`);
+  return sql`(extract(epoch from ${ref}) * 1000)::float8 as ${sql.identifier(column)}`;
+}
+
+/** The select list of a task row; `alias` names the table in the statement. */
+export function rowColumns(alias: string): SQL {
+  const col = (name: string) => sql.raw(`${alias}."${name}"`);
+  return sql.join(
+    [
+      sql`${col('id')}::text as "id"`,
+      col('task_key'),
+      col('status'),
+      sql`${col('arg')}::text as "arg"`,
+      col('context'),
+      col('attempts'),
+      col('max_attempts'),
+      col('timeout_ms'),
+      col('init_timeout_sensitive'),
+      epochMs('run_at', alias),
+      epochMs('lease_expires_at', alias),
+      sql`${col('lease_token')}::text as "lease_token"`,
+      col('last_error'),
+      col('dedupe_key'),
+      col('sequence_key'),
+      sql`${col('parent_id')}::text as "parent_id"`,
+      epochMs('created_at', alias),
+      epochMs('updated_at', alias),
+      epochMs('started_at', alias),
+      epochMs('finished_at', alias),
+    ],
+    sql`, `,
+  );
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
+
+/** Maps a selected row to a `TaskRow` (the argument column is jsonb, so its text always parses). */
+export function toTaskRow(row: SelectedRow): TaskRow {
+  return {
+    id: Number(row.id),
+    key: row.task_key,
+    status: isTaskStatus(row.status) ? row.status : 'failed',
+    arg: JSON.parse(row.arg),
+    context: row.context,
+    attempts: Number(row.attempts),
+    maxAttempts: Number(row.max_attempts),
+    timeoutMs: Number(row.timeout_ms),
+    runAt: iso(row.run_at)!,
+    leaseExpiresAt: iso(row.lease_expires_at),
+    leaseToken: row.lease_token,
+    lastError: row.last_error,
+    dedupeKey: row.dedupe_key,
+    sequenceKey: row.sequence_key,
+    parentId: row.parent_id === null ? null : Number(row.parent_id),
+    initTimeoutSensitive: Boolean(row.init_timeout_sensitive),
+    createdAt: iso(row.created_at)!,
+    updatedAt: iso(row.updated_at)!,
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+  };
+}

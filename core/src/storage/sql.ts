@@ -1,0 +1,55 @@
+/**
+ * The few helpers every storage operation shares: table identifiers, the clock expression, and
+ * running a statement on any drizzle Postgres driver with errors wrapped as `GTA_STORAGE_ERROR`.
+ * @module
+ */
+import { type SQL, sql } from 'drizzle-orm';
+import { ERROR_CODES, GtaError } from '../errors.js';
+import type { SqlExecutor } from '../types.js';
+
+export interface StorageContext {
+  db: SqlExecutor;
+  table: string;
+  clock: (() => Date) | undefined;
+}
+
+/** The task table, quoted. */
+export function tableOf(context: StorageContext): SQL {
+  return sql`${sql.identifier(context.table)}`;
+}
+
+/** The current time: the database's `now()`, or the injected test clock's reading. */
+export function nowOf(context: StorageContext): SQL {
+  return context.clock ? sql`${context.clock().toISOString()}::timestamptz` : sql`now()`;
+}
+
+/** `ms` milliseconds as an interval expression. */
+export function millis(ms: number): SQL {
+  return sql`(${ms}::float8 * interval '1 millisecond')`;
+}
+
+/** A JSON array parameter (lists travel as one jsonb value, the same on every driver). */
+export function jsonParam(value: unknown): SQL {
+  return sql`${JSON.stringify(value)}::jsonb`;
+}
+
+/**
+ * Runs `query` on `executor` (the database or a transaction) and returns its rows: node-postgres,
+ * PGlite and Neon answer `{ rows }`, postgres-js an array.
+ */
+export async function queryRows<Row>(executor: SqlExecutor, operation: string, query: SQL): Promise<Row[]> {
+  let result: unknown;
+  try {
+    result = await executor.execute(query);
+  } catch (error) {
+    throw new GtaError(ERROR_CODES.storage, `${operation} failed: ${messageOf(error)}`, { cause: error });
+  }
+  if (Array.isArray(result)) return result as Row[];
+  const rows = (result as { rows?: unknown } | null)?.rows;
+  if (Array.isArray(rows)) return rows as Row[];
+  throw new GtaError(ERROR_CODES.storage, `${operation}: the driver returned no rows array`);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

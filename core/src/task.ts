@@ -1,0 +1,170 @@
+/**
+ * Task definitions (GTA's TaskDefinition) and the control signals a handler may throw.
+ * @module
+ */
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { ERROR_CODES, GtaError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { EnqueueOptions, TaskRow } from './types.js';
+
+/** Stores the caller's context (trace ids, tenant, …) with a task and restores it for the handler. */
+export interface CtxMarshaler<Context = unknown> {
+  marshal(context: Context): string;
+  unmarshal(stored: string): Context;
+}
+
+/** What a handler receives besides its argument. */
+export interface TaskContext<Context = unknown> {
+  /** The task row as claimed (status `running`). */
+  readonly task: TaskRow;
+  /** 1 for the first run, 2 for the first retry, … */
+  readonly attempt: number;
+  /** Aborts at the task's timeout, when the invocation's deadline nears, or when the manager stops. */
+  readonly signal: AbortSignal;
+  /** The context given at enqueue time, restored through the task's `ctxMarshaler`. */
+  readonly context: Context | undefined;
+  readonly logger: Logger;
+  /**
+   * Enqueues a nested task. It is committed atomically with this task's success (a retried parent
+   * never duplicates its children) and starts after this task finished, in submission order.
+   */
+  enqueue<Input>(task: TaskDefinition<any, any, Input> | string, arg: Input, options?: ChildEnqueueOptions): void;
+}
+
+/** The enqueue options a nested task may use (it always commits with its parent). */
+export type ChildEnqueueOptions = Pick<EnqueueOptions, 'runAt' | 'delayMs' | 'dedupeKey' | 'sequenceKey' | 'context'>;
+
+export type TaskHandler<Arg, Context> = (arg: Arg, ctx: TaskContext<Context>) => Promise<unknown> | unknown;
+
+/** The fields of a task definition (SPEC §5). */
+export interface TaskDefinitionInput<Arg, Context = unknown, Input = Arg> {
+  /** Unique name, at most 64 characters; the `gta:` prefix is reserved for built-in tasks. */
+  key: string;
+  handler: TaskHandler<Arg, Context>;
+  /** A Standard Schema (zod, valibot, arktype, …) checked at enqueue time and again before the handler. */
+  schema?: StandardSchemaV1<Input, Arg>;
+  /** Overrides the manager's `ctxMarshaler` for this task. */
+  ctxMarshaler?: CtxMarshaler<Context>;
+  /**
+   * Retries after the first failure; then the task is `failed`.
+   * @defaultValue 0
+   */
+  retryTimes?: number;
+  /**
+   * Milliseconds to wait before retry number `attempt` (1 for the first retry).
+   * @defaultValue `() => 1000`
+   * @example retryInterval: (n) => Math.min(60_000, 1000 * 2 ** n) * (0.5 + Math.random())
+   */
+  retryInterval?: (attempt: number) => number;
+  /**
+   * Per-attempt deadline in milliseconds: the handler's signal aborts and the attempt fails.
+   * @defaultValue the manager's `taskTimeout`
+   */
+  timeoutMs?: number;
+  /** Delete the row on success instead of keeping it until `storageTimeout`. @defaultValue false */
+  cleanSucceeded?: boolean;
+  /**
+   * A task left `initialized` past `initializedTimeout` is not run by the scanner, only reported.
+   * @defaultValue false
+   */
+  initTimeoutSensitive?: boolean;
+}
+
+/** A validated task definition, as returned by {@link defineTask}. */
+export interface TaskDefinition<Arg = unknown, Context = unknown, Input = Arg>
+  extends Readonly<TaskDefinitionInput<Arg, Context, Input>> {
+  readonly retryTimes: number;
+  readonly retryInterval: (attempt: number) => number;
+  readonly cleanSucceeded: boolean;
+  readonly initTimeoutSensitive: boolean;
+}
+
+export const MAX_TASK_KEY_LENGTH = 64;
+export const BUILTIN_KEY_PREFIX = 'gta:';
+export const DEFAULT_RETRY_INTERVAL_MS = 1000;
+
+/**
+ * Declares a task. The definition is inert until registered with a manager (`tasks: [...]` or
+ * `manager.register`).
+ * @example
+ * const sendWelcome = defineTask({
+ *   key: 'send-welcome',
+ *   retryTimes: 3,
+ *   handler: async ({ userId }: { userId: string }, ctx) => mailer.send(userId, { signal: ctx.signal }),
+ * });
+ */
+export function defineTask<Arg, Context = unknown, Input = Arg>(
+  input: TaskDefinitionInput<Arg, Context, Input>,
+): TaskDefinition<Arg, Context, Input> {
+  assertTaskKey(input.key, { builtin: false });
+  if (typeof input.handler !== 'function') throw invalidTask(input.key, 'handler must be a function');
+  const retryTimes = input.retryTimes ?? 0;
+  if (!Number.isInteger(retryTimes) || retryTimes < 0) {
+    throw invalidTask(input.key, `retryTimes must be a whole number ≥ 0, got ${String(input.retryTimes)}`);
+  }
+  if (input.timeoutMs !== undefined && !(Number.isFinite(input.timeoutMs) && input.timeoutMs > 0)) {
+    throw invalidTask(input.key, `timeoutMs must be a number > 0, got ${String(input.timeoutMs)}`);
+  }
+  if (input.retryInterval !== undefined && typeof input.retryInterval !== 'function') {
+    throw invalidTask(input.key, 'retryInterval must be a function of the retry number');
+  }
+  return Object.freeze({
+    ...input,
+    retryTimes,
+    retryInterval: input.retryInterval ?? (() => DEFAULT_RETRY_INTERVAL_MS),
+    cleanSucceeded: input.cleanSucceeded ?? false,
+    initTimeoutSensitive: input.initTimeoutSensitive ?? false,
+  });
+}
+
+/** Throws `GTA_INVALID_ARGUMENT` unless `key` is a usable task key. */
+export function assertTaskKey(key: unknown, { builtin }: { builtin: boolean }): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_TASK_KEY_LENGTH) {
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      `a task key must be a string of 1 to ${MAX_TASK_KEY_LENGTH} characters, got ${JSON.stringify(key)}`,
+    );
+  }
+  if (!builtin && key.startsWith(BUILTIN_KEY_PREFIX)) {
+    throw new GtaError(ERROR_CODES.invalidArgument, `task key ${key}: the prefix "gta:" is reserved`);
+  }
+}
+
+function invalidTask(key: string, reason: string): GtaError {
+  return new GtaError(ERROR_CODES.invalidOption, `task ${key}: ${reason}`);
+}
+
+/** Thrown by a handler to fail its task at once, without further retries. */
+export class CancelTask extends Error {
+  readonly gtaSignal = 'cancel';
+  constructor(reason = 'cancelled by its handler') {
+    super(reason);
+    this.name = 'CancelTask';
+  }
+}
+
+/**
+ * Thrown by a handler to run its task again after `delayMs`. The attempt counts against
+ * `retryTimes`; once they are spent the task fails with this error's message.
+ */
+export class RetryAfter extends Error {
+  readonly gtaSignal = 'retry-after';
+  constructor(
+    readonly delayMs: number,
+    reason = `retry requested in ${delayMs} ms`,
+  ) {
+    super(reason);
+    this.name = 'RetryAfter';
+  }
+}
+
+/** The control signal carried by a thrown value, recognised without `instanceof`. */
+export function controlSignalOf(thrown: unknown): { kind: 'cancel' } | { kind: 'retry-after'; delayMs: number } | null {
+  if (typeof thrown !== 'object' || thrown === null) return null;
+  const candidate = thrown as { gtaSignal?: unknown; delayMs?: unknown };
+  if (candidate.gtaSignal === 'cancel') return { kind: 'cancel' };
+  if (candidate.gtaSignal === 'retry-after' && typeof candidate.delayMs === 'number') {
+    return { kind: 'retry-after', delayMs: Math.max(0, candidate.delayMs) };
+  }
+  return null;
+}

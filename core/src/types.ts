@@ -1,0 +1,134 @@
+/**
+ * Public types shared across the core.
+ *
+ * Glossary:
+ * - **task**: one row of the task table: a task key, a JSON argument and its state.
+ * - **commit hook**: what starts the tasks enqueued in a `manager.transaction` right after it commits.
+ * - **scanner**: whatever claims due tasks from the table (`tick`, the long-lived runner).
+ * - **lease**: a claim's expiry time and fencing token; only the holder of the current token may
+ *   complete the task, and an expired lease is rescued by the next scanner.
+ * - **invocation**: one serverless request or scheduled event, with its own deadline and `waitUntil`.
+ * @module
+ */
+import type { TaskStatus } from './states.js';
+
+/** A task id: a positive whole number, safe in JSON. */
+export type TaskId = number;
+
+/** A task as stored, JSON-serializable; times are ISO-8601 strings from the database clock. */
+export interface TaskRow {
+  id: TaskId;
+  key: string;
+  status: TaskStatus;
+  arg: unknown;
+  /** The marshaled context, as stored. */
+  context: string | null;
+  /** Runs started so far (claims), including the current one. */
+  attempts: number;
+  /** `retryTimes + 1` at enqueue time. */
+  maxAttempts: number;
+  timeoutMs: number;
+  runAt: string;
+  leaseExpiresAt: string | null;
+  leaseToken: string | null;
+  lastError: string | null;
+  dedupeKey: string | null;
+  sequenceKey: string | null;
+  parentId: TaskId | null;
+  initTimeoutSensitive: boolean;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/**
+ * Hands a promise to the runtime so the invocation stays alive until it settles (Cloudflare's
+ * `ctx.waitUntil`, Vercel's `waitUntil`). Declared by shape so the core depends on no platform.
+ */
+export type WaitUntil = (promise: Promise<unknown>) => void;
+
+/** Anything drizzle can run a raw `sql` query on: a database or a transaction, of any Postgres driver. */
+export interface SqlExecutor {
+  execute(query: import('drizzle-orm').SQL): PromiseLike<unknown>;
+}
+
+/** A drizzle Postgres database: an executor that can open transactions. */
+export interface TransactionalDatabase extends SqlExecutor {
+  transaction<T>(fn: (tx: any) => Promise<T>, config?: any): Promise<T>;
+}
+
+export interface EnqueueOptions {
+  /**
+   * The transaction to enqueue in. With a transaction of `manager.transaction` the task starts
+   * right after that commit; with any other transaction it becomes visible at commit and waits for
+   * a scanner; after a rollback it never existed.
+   */
+  tx?: SqlExecutor;
+  /** Run no earlier than this time (a Date, or an ISO-8601 string). */
+  runAt?: Date | string;
+  /** Run no earlier than this many milliseconds from now (database clock). */
+  delayMs?: number;
+  /** At most one stored task per task key and dedupe key: a second enqueue returns the first id. */
+  dedupeKey?: string;
+  /** Tasks sharing a sequence key run one at a time, in enqueue order. */
+  sequenceKey?: string;
+  /** The caller's context, stored through the task's `ctxMarshaler` (or as JSON without one). */
+  context?: unknown;
+  /** Where the commit hook of a plain enqueue hands its work; awaited when absent. */
+  waitUntil?: WaitUntil;
+}
+
+export interface TickOptions {
+  /** Stop claiming once this many milliseconds have passed. @defaultValue 10_000 */
+  budgetMs?: number;
+  /** Most tasks this tick runs at once. @defaultValue the manager's `concurrency` */
+  concurrency?: number;
+  /** Receives the nested tasks' work so the tick does not wait for it. */
+  waitUntil?: WaitUntil;
+  /** The invocation's deadline: aborting it stops claiming and aborts running handlers. */
+  signal?: AbortSignal;
+}
+
+export interface TickReport {
+  claimed: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  /** Running tasks whose lease had expired, moved back to `initialized` (or `failed` when out of attempts). */
+  rescued: number;
+  /** Succeeded tasks older than `storageTimeout`, deleted by maintenance. */
+  cleaned: number;
+  /** Abnormal tasks reported to `checkCallback` by maintenance. */
+  abnormal: number;
+  /** Whether this tick ran the maintenance round (at most one instance does per interval). */
+  maintenance: boolean;
+  durationMs: number;
+}
+
+export type AbnormalReason = 'initialized-too-long' | 'running-too-long' | 'failed';
+
+export interface AbnormalTask {
+  reason: AbnormalReason;
+  task: TaskRow;
+}
+
+export interface ListTasksFilter {
+  status?: TaskStatus | TaskStatus[];
+  key?: string;
+  /** Only tasks created at or after this time. */
+  createdAfter?: Date | string;
+  /** Only tasks created before this time. */
+  createdBefore?: Date | string;
+  /** Keyset pagination: only tasks with an id below this one (the list is newest first). */
+  beforeId?: TaskId;
+  /** @defaultValue 50, at most 1000 */
+  limit?: number;
+}
+
+export interface TaskStats {
+  byStatus: Record<TaskStatus, number>;
+  byKey: Record<string, Record<TaskStatus, number>>;
+  /** Age in milliseconds of the oldest due `initialized` task, or null when there is none. */
+  oldestInitializedAgeMs: number | null;
+}
