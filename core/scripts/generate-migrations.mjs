@@ -20,7 +20,8 @@ const migrations = files.map((name) => ({
     .filter((statement) => statement.length > 0),
 }));
 migrations.forEach((migration, index) => {
-  if (migration.version !== index + 1) throw new Error(`migration numbers must run 1, 2, 3…: ${files[index]}`);
+  if (migration.version !== index + 1)
+    throw new Error(`migration numbers must run 1, 2, 3…: ${files[index]}`);
 });
 
 const source = `// Generated from core/migrations/*.sql by scripts/generate-migrations.mjs. Do not edit.
@@ -40,7 +41,9 @@ if (process.argv.includes('--check')) {
     current = readFileSync(target, 'utf8');
   } catch {}
   if (current !== source) {
-    console.error('src/storage/migrations.generated.ts is out of date: run npm run migrations:generate -w @gta/core');
+    console.error(
+      'src/storage/migrations.generated.ts is out of date: run npm run migrations:generate -w @gta/core',
+    );
     process.exit(1);
   }
   console.log(`embedded migrations match ${files.length} SQL file(s)`);

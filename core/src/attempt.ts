@@ -8,10 +8,7 @@ import type { ChildEnqueueOptions, TaskContext, TaskDefinition } from './task.js
 import type { TaskRow } from './types.js';
 
 /** Why an attempt's signal aborted. */
-export type AbortCause =
-  | { kind: 'timeout'; timeoutMs: number }
-  | { kind: 'deadline' }
-  | { kind: 'stop' };
+export type AbortCause = { kind: 'timeout'; timeoutMs: number } | { kind: 'deadline' } | { kind: 'stop' };
 
 export type AttemptResult = { ok: true } | { ok: false; thrown: unknown; aborted: AbortCause | null };
 

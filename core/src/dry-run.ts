@@ -59,7 +59,8 @@ export class DryRun {
     const row = this.rows.get(id);
     const definition = row && this.registry.get(row.key);
     if (!row || !definition) return;
-    const update = (patch: Partial<TaskRow>) => Object.assign(row, patch, { updatedAt: new Date().toISOString() });
+    const update = (patch: Partial<TaskRow>) =>
+      Object.assign(row, patch, { updatedAt: new Date().toISOString() });
     const delay = Date.parse(row.runAt) - Date.now();
     if (delay > 0) await sleep(delay);
     for (;;) {

@@ -110,7 +110,10 @@ export class Executor {
     try {
       await this.claimAndStart(scope, ids);
     } catch (error) {
-      this.logger.error({ taskIds: ids, error: describeThrown(error) }, 'could not start tasks; a scanner will run them');
+      this.logger.error(
+        { taskIds: ids, error: describeThrown(error) },
+        'could not start tasks; a scanner will run them',
+      );
     }
   }
 
@@ -127,12 +130,16 @@ export class Executor {
     try {
       context = restoreContext(task.context, marshalerFor(definition, this.deps.options));
     } catch (error) {
-      return done(await this.#fail(lease, task, `stored context could not be restored: ${describeThrown(error)}`, null));
+      return done(
+        await this.#fail(lease, task, `stored context could not be restored: ${describeThrown(error)}`, null),
+      );
     }
     try {
       arg = await validateArgument(definition, task.arg);
     } catch (error) {
-      return done(await this.#fail(lease, task, `stored argument is invalid: ${describeThrown(error)}`, null));
+      return done(
+        await this.#fail(lease, task, `stored argument is invalid: ${describeThrown(error)}`, null),
+      );
     }
 
     const children: NewTask[] = [];

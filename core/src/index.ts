@@ -27,7 +27,13 @@ export {
 } from './options.js';
 export { gtaTasksTable } from './schema.js';
 export { isTaskStatus, TASK_STATES, type TaskStatus, TRANSITIONS } from './states.js';
-export { MAINTENANCE_KEY, type MigrateOptions, type MigrateResult, migrate, migrationStatements } from './storage/index.js';
+export {
+  MAINTENANCE_KEY,
+  type MigrateOptions,
+  type MigrateResult,
+  migrate,
+  migrationStatements,
+} from './storage/index.js';
 export {
   CancelTask,
   type ChildEnqueueOptions,

@@ -24,7 +24,8 @@ export function consoleLogger(level: LogLevel = 'info'): Logger {
     (fields: LogFields, message = ''): void => {
       if (LEVEL_ORDER[entryLevel] < LEVEL_ORDER[level]) return;
       const line = `[gta] ${entryLevel} ${message}`;
-      const sink = entryLevel === 'error' ? console.error : entryLevel === 'warn' ? console.warn : console.log;
+      const sink =
+        entryLevel === 'error' ? console.error : entryLevel === 'warn' ? console.warn : console.log;
       if (Object.keys(fields).length === 0) sink(line);
       else sink(line, fields);
     };

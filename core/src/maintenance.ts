@@ -36,6 +36,7 @@ export async function runMaintenance(
     initializedTimeout: options.initializedTimeout,
     runningTimeout: options.runningTimeout,
     failedSinceMs: round.previousRoundMs,
+    failedUntilMs: round.roundMs,
     storageTimeout: options.storageTimeout,
     limit: ABNORMAL_REPORT_LIMIT,
   });
@@ -51,7 +52,10 @@ export async function runMaintenance(
   }
   let cleaned = 0;
   for (;;) {
-    const deleted = await cleanSucceededTasks(storage, { storageTimeout: options.storageTimeout, limit: CLEANUP_BATCH });
+    const deleted = await cleanSucceededTasks(storage, {
+      storageTimeout: options.storageTimeout,
+      limit: CLEANUP_BATCH,
+    });
     cleaned += deleted;
     if (deleted < CLEANUP_BATCH || Date.now() >= deadline) break;
   }

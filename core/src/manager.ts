@@ -8,13 +8,13 @@ import type { SQL } from 'drizzle-orm';
 import { DryRun } from './dry-run.js';
 import { describeThrown, ERROR_CODES, GtaError } from './errors.js';
 import { Executor } from './executor.js';
-import { resolveOptions, type ResolvedOptions, type TaskManagerOptions } from './options.js';
+import { type ResolvedOptions, resolveOptions, type TaskManagerOptions } from './options.js';
 import { prepareTask, type TaskRef, TaskRegistry } from './prepare.js';
 import { Runner } from './runner.js';
 import { Scope, Slots } from './slots.js';
 import { isTaskStatus, TASK_STATES, type TaskStatus } from './states.js';
-import * as storage from './storage/index.js';
 import type { StorageContext } from './storage/index.js';
+import * as storage from './storage/index.js';
 import type { TaskDefinition } from './task.js';
 import { runTick } from './tick.js';
 import { TransactionTracker } from './transactions.js';
@@ -127,12 +127,18 @@ export class TaskManager {
     args: ArgOf<T>[],
     options: Omit<EnqueueOptions, 'dedupeKey'> = {},
   ): Promise<TaskId[]> {
-    if (!Array.isArray(args)) throw new GtaError(ERROR_CODES.invalidArgument, 'enqueueMany expects an array of arguments');
+    if (!Array.isArray(args))
+      throw new GtaError(ERROR_CODES.invalidArgument, 'enqueueMany expects an array of arguments');
     if ((options as EnqueueOptions).dedupeKey !== undefined) {
-      throw new GtaError(ERROR_CODES.invalidArgument, 'enqueueMany does not take a dedupeKey; enqueue one by one');
+      throw new GtaError(
+        ERROR_CODES.invalidArgument,
+        'enqueueMany does not take a dedupeKey; enqueue one by one',
+      );
     }
     const definition = this.registry.resolve(task);
-    const prepared = await Promise.all(args.map((arg) => prepareTask(definition, arg, options, this.options)));
+    const prepared = await Promise.all(
+      args.map((arg) => prepareTask(definition, arg, options, this.options)),
+    );
     const tracked = options.tx ? this.#transactions.enqueuedIn(options.tx) : undefined;
     const ids = this.#dryRun
       ? prepared.map((row) => this.#dryRun!.add(row))
@@ -155,7 +161,10 @@ export class TaskManager {
     options: Omit<EnqueueOptions, 'tx' | 'waitUntil'> = {},
   ): Promise<SQL> {
     const definition = this.registry.resolve(task);
-    return storage.insertTaskStatement(this.#storage, await prepareTask(definition, arg, options, this.options));
+    return storage.insertTaskStatement(
+      this.#storage,
+      await prepareTask(definition, arg, options, this.options),
+    );
   }
 
   /**
@@ -236,10 +245,15 @@ export class TaskManager {
     const limit = pageLimit(page.limit);
     const offset = page.offset ?? 0;
     if (!Number.isInteger(offset) || offset < 0) {
-      throw new GtaError(ERROR_CODES.invalidArgument, `offset must be a whole number ≥ 0, got ${String(offset)}`);
+      throw new GtaError(
+        ERROR_CODES.invalidArgument,
+        `offset must be a whole number ≥ 0, got ${String(offset)}`,
+      );
     }
     if (this.#dryRun) {
-      return [...this.#dryRun.rows.values()].filter((row) => row.status !== 'succeeded').slice(offset, offset + limit);
+      return [...this.#dryRun.rows.values()]
+        .filter((row) => row.status !== 'succeeded')
+        .slice(offset, offset + limit);
     }
     return (await storage.queryUnsuccessfulTasks(this.#storage, { limit, offset })).map(storage.toTaskRow);
   }
@@ -278,10 +292,15 @@ export class TaskManager {
 
   /** Counts per status and per key, and the age of the oldest due task. */
   async stats(): Promise<TaskStats> {
-    const emptyCounts = () => Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    const emptyCounts = () =>
+      Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskStatus, number>;
     const stored = this.#dryRun
       ? {
-          counts: [...this.#dryRun.rows.values()].map((row) => ({ task_key: row.key, status: row.status, count: 1 })),
+          counts: [...this.#dryRun.rows.values()].map((row) => ({
+            task_key: row.key,
+            status: row.status,
+            count: 1,
+          })),
           oldestInitializedAgeMs: null,
         }
       : await storage.taskStats(this.#storage);
@@ -293,8 +312,8 @@ export class TaskManager {
     for (const { task_key, status, count } of stored.counts) {
       if (!isTaskStatus(status)) continue;
       stats.byStatus[status] += count;
-      const byKey = (stats.byKey[task_key] ??= emptyCounts());
-      byKey[status] += count;
+      stats.byKey[task_key] ??= emptyCounts();
+      stats.byKey[task_key][status] += count;
     }
     return stats;
   }
@@ -341,11 +360,17 @@ const unusableDb: SqlExecutor = {
 
 function assertIds(ids: unknown): asserts ids is TaskId[] {
   if (!Array.isArray(ids) || ids.length > MAX_IDS_PER_CALL) {
-    throw new GtaError(ERROR_CODES.invalidArgument, `expected an array of at most ${MAX_IDS_PER_CALL} task ids`);
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      `expected an array of at most ${MAX_IDS_PER_CALL} task ids`,
+    );
   }
   for (const id of ids) {
     if (!Number.isSafeInteger(id) || (id as number) < 1) {
-      throw new GtaError(ERROR_CODES.invalidArgument, `a task id is a whole number ≥ 1, got ${JSON.stringify(id)}`);
+      throw new GtaError(
+        ERROR_CODES.invalidArgument,
+        `a task id is a whole number ≥ 1, got ${JSON.stringify(id)}`,
+      );
     }
   }
 }
@@ -362,7 +387,10 @@ function assertStatus(status: unknown): asserts status is TaskStatus {
 function pageLimit(limit: number | undefined): number {
   const value = limit ?? DEFAULT_LIST_LIMIT;
   if (!Number.isInteger(value) || value < 1 || value > MAX_LIST_LIMIT) {
-    throw new GtaError(ERROR_CODES.invalidArgument, `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`,
+    );
   }
   return value;
 }
@@ -370,6 +398,7 @@ function pageLimit(limit: number | undefined): number {
 function timeFilter(value: Date | string | undefined, name: string): string | null {
   if (value === undefined) return null;
   const date = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(date.getTime())) throw new GtaError(ERROR_CODES.invalidArgument, `${name} is not a valid time`);
+  if (Number.isNaN(date.getTime()))
+    throw new GtaError(ERROR_CODES.invalidArgument, `${name} is not a valid time`);
   return date.toISOString();
 }

@@ -121,7 +121,9 @@ export function resolveOptions(options: TaskManagerOptions): ResolvedOptions {
     clock: options.clock,
   };
   if (!TABLE_NAME.test(resolved.table)) {
-    throw invalidOption(`table must match ${TABLE_NAME} (lower case, at most 41 characters), got ${resolved.table}`);
+    throw invalidOption(
+      `table must match ${TABLE_NAME} (lower case, at most 41 characters), got ${resolved.table}`,
+    );
   }
   for (const name of [
     'storageTimeout',
@@ -148,11 +150,16 @@ export function resolveOptions(options: TaskManagerOptions): ResolvedOptions {
   requireAtMost(resolved, 'scanInterval', 'storageTimeout');
   requireAtMost(resolved, 'instantScanInterval', 'scanInterval');
   requireAtMost(resolved, 'taskTimeout', 'runningTimeout');
-  if (!resolved.dryRun && options.db === undefined) throw invalidOption('db is required unless dryRun is set');
+  if (!resolved.dryRun && options.db === undefined)
+    throw invalidOption('db is required unless dryRun is set');
   return resolved;
 }
 
-function requireAtMost(options: ResolvedOptions, smaller: keyof ResolvedOptions, larger: keyof ResolvedOptions) {
+function requireAtMost(
+  options: ResolvedOptions,
+  smaller: keyof ResolvedOptions,
+  larger: keyof ResolvedOptions,
+) {
   if ((options[smaller] as number) > (options[larger] as number)) {
     throw invalidOption(
       `${smaller} (${String(options[smaller])} ms) must not exceed ${larger} (${String(options[larger])} ms)`,

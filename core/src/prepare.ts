@@ -24,7 +24,10 @@ export class TaskRegistry {
     }
     const existing = this.#definitions.get(definition.key);
     if (existing && existing !== definition) {
-      throw new GtaError(ERROR_CODES.duplicateTaskKey, `a different task is already registered as ${definition.key}`);
+      throw new GtaError(
+        ERROR_CODES.duplicateTaskKey,
+        `a different task is already registered as ${definition.key}`,
+      );
     }
     this.#definitions.set(definition.key, definition);
   }
@@ -52,7 +55,10 @@ export class TaskRegistry {
 }
 
 /** Runs a Standard Schema; returns the parsed value or throws `GTA_SCHEMA_REJECTED`. */
-export async function validateArgument(definition: TaskDefinition<any, any, any>, arg: unknown): Promise<unknown> {
+export async function validateArgument(
+  definition: TaskDefinition<any, any, any>,
+  arg: unknown,
+): Promise<unknown> {
   const schema = definition.schema as StandardSchemaV1 | undefined;
   if (!schema) return arg;
   let result = schema['~standard'].validate(arg);
@@ -100,18 +106,27 @@ function marshalContext(context: unknown, marshaler: CtxMarshaler<any> | undefin
 function label(value: unknown, name: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_LABEL_LENGTH) {
-    throw new GtaError(ERROR_CODES.invalidArgument, `${name} must be a string of 1 to ${MAX_LABEL_LENGTH} characters`);
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      `${name} must be a string of 1 to ${MAX_LABEL_LENGTH} characters`,
+    );
   }
   return value;
 }
 
-function runAtOf(options: Pick<EnqueueOptions, 'runAt' | 'delayMs'>): { runAt: string | null; delayMs: number } {
+function runAtOf(options: Pick<EnqueueOptions, 'runAt' | 'delayMs'>): {
+  runAt: string | null;
+  delayMs: number;
+} {
   if (options.runAt !== undefined && options.delayMs !== undefined) {
     throw new GtaError(ERROR_CODES.invalidArgument, 'give runAt or delayMs, not both');
   }
   if (options.delayMs !== undefined) {
     if (typeof options.delayMs !== 'number' || !Number.isFinite(options.delayMs) || options.delayMs < 0) {
-      throw new GtaError(ERROR_CODES.invalidArgument, `delayMs must be a finite number ≥ 0, got ${options.delayMs}`);
+      throw new GtaError(
+        ERROR_CODES.invalidArgument,
+        `delayMs must be a finite number ≥ 0, got ${options.delayMs}`,
+      );
     }
     return { runAt: null, delayMs: options.delayMs };
   }

@@ -4,7 +4,18 @@
  * @module
  */
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uuid, varchar } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uuid,
+  varchar,
+} from 'drizzle-orm/pg-core';
 import { DEFAULT_TABLE } from './options.js';
 
 /**
@@ -41,9 +52,7 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
     (table) => [
       index(`${name}_due_idx`).on(table.runAt, table.id).where(sql`"status" = 'initialized'`),
       index(`${name}_lease_idx`).on(table.leaseExpiresAt).where(sql`"status" = 'running'`),
-      index(`${name}_dedupe_idx`)
-        .on(table.taskKey, table.dedupeKey)
-        .where(sql`"dedupe_key" IS NOT NULL`),
+      index(`${name}_dedupe_idx`).on(table.taskKey, table.dedupeKey).where(sql`"dedupe_key" IS NOT NULL`),
       index(`${name}_sequence_idx`)
         .on(table.sequenceKey, table.id)
         .where(sql`"sequence_key" IS NOT NULL AND "status" IN ('initialized', 'running')`),

@@ -28,7 +28,12 @@ export const TRANSITIONS = [
   { from: 'running', to: 'initialized', name: 'release', by: 'runner stop' },
   { from: 'succeeded', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },
   { from: 'failed', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },
-  { from: 'running', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin (fences the old lease)' },
+  {
+    from: 'running',
+    to: 'initialized',
+    name: 'force rerun',
+    by: 'forceRerunTasks, admin (fences the old lease)',
+  },
   { from: 'initialized', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin (due now)' },
   { from: 'initialized', to: 'failed', name: 'cancel', by: 'cancelTask, admin' },
 ] as const satisfies readonly { from: TaskStatus; to: TaskStatus; name: string; by: string }[];

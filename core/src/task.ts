@@ -28,11 +28,18 @@ export interface TaskContext<Context = unknown> {
    * Enqueues a nested task. It is committed atomically with this task's success (a retried parent
    * never duplicates its children) and starts after this task finished, in submission order.
    */
-  enqueue<Input>(task: TaskDefinition<any, any, Input> | string, arg: Input, options?: ChildEnqueueOptions): void;
+  enqueue<Input>(
+    task: TaskDefinition<any, any, Input> | string,
+    arg: Input,
+    options?: ChildEnqueueOptions,
+  ): void;
 }
 
 /** The enqueue options a nested task may use (it always commits with its parent). */
-export type ChildEnqueueOptions = Pick<EnqueueOptions, 'runAt' | 'delayMs' | 'dedupeKey' | 'sequenceKey' | 'context'>;
+export type ChildEnqueueOptions = Pick<
+  EnqueueOptions,
+  'runAt' | 'delayMs' | 'dedupeKey' | 'sequenceKey' | 'context'
+>;
 
 export type TaskHandler<Arg, Context> = (arg: Arg, ctx: TaskContext<Context>) => Promise<unknown> | unknown;
 
@@ -159,7 +166,9 @@ export class RetryAfter extends Error {
 }
 
 /** The control signal carried by a thrown value, recognised without `instanceof`. */
-export function controlSignalOf(thrown: unknown): { kind: 'cancel' } | { kind: 'retry-after'; delayMs: number } | null {
+export function controlSignalOf(
+  thrown: unknown,
+): { kind: 'cancel' } | { kind: 'retry-after'; delayMs: number } | null {
   if (typeof thrown !== 'object' || thrown === null) return null;
   const candidate = thrown as { gtaSignal?: unknown; delayMs?: unknown };
   if (candidate.gtaSignal === 'cancel') return { kind: 'cancel' };

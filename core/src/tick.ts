@@ -20,10 +20,16 @@ export async function runTick(executor: Executor, options: TickOptions): Promise
   const budgetMs = options.budgetMs ?? DEFAULT_TICK_BUDGET;
   const concurrency = options.concurrency ?? executor.deps.options.concurrency;
   if (!(typeof budgetMs === 'number' && budgetMs > 0)) {
-    throw new GtaError(ERROR_CODES.invalidArgument, `tick budgetMs must be a number > 0, got ${String(budgetMs)}`);
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      `tick budgetMs must be a number > 0, got ${String(budgetMs)}`,
+    );
   }
   if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new GtaError(ERROR_CODES.invalidArgument, `tick concurrency must be a whole number ≥ 1, got ${concurrency}`);
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      `tick concurrency must be a whole number ≥ 1, got ${concurrency}`,
+    );
   }
   const deadline = started + budgetMs;
   const { storage, options: resolved } = executor.deps;
@@ -37,6 +43,9 @@ export async function runTick(executor: Executor, options: TickOptions): Promise
       const room = executor.capacity(scope);
       const claimed = room > 0 ? await executor.claimAndStart(scope) : 0;
       if (claimed === 0 && scope.inflight === 0) break;
+      // Nothing more is due: with a waitUntil the running tasks are handed over, else wait for one
+      // to finish, as its nested tasks or a retry may become due.
+      if (claimed < room && options.waitUntil) break;
       if (claimed < room || room === 0) await scope.nextSettled(deadline - Date.now());
     }
   } finally {

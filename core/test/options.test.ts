@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createTaskManager, defineTask, isGtaError, silentLogger } from '../src/index.js';
 
 const task = defineTask({ key: 'noop', handler: () => {} });
-const make = (options: Record<string, unknown>) => createTaskManager({ dryRun: true, logger: silentLogger, tasks: [task], ...options });
+const make = (options: Record<string, unknown>) =>
+  createTaskManager({ dryRun: true, logger: silentLogger, tasks: [task], ...options });
 
 function optionError(options: Record<string, unknown>): string {
   try {
@@ -51,11 +52,17 @@ describe('manager options (GTA rules)', () => {
     expect(optionError({ storageTimeout: 1000, runningTimeout: 2000, taskTimeout: 500 })).toContain(
       'runningTimeout (2000 ms) must not exceed storageTimeout',
     );
-    expect(optionError({ storageTimeout: 1000, runningTimeout: 1000, taskTimeout: 500, initializedTimeout: 2000 })).toContain(
-      'initializedTimeout',
-    );
     expect(
-      optionError({ storageTimeout: 1000, runningTimeout: 1000, taskTimeout: 500, initializedTimeout: 1000, scanInterval: 2000 }),
+      optionError({ storageTimeout: 1000, runningTimeout: 1000, taskTimeout: 500, initializedTimeout: 2000 }),
+    ).toContain('initializedTimeout');
+    expect(
+      optionError({
+        storageTimeout: 1000,
+        runningTimeout: 1000,
+        taskTimeout: 500,
+        initializedTimeout: 1000,
+        scanInterval: 2000,
+      }),
     ).toContain('scanInterval');
   });
 

@@ -1,12 +1,15 @@
 /**
- * Claiming due tasks: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)`
- * statement, so it needs no interactive transaction and many invocations can claim at once
+ * Claiming due tasks: one statement that locks up to n due rows with `FOR UPDATE SKIP LOCKED` and
+ * updates them, so it needs no interactive transaction and many invocations can claim at once
  * without waiting on each other. Each claim gets a fresh lease token (the fencing token).
+ *
+ * The candidates sit in a materialized CTE rather than in `WHERE id IN (SELECT … LIMIT n)`: as a
+ * subquery, the planner may rescan it and update more than n rows.
  * @module
  */
 import { type SQL, sql } from 'drizzle-orm';
 import type { TaskId } from '../types.js';
-import { type SelectedRow, rowColumns } from './rows.js';
+import { rowColumns, type SelectedRow } from './rows.js';
 import { jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 export interface ClaimOptions {
@@ -32,15 +35,7 @@ export async function claimTasks(context: StorageContext, options: ClaimOptions)
   const rows = await queryRows<SelectedRow>(
     context.db,
     'claim',
-    sql`update ${table} as task set
-        status = 'running',
-        attempts = task.attempts + 1,
-        lease_token = gen_random_uuid(),
-        lease_expires_at = ${now} + ((task.timeout_ms + ${options.leaseMargin}::int)::float8 * interval '1 millisecond'),
-        started_at = ${now},
-        finished_at = null,
-        updated_at = ${now}
-      where task.id in (
+    sql`with candidates as materialized (
         select candidate.id from ${table} as candidate
         where candidate.status = 'initialized'
           and candidate.run_at <= ${now}
@@ -55,7 +50,16 @@ export async function claimTasks(context: StorageContext, options: ClaimOptions)
         order by candidate.run_at, candidate.id
         limit ${options.limit}::int
         for update skip locked)
-      and task.status = 'initialized'
+      update ${table} as task set
+        status = 'running',
+        attempts = task.attempts + 1,
+        lease_token = gen_random_uuid(),
+        lease_expires_at = ${now} + ((task.timeout_ms + ${options.leaseMargin}::int)::float8 * interval '1 millisecond'),
+        started_at = ${now},
+        finished_at = null,
+        updated_at = ${now}
+      from candidates
+      where task.id = candidates.id and task.status = 'initialized'
       returning ${rowColumns('task')}`,
   );
   return rows.sort((a, b) => a.run_at - b.run_at || Number(a.id) - Number(b.id));

@@ -13,7 +13,14 @@ export {
   rescueExpiredLeases,
   takeMaintenanceRound,
 } from './maintenance.js';
-export { migrate, migrationStatements, type MigrateOptions, type MigrateResult } from './migrate.js';
-export { cancelTask, forceRerunTasks, getTask, listTasks, queryUnsuccessfulTasks, taskStats } from './queries.js';
+export { type MigrateOptions, type MigrateResult, migrate, migrationStatements } from './migrate.js';
+export {
+  cancelTask,
+  forceRerunTasks,
+  getTask,
+  listTasks,
+  queryUnsuccessfulTasks,
+  taskStats,
+} from './queries.js';
 export { type SelectedRow, toTaskRow } from './rows.js';
 export type { StorageContext } from './sql.js';

@@ -3,8 +3,8 @@
  * @module
  */
 import { type SQL, sql } from 'drizzle-orm';
-import type { TaskId } from '../types.js';
 import { ERROR_CODES, GtaError } from '../errors.js';
+import type { TaskId } from '../types.js';
 import { jsonParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 /** A task ready to be written: argument and context already serialized and checked. */
@@ -82,7 +82,7 @@ export async function insertTasks(context: StorageContext, tasks: NewTask[]): Pr
   const rows = await queryRows<{ id: string }>(
     context.db,
     'enqueueMany',
-    sql`with inserted as (${insertSelect(context, tasks, null)}) select id::text as id from inserted order by id`,
+    sql`with inserted as (${insertSelect(context, tasks, null)}) select id::text as id from inserted order by inserted.id`,
   );
   return rows.map((row) => Number(row.id));
 }

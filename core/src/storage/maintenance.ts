@@ -24,16 +24,17 @@ export async function rescueExpiredLeases(
   const rows = await queryRows<{ status: string }>(
     context.db,
     'rescue',
-    sql`update ${table} as task set
+    sql`with expired as materialized (
+        select id from ${table} where status = 'running' and lease_expires_at < ${now}
+        order by lease_expires_at limit ${limit}::int for update skip locked)
+      update ${table} as task set
         status = case when task.attempts < task.max_attempts then 'initialized' else 'failed' end,
         finished_at = case when task.attempts < task.max_attempts then null else ${now} end,
         last_error = 'lease expired during attempt ' || task.attempts
           || ': the invocation ended or stalled before completing the task',
         run_at = ${now}, lease_token = null, lease_expires_at = null, updated_at = ${now}
-      where task.id in (
-        select id from ${table} where status = 'running' and lease_expires_at < ${now}
-        order by lease_expires_at limit ${limit}::int for update skip locked)
-      and task.status = 'running' and task.lease_expires_at < ${now}
+      from expired
+      where task.id = expired.id and task.status = 'running' and task.lease_expires_at < ${now}
       returning task.status`,
   );
   const failed = rows.filter((row) => row.status === 'failed').length;
@@ -42,16 +43,16 @@ export async function rescueExpiredLeases(
 
 /**
  * Takes the maintenance round if it is due: one upsert of the built-in row that only succeeds for
- * one caller per interval. Returns the start of the previous round (epoch ms) or null when this
- * caller does not own a round; `firstRound` when no round ever ran.
+ * one caller per interval. Returns null when this caller does not own a round, else the start of
+ * this round and of the previous one (null when none ran before), in epoch ms.
  */
 export async function takeMaintenanceRound(
   context: StorageContext,
   intervalMs: number,
-): Promise<{ previousRoundMs: number | null } | null> {
+): Promise<{ previousRoundMs: number | null; roundMs: number } | null> {
   const table = tableOf(context);
   const now = nowOf(context);
-  const rows = await queryRows<{ previous: number | null }>(
+  const rows = await queryRows<{ previous: number | null; current: number }>(
     context.db,
     'maintenance round',
     sql`with previous as (
@@ -66,19 +67,26 @@ export async function takeMaintenanceRound(
             set run_at = excluded.run_at, updated_at = excluded.updated_at, started_at = excluded.started_at,
                 attempts = task.attempts + 1
             where task.run_at <= excluded.created_at
-          returning id)
-        select (select started_ms from previous) as previous from taken`,
+          returning (extract(epoch from started_at) * 1000)::float8 as started_ms)
+        select (select started_ms from previous) as previous, started_ms as current from taken`,
   );
   const [row] = rows;
   if (!row) return null;
-  return { previousRoundMs: row.previous === null ? null : Number(row.previous) };
+  return {
+    previousRoundMs: row.previous === null ? null : Number(row.previous),
+    roundMs: Number(row.current),
+  };
 }
 
 export interface AbnormalThresholds {
   initializedTimeout: number;
   runningTimeout: number;
-  /** Failed tasks finished at or after this time (epoch ms) are reported; null: within storage. */
+  /**
+   * Failed tasks finished in [failedSinceMs, failedUntilMs) are reported, so each round reports
+   * each failure once; a null start means since `storageTimeout` ago (the first round).
+   */
   failedSinceMs: number | null;
+  failedUntilMs: number;
   storageTimeout: number;
   limit: number;
 }
@@ -107,7 +115,9 @@ export async function findAbnormalTasks(
           order by t.started_at limit ${thresholds.limit}::int)
         union all
         (select 'failed' as reason, ${rowColumns('t')} from ${table} as t
-          where t.status = 'failed' and t.finished_at >= ${failedSince} and t.task_key not like 'gta:%'
+          where t.status = 'failed' and t.finished_at >= ${failedSince}
+            and t.finished_at < to_timestamp(${thresholds.failedUntilMs / 1000}::float8)
+            and t.task_key not like 'gta:%'
           order by t.finished_at limit ${thresholds.limit}::int)
       ) as abnormal`,
   );
@@ -124,12 +134,13 @@ export async function cleanSucceededTasks(
   const rows = await queryRows(
     context.db,
     'cleanup',
-    sql`delete from ${table} where id in (
+    sql`with old as materialized (
         select id from ${table}
         where status = 'succeeded' and updated_at < ${now} - ${millis(options.storageTimeout)}
           and task_key not like 'gta:%'
-        limit ${options.limit}::int)
-      returning id`,
+        limit ${options.limit}::int for update skip locked)
+      delete from ${table} as task using old where task.id = old.id and task.status = 'succeeded'
+      returning task.id`,
   );
   return rows.length;
 }

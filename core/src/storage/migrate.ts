@@ -22,14 +22,20 @@ export interface MigrateResult {
   version: number;
 }
 
-type MaybeTransactional = SqlExecutor & { transaction?: <T>(fn: (tx: SqlExecutor) => Promise<T>) => Promise<T> };
+type MaybeTransactional = SqlExecutor & {
+  transaction?: <T>(fn: (tx: SqlExecutor) => Promise<T>) => Promise<T>;
+};
 
 /** The embedded migration statements, with the table name substituted. */
-export function migrationStatements(table: string): { version: number; name: string; statements: string[] }[] {
+export function migrationStatements(
+  table: string,
+): { version: number; name: string; statements: string[] }[] {
   return MIGRATIONS.map((migration) => ({
     version: migration.version,
     name: migration.name,
-    statements: migration.statements.map((statement) => statement.replaceAll(`"${DEFAULT_TABLE}`, `"${table}`)),
+    statements: migration.statements.map((statement) =>
+      statement.replaceAll(`"${DEFAULT_TABLE}`, `"${table}`),
+    ),
   }));
 }
 
@@ -41,13 +47,21 @@ export async function migrate(db: SqlExecutor, options: MigrateOptions = {}): Pr
   const table = options.table ?? DEFAULT_TABLE;
   const run = async (executor: SqlExecutor): Promise<MigrateResult> => {
     const ledger = sql.identifier(`${table}_migrations`);
-    await queryRows(executor, 'migrate: lock', sql`select pg_advisory_xact_lock(hashtext(${`gta:migrate:${table}`}))`);
+    await queryRows(
+      executor,
+      'migrate: lock',
+      sql`select pg_advisory_xact_lock(hashtext(${`gta:migrate:${table}`}))`,
+    );
     await queryRows(
       executor,
       'migrate: ledger',
       sql`create table if not exists ${ledger} (version integer primary key, name text not null, applied_at timestamptz not null default now())`,
     );
-    const done = await queryRows<{ version: number }>(executor, 'migrate: versions', sql`select version from ${ledger}`);
+    const done = await queryRows<{ version: number }>(
+      executor,
+      'migrate: versions',
+      sql`select version from ${ledger}`,
+    );
     const appliedBefore = new Set(done.map((row) => Number(row.version)));
     const applied: number[] = [];
     for (const migration of migrationStatements(table)) {

@@ -92,7 +92,11 @@ export async function taskStats(context: StorageContext): Promise<StatsRows> {
  * Transition "force rerun": the given tasks currently in `status` go to `initialized`, due now,
  * with a fresh attempt budget and a cleared lease (which fences out a running executor).
  */
-export async function forceRerunTasks(context: StorageContext, ids: TaskId[], status: TaskStatus): Promise<number> {
+export async function forceRerunTasks(
+  context: StorageContext,
+  ids: TaskId[],
+  status: TaskStatus,
+): Promise<number> {
   if (ids.length === 0) return 0;
   const now = nowOf(context);
   const rows = await queryRows(

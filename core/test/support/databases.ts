@@ -4,8 +4,8 @@
  * GTA_REQUIRE_POSTGRES=1 an unreachable server fails the suite instead of skipping it.
  */
 import { PGlite } from '@electric-sql/pglite';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzleNodePostgres } from 'drizzle-orm/node-postgres';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import pg from 'pg';
 
 export interface TestDatabase {
@@ -45,7 +45,9 @@ export async function postgresAvailable(): Promise<boolean> {
     return true;
   } catch (error) {
     if (POSTGRES_REQUIRED) {
-      throw new Error(`GTA_REQUIRE_POSTGRES=1 but Postgres at ${POSTGRES_URL} is unreachable: ${String(error)}`);
+      throw new Error(
+        `GTA_REQUIRE_POSTGRES=1 but Postgres at ${POSTGRES_URL} is unreachable: ${String(error)}`,
+      );
     }
     console.warn(`Postgres at ${POSTGRES_URL} is unreachable; its suites are skipped`);
     return false;

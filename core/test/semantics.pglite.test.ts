@@ -1,0 +1,4 @@
+import { defineSemanticsSuite } from './semantics/suite.js';
+import { createPgliteDatabase } from './support/databases.js';
+
+defineSemanticsSuite('PGlite', createPgliteDatabase);

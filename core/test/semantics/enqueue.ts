@@ -1,0 +1,252 @@
+/** Enqueue in its three forms, the commit hook, savepoints, enqueueMany, dedupe keys and dry run. */
+import { sql } from 'drizzle-orm';
+import { describe, expect, it } from 'vitest';
+import { createTaskManager, defineTask, silentLogger } from '../../src/index.js';
+import { eventually, gate, type Harness, waitUntilCollector } from './harness.js';
+
+export function enqueueSemantics(h: () => Harness) {
+  describe('enqueue and the commit hook', () => {
+    it('plain enqueue commits the task on its own and runs it before returning when no waitUntil is given', async () => {
+      const seen: unknown[] = [];
+      const task = defineTask({ key: 'plain', handler: (arg: { n: number }) => void seen.push(arg.n) });
+      const manager = await h().manager([task]);
+      const id = await manager.enqueue(task, { n: 1 });
+      expect(seen).toEqual([1]);
+      expect(await manager.getTask(id)).toMatchObject({
+        id,
+        status: 'succeeded',
+        attempts: 1,
+        arg: { n: 1 },
+      });
+    });
+
+    it('plain enqueue with waitUntil returns at once and hands the run to waitUntil', async () => {
+      const hold = gate();
+      const task = defineTask({ key: 'handed', handler: () => hold.opened });
+      const manager = await h().manager([task]);
+      const collector = waitUntilCollector();
+      const id = await manager.enqueue(task, {}, { waitUntil: collector.waitUntil });
+      expect(collector.handed).toHaveLength(1);
+      await eventually(async () => ((await manager.getTask(id))?.status === 'running' ? true : undefined));
+      hold.open();
+      await collector.settle();
+      expect((await manager.getTask(id))?.status).toBe('succeeded');
+    });
+
+    it('a task enqueued in manager.transaction runs after the commit and sees the committed writes', async () => {
+      const { database } = h();
+      await database.exec('create table if not exists orders_enqueue (id int primary key)');
+      const seenRows: number[] = [];
+      const task = defineTask({
+        key: 'after-commit',
+        handler: async (arg: { orderId: number }) => {
+          const rows = await database.query('select id from orders_enqueue where id = $1', [arg.orderId]);
+          seenRows.push(rows.length);
+        },
+      });
+      const manager = await h().manager([task]);
+      let runsBeforeCommit = -1;
+      const id = await manager.transaction(async (tx) => {
+        await tx.execute(sql`insert into orders_enqueue (id) values (7)`);
+        const taskId = await manager.enqueue(task, { orderId: 7 }, { tx });
+        runsBeforeCommit = seenRows.length;
+        return taskId;
+      });
+      expect(runsBeforeCommit).toBe(0);
+      expect(seenRows).toEqual([1]);
+      expect((await manager.getTask(id))?.status).toBe('succeeded');
+    });
+
+    it('a rolled-back transaction leaves no task and runs nothing', async () => {
+      let runs = 0;
+      const task = defineTask({ key: 'rolled-back', handler: () => void runs++ });
+      const manager = await h().manager([task]);
+      await expect(
+        manager.transaction(async (tx) => {
+          await manager.enqueue(task, {}, { tx });
+          throw new Error('business rule failed');
+        }),
+      ).rejects.toThrow('business rule failed');
+      expect(runs).toBe(0);
+      expect(await h().rows(manager)).toHaveLength(0);
+    });
+
+    it('a savepoint that rolls back drops its tasks; the rest of the transaction still runs', async () => {
+      const ran: string[] = [];
+      const task = defineTask({
+        key: 'savepoint',
+        handler: (arg: { name: string }) => void ran.push(arg.name),
+      });
+      const manager = await h().manager([task]);
+      await manager.transaction(async (tx) => {
+        await manager.enqueue(task, { name: 'outer-before' }, { tx });
+        await tx
+          .transaction(async (savepoint: any) => {
+            await manager.enqueue(task, { name: 'inside-rolled-back' }, { tx: savepoint });
+            throw new Error('undo this part');
+          })
+          .catch(() => {});
+        await tx.transaction(async (savepoint: any) => {
+          await manager.enqueue(task, { name: 'inside-kept' }, { tx: savepoint });
+        });
+        await manager.enqueue(task, { name: 'outer-after' }, { tx });
+      });
+      expect(ran).toEqual(['outer-before', 'inside-kept', 'outer-after']);
+      const rows = await h().rows(manager);
+      expect(rows.map((row) => (row.arg as { name: string }).name)).toEqual([
+        'outer-before',
+        'inside-kept',
+        'outer-after',
+      ]);
+    });
+
+    it('a task enqueued in a foreign transaction waits for a scanner, and vanishes if that transaction rolls back', async () => {
+      let runs = 0;
+      const task = defineTask({ key: 'foreign', handler: () => void runs++ });
+      const manager = await h().manager([task]);
+      const id = await h().database.db.transaction((tx: any) => manager.enqueue(task, {}, { tx }));
+      await expect(
+        h().database.db.transaction(async (tx: any) => {
+          await manager.enqueue(task, {}, { tx });
+          throw new Error('no');
+        }),
+      ).rejects.toThrow('no');
+      expect(runs).toBe(0);
+      expect((await manager.getTask(id))?.status).toBe('initialized');
+      const report = await manager.tick({ budgetMs: 5000 });
+      expect(report).toMatchObject({ claimed: 1, succeeded: 1 });
+      expect(runs).toBe(1);
+      expect(await h().rows(manager)).toHaveLength(1);
+    });
+
+    it('enqueueMany inserts in one call, returns ids in input order, and runs them all', async () => {
+      const ran: number[] = [];
+      const task = defineTask({ key: 'many', handler: (arg: { i: number }) => void ran.push(arg.i) });
+      const manager = await h().manager([task], { concurrency: 50 });
+      const ids = await manager.transaction((tx) =>
+        manager.enqueueMany(
+          task,
+          Array.from({ length: 20 }, (_, i) => ({ i })),
+          { tx },
+        ),
+      );
+      expect(ids).toHaveLength(20);
+      expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+      for (const [i, id] of ids.entries()) expect((await manager.getTask(id))?.arg).toEqual({ i });
+      expect(ran.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    });
+
+    it('above the concurrency cap, committed tasks stay initialized for a scanner', async () => {
+      const hold = gate();
+      let running = 0;
+      let maxRunning = 0;
+      const task = defineTask({
+        key: 'capped',
+        handler: async () => {
+          maxRunning = Math.max(maxRunning, ++running);
+          await hold.opened;
+          running--;
+        },
+      });
+      const manager = await h().manager([task], { concurrency: 2 });
+      const collector = waitUntilCollector();
+      const ids = await manager.transaction((tx) => manager.enqueueMany(task, [{}, {}, {}, {}, {}], { tx }), {
+        waitUntil: collector.waitUntil,
+      });
+      const statuses = async () => (await h().rows(manager)).map((row) => row.status);
+      const twoStarted = async () => ((await statuses()).includes('running') ? true : undefined);
+      await eventually(async () => (running === 2 ? twoStarted() : undefined));
+      expect(await statuses()).toEqual(['running', 'running', 'initialized', 'initialized', 'initialized']);
+      hold.open();
+      await collector.settle();
+      expect(await statuses()).toEqual([
+        'succeeded',
+        'succeeded',
+        'initialized',
+        'initialized',
+        'initialized',
+      ]);
+      const report = await manager.tick({ budgetMs: 5000 });
+      expect(report.succeeded).toBe(3);
+      expect(maxRunning).toBe(2);
+      expect(ids).toHaveLength(5);
+    });
+
+    it('a dedupe key keeps one stored task per task key: the second enqueue returns the first id', async () => {
+      let runs = 0;
+      const first = defineTask({ key: 'dedupe-a', handler: () => void runs++ });
+      const second = defineTask({ key: 'dedupe-b', handler: () => void runs++ });
+      const manager = await h().manager([first, second]);
+      const a = await manager.enqueue(first, { v: 1 }, { dedupeKey: 'order-9' });
+      const again = await manager.enqueue(first, { v: 2 }, { dedupeKey: 'order-9' });
+      const other = await manager.enqueue(second, {}, { dedupeKey: 'order-9' });
+      expect(again).toBe(a);
+      expect(other).not.toBe(a);
+      expect(runs).toBe(2);
+      expect((await manager.getTask(a))?.arg).toEqual({ v: 1 });
+      expect(await h().rows(manager)).toHaveLength(2);
+    });
+
+    it('delayMs and runAt hold a task until its time (database clock)', async () => {
+      let runs = 0;
+      const task = defineTask({ key: 'delayed', handler: () => void runs++ });
+      const manager = await h().manager([task]);
+      const delayed = await manager.enqueue(task, {}, { delayMs: 60_000 });
+      const scheduled = await manager.enqueue(task, {}, { runAt: new Date(Date.now() + 3_600_000) });
+      expect(runs).toBe(0);
+      expect((await manager.tick({ budgetMs: 2000 })).claimed).toBe(0);
+      const row = await manager.getTask(delayed);
+      expect(Date.parse(row!.runAt) - Date.parse(row!.createdAt)).toBeGreaterThanOrEqual(59_000);
+      expect((await manager.getTask(scheduled))?.status).toBe('initialized');
+    });
+
+    it('a root signal that is aborted stops the commit hook and the scanner from starting tasks', async () => {
+      let runs = 0;
+      const task = defineTask({ key: 'stopped', handler: () => void runs++ });
+      const root = new AbortController();
+      root.abort();
+      const manager = await h().manager([task], { signal: root.signal });
+      const id = await manager.enqueue(task, {});
+      expect((await manager.tick({ budgetMs: 1000 })).claimed).toBe(0);
+      expect(runs).toBe(0);
+      expect((await manager.getTask(id))?.status).toBe('initialized');
+    });
+  });
+
+  describe('dryRun', () => {
+    it('runs handlers in process after commit without touching a task table', async () => {
+      const ran: string[] = [];
+      const task = defineTask({ key: 'dry', handler: (arg: { name: string }) => void ran.push(arg.name) });
+      const manager = createTaskManager({ dryRun: true, tasks: [task], logger: silentLogger });
+      await manager.transaction(async (tx) => {
+        await manager.enqueue(task, { name: 'committed' }, { tx });
+        expect(ran).toEqual([]);
+      });
+      await expect(
+        manager.transaction(async (tx) => {
+          await manager.enqueue(task, { name: 'rolled back' }, { tx });
+          throw new Error('rollback');
+        }),
+      ).rejects.toThrow('rollback');
+      expect(ran).toEqual(['committed']);
+      const [row] = await manager.listTasks({ status: 'succeeded' });
+      expect(row).toMatchObject({ key: 'dry', status: 'succeeded', attempts: 1 });
+    });
+
+    it('retries in process as configured', async () => {
+      let attempts = 0;
+      const task = defineTask({
+        key: 'dry-retry',
+        retryTimes: 2,
+        retryInterval: () => 1,
+        handler: () => {
+          if (++attempts < 3) throw new Error('flaky');
+        },
+      });
+      const manager = createTaskManager({ dryRun: true, tasks: [task], logger: silentLogger });
+      const id = await manager.enqueue(task, {});
+      expect(attempts).toBe(3);
+      expect(await manager.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 3 });
+    });
+  });
+}

@@ -1,0 +1,92 @@
+/**
+ * What every semantics test needs: a migrated manager on its own table of the shared test
+ * database, a controllable clock, gates that hold a handler until the test opens them, and polling.
+ */
+import {
+  createTaskManager,
+  silentLogger,
+  type TaskDefinition,
+  type TaskManager,
+  type TaskManagerOptions,
+} from '../../src/index.js';
+import type { TestDatabase } from '../support/databases.js';
+
+let tableCounter = 0;
+
+export interface Harness {
+  database: TestDatabase;
+  /** A migrated manager on a fresh table; `table` and `db` may be overridden. */
+  manager(
+    tasks: TaskDefinition<any, any, any>[],
+    options?: Partial<TaskManagerOptions>,
+  ): Promise<TaskManager>;
+  /** Rows of the manager's table, by id. */
+  rows(manager: TaskManager): Promise<Record<string, unknown>[]>;
+}
+
+export function harness(database: TestDatabase): Harness {
+  return {
+    database,
+    async manager(tasks, options = {}) {
+      const manager = createTaskManager({
+        db: database.db,
+        table: `sem_${process.pid}_${tableCounter++}`,
+        tasks,
+        logger: silentLogger,
+        ...options,
+      });
+      await manager.migrate();
+      return manager;
+    },
+    rows: (manager) =>
+      database.query(`select * from "${manager.options.table}" where task_key not like 'gta:%' order by id`),
+  };
+}
+
+/** A clock the test moves by hand; pass `clock.now` as the manager's `clock` option. */
+export function manualClock(start = Date.now()) {
+  let current = start;
+  return {
+    now: () => new Date(current),
+    advance(ms: number) {
+      current += ms;
+    },
+    get ms() {
+      return current;
+    },
+  };
+}
+
+/** A promise the test resolves when it wants a handler to go on. */
+export function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
+
+/** Collects what `waitUntil` is handed, so a test can await it later. */
+export function waitUntilCollector() {
+  const handed: Promise<unknown>[] = [];
+  return {
+    waitUntil: (promise: Promise<unknown>) => {
+      handed.push(promise);
+    },
+    handed,
+    settle: () => Promise.all(handed),
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

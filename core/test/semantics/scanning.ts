@@ -1,0 +1,350 @@
+/** tick, maintenance (abnormal check, cleanup, once per interval), initTimeoutSensitive and the runner. */
+import { describe, expect, it } from 'vitest';
+import { type AbnormalTask, defineTask, isGtaError } from '../../src/index.js';
+import { eventually, gate, type Harness, manualClock, sleep, waitUntilCollector } from './harness.js';
+
+async function enqueueForScanner(
+  h: Harness,
+  manager: Awaited<ReturnType<Harness['manager']>>,
+  task: any,
+  args: unknown[],
+) {
+  return h.database.db.transaction((tx: any) => manager.enqueueMany(task, args, { tx }));
+}
+
+export function scanningSemantics(h: () => Harness) {
+  describe('tick', () => {
+    it('never runs more than its concurrency cap at once', async () => {
+      let running = 0;
+      let maxRunning = 0;
+      const task = defineTask({
+        key: 'tick-cap',
+        handler: async () => {
+          maxRunning = Math.max(maxRunning, ++running);
+          await sleep(10);
+          running--;
+        },
+      });
+      const manager = await h().manager([task], { concurrency: 10 });
+      await enqueueForScanner(
+        h(),
+        manager,
+        task,
+        Array.from({ length: 9 }, () => ({})),
+      );
+      const report = await manager.tick({ budgetMs: 10_000, concurrency: 2 });
+      expect(report).toMatchObject({ claimed: 9, succeeded: 9 });
+      expect(maxRunning).toBe(2);
+    });
+
+    it('stops claiming when its budget is spent and leaves the rest for the next tick', async () => {
+      const task = defineTask({ key: 'tick-budget', handler: () => sleep(60) });
+      const manager = await h().manager([task]);
+      await enqueueForScanner(
+        h(),
+        manager,
+        task,
+        Array.from({ length: 10 }, () => ({})),
+      );
+      const first = await manager.tick({ budgetMs: 100, concurrency: 1 });
+      expect(first.claimed).toBeGreaterThan(0);
+      expect(first.claimed).toBeLessThan(10);
+      const rest = await manager.tick({ budgetMs: 10_000, concurrency: 10 });
+      expect(first.claimed + rest.claimed).toBe(10);
+      expect((await manager.stats()).byStatus.succeeded).toBe(10);
+    });
+
+    it('hands running tasks to waitUntil and returns once nothing more is due', async () => {
+      const hold = gate();
+      const task = defineTask({ key: 'tick-handoff', handler: () => hold.opened });
+      const manager = await h().manager([task]);
+      const [id] = await enqueueForScanner(h(), manager, task, [{}]);
+      const collector = waitUntilCollector();
+      const report = await manager.tick({ budgetMs: 60_000, waitUntil: collector.waitUntil });
+      expect(report).toMatchObject({ claimed: 1, succeeded: 0 });
+      expect(collector.handed).toHaveLength(1);
+      hold.open();
+      await collector.settle();
+      expect((await manager.getTask(id!))?.status).toBe('succeeded');
+    });
+
+    it('aborting the tick’s signal stops claiming and aborts running handlers (the attempt is retried)', async () => {
+      const deadline = new AbortController();
+      let sawAbort = false;
+      const task = defineTask({
+        key: 'tick-deadline',
+        retryTimes: 1,
+        retryInterval: () => 60_000,
+        handler: (_: unknown, ctx) =>
+          new Promise<void>((_resolve, reject) => {
+            ctx.signal.addEventListener('abort', () => {
+              sawAbort = true;
+              reject(ctx.signal.reason);
+            });
+            deadline.abort();
+          }),
+      });
+      const manager = await h().manager([task]);
+      const [id] = await enqueueForScanner(h(), manager, task, [{}, {}]);
+      const report = await manager.tick({ budgetMs: 10_000, concurrency: 1, signal: deadline.signal });
+      expect(report).toMatchObject({ claimed: 1, retried: 1 });
+      expect(sawAbort).toBe(true);
+      expect((await manager.getTask(id!))?.lastError).toContain('invocation reached its deadline');
+    });
+  });
+
+  describe('maintenance', () => {
+    it('runs at most once per interval across instances, keyed by name', async () => {
+      const clock = manualClock();
+      const task = defineTask({ key: 'maint', handler: () => {} });
+      const first = await h().manager([task], { clock: clock.now, maintenanceInterval: 60_000 });
+      const second = await h().manager([task], { clock: clock.now, table: first.options.table });
+      expect((await first.tick({ budgetMs: 1000 })).maintenance).toBe(true);
+      expect((await second.tick({ budgetMs: 1000 })).maintenance).toBe(false);
+      expect((await first.tick({ budgetMs: 1000 })).maintenance).toBe(false);
+      clock.advance(60_000);
+      expect((await second.tick({ budgetMs: 1000 })).maintenance).toBe(true);
+      const builtins = await h().database.query(
+        `select task_key from "${first.options.table}" where task_key like 'gta:%'`,
+      );
+      expect(builtins).toEqual([{ task_key: 'gta:maintenance' }]);
+      expect(await first.queryUnsuccessfulTasks()).toEqual([]);
+      expect(await first.listTasks()).toEqual([]);
+    });
+
+    it('reports initialized-too-long, running-too-long and newly failed tasks to checkCallback', async () => {
+      const clock = manualClock();
+      const reports: AbnormalTask[][] = [];
+      const hold = gate();
+      const waiting = defineTask({ key: 'waits', handler: () => {} });
+      const slow = defineTask({ key: 'slow', timeoutMs: 10_000, handler: () => hold.opened });
+      const broken = defineTask({
+        key: 'broken',
+        handler: () => {
+          throw new Error('always');
+        },
+      });
+      const options = {
+        clock: clock.now,
+        initializedTimeout: 60_000,
+        runningTimeout: 20_000,
+        taskTimeout: 10_000,
+        leaseMargin: 100_000,
+        maintenanceInterval: 1000,
+        checkCallback: (_logger: unknown, tasks: AbnormalTask[]) => void reports.push(tasks),
+      };
+      const scanner = await h().manager([slow, broken], options);
+      const failedId = await scanner.enqueue(broken, {});
+      // Enqueued by a service the scanner does not know the key of: it waits, and is reported.
+      const producer = await h().manager([waiting], { table: scanner.options.table });
+      const waitingId = await h().database.db.transaction((tx: any) => producer.enqueue(waiting, {}, { tx }));
+      clock.advance(1);
+      const [slowId] = await enqueueForScanner(h(), scanner, slow, [{}]);
+      const collector = waitUntilCollector();
+      await scanner.tick({ budgetMs: 1000, waitUntil: collector.waitUntil });
+      expect(reports.flat().map((entry) => [entry.reason, entry.task.id])).toEqual([['failed', failedId]]);
+      clock.advance(61_000);
+      const report = await scanner.tick({ budgetMs: 1000 });
+      hold.open();
+      await collector.settle();
+      expect(report.abnormal).toBe(2);
+      expect(reports[1]!.map((entry) => [entry.reason, entry.task.id])).toEqual([
+        ['initialized-too-long', waitingId],
+        ['running-too-long', slowId],
+      ]);
+    });
+
+    it('deletes succeeded tasks older than storageTimeout, and nothing else', async () => {
+      const clock = manualClock();
+      const ok = defineTask({ key: 'old-ok', handler: () => {} });
+      const bad = defineTask({
+        key: 'old-bad',
+        handler: () => {
+          throw new Error('kept');
+        },
+      });
+      const manager = await h().manager([ok, bad], {
+        clock: clock.now,
+        storageTimeout: 3_600_000,
+        maintenanceInterval: 1000,
+      });
+      const succeeded = await manager.enqueue(ok, {});
+      const failed = await manager.enqueue(bad, {});
+      expect((await manager.tick({ budgetMs: 1000 })).cleaned).toBe(0);
+      clock.advance(3_600_001);
+      const fresh = await manager.enqueue(ok, {});
+      expect((await manager.tick({ budgetMs: 1000 })).cleaned).toBe(1);
+      expect(await manager.getTask(succeeded)).toBeNull();
+      expect((await manager.getTask(failed))?.status).toBe('failed');
+      expect((await manager.getTask(fresh))?.status).toBe('succeeded');
+    });
+
+    it('initTimeoutSensitive tasks due too long are only reported, never run by the scanner', async () => {
+      const clock = manualClock();
+      const reports: AbnormalTask[] = [];
+      let sensitiveRuns = 0;
+      let plainRuns = 0;
+      const sensitive = defineTask({
+        key: 'sensitive',
+        initTimeoutSensitive: true,
+        handler: () => void sensitiveRuns++,
+      });
+      const plain = defineTask({ key: 'insensitive', handler: () => void plainRuns++ });
+      const manager = await h().manager([sensitive, plain], {
+        clock: clock.now,
+        initializedTimeout: 60_000,
+        maintenanceInterval: 1000,
+        checkCallback: (_logger, tasks) => void reports.push(...tasks),
+      });
+      const [late] = await enqueueForScanner(h(), manager, sensitive, [{}]);
+      const [overdue] = await enqueueForScanner(h(), manager, plain, [{}]);
+      clock.advance(60_001);
+      const report = await manager.tick({ budgetMs: 2000 });
+      expect(report).toMatchObject({ claimed: 1, succeeded: 1 });
+      expect([sensitiveRuns, plainRuns]).toEqual([0, 1]);
+      // Both were due too long when maintenance ran; only the insensitive one was then run.
+      expect(reports.map((entry) => [entry.reason, entry.task.id])).toEqual([
+        ['initialized-too-long', late],
+        ['initialized-too-long', overdue],
+      ]);
+      expect((await manager.getTask(late!))?.status).toBe('initialized');
+      const onTime = await manager.enqueue(sensitive, {});
+      expect((await manager.getTask(onTime))?.status).toBe('succeeded');
+    });
+  });
+
+  describe('the long-lived runner', () => {
+    it('picks up tasks the commit hook did not start, scanning every scanInterval', async () => {
+      const task = defineTask({ key: 'runner', handler: () => {} });
+      const manager = await h().manager([task], { scanInterval: 30, instantScanInterval: 5 });
+      const ids = await enqueueForScanner(h(), manager, task, [{}, {}, {}]);
+      manager.start();
+      manager.start();
+      await eventually(async () =>
+        (await manager.stats()).byStatus.succeeded === ids.length ? true : undefined,
+      );
+      await manager.stop();
+      expect(() => manager.start()).toThrowError(expect.objectContaining({ code: 'GTA_MANAGER_STOPPED' }));
+    });
+
+    it('stop({ wait }) lets running tasks finish', async () => {
+      const hold = gate();
+      const task = defineTask({ key: 'graceful', handler: () => hold.opened });
+      const manager = await h().manager([task], { scanInterval: 20, instantScanInterval: 5 });
+      const [id] = await enqueueForScanner(h(), manager, task, [{}]);
+      manager.start();
+      await eventually(async () => ((await manager.getTask(id!))?.status === 'running' ? true : undefined));
+      const stopped = manager.stop({ wait: true });
+      await sleep(30);
+      expect((await manager.getTask(id!))?.status).toBe('running');
+      hold.open();
+      await stopped;
+      expect((await manager.getTask(id!))?.status).toBe('succeeded');
+    });
+
+    it('after waitTimeout, unfinished tasks are aborted and go back to initialized without using an attempt', async () => {
+      let aborted = false;
+      const task = defineTask({
+        key: 'released',
+        handler: (_: unknown, ctx) =>
+          new Promise(() => {
+            ctx.signal.addEventListener('abort', () => {
+              aborted = true;
+            });
+          }),
+      });
+      const manager = await h().manager([task], {
+        scanInterval: 20,
+        instantScanInterval: 5,
+        waitTimeout: 50,
+      });
+      const [id] = await enqueueForScanner(h(), manager, task, [{}]);
+      manager.start();
+      await eventually(async () => ((await manager.getTask(id!))?.status === 'running' ? true : undefined));
+      await manager.stop({ wait: true });
+      expect(aborted).toBe(true);
+      const row = await manager.getTask(id!);
+      expect(row).toMatchObject({ status: 'initialized', attempts: 0, leaseToken: null });
+      expect(row?.lastError).toContain('released by a stopping runner');
+    });
+  });
+
+  describe('operator queries', () => {
+    it('forceRerunTasks moves only tasks in the given status back to initialized, with fresh attempts', async () => {
+      let fail = true;
+      const task = defineTask({
+        key: 'rerun',
+        handler: () => {
+          if (fail) throw new Error('first time');
+        },
+      });
+      const manager = await h().manager([task]);
+      const id = await manager.enqueue(task, {});
+      expect((await manager.getTask(id))?.status).toBe('failed');
+      expect(await manager.forceRerunTasks([id], 'succeeded')).toBe(0);
+      expect(await manager.forceRerunTasks([id], 'failed')).toBe(1);
+      expect(await manager.getTask(id)).toMatchObject({ status: 'initialized', attempts: 0 });
+      fail = false;
+      await manager.tick({ budgetMs: 2000 });
+      expect(await manager.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+      await expect(manager.forceRerunTasks([id], 'done' as never)).rejects.toSatisfy((e) =>
+        isGtaError(e, 'GTA_INVALID_ARGUMENT'),
+      );
+    });
+
+    it('queryUnsuccessfulTasks lists every task not succeeded, by id, with offset paging', async () => {
+      const ok = defineTask({ key: 'q-ok', handler: () => {} });
+      const bad = defineTask({
+        key: 'q-bad',
+        handler: () => {
+          throw new Error('x');
+        },
+      });
+      const manager = await h().manager([ok, bad]);
+      const failedA = await manager.enqueue(bad, {});
+      await manager.enqueue(ok, {});
+      const [waiting] = await enqueueForScanner(h(), manager, ok, [{}]);
+      const failedB = await manager.enqueue(bad, {});
+      await manager.tick({ budgetMs: 1, concurrency: 1, signal: AbortSignal.abort() });
+      const all = await manager.queryUnsuccessfulTasks({ limit: 10 });
+      expect(all.map((task) => task.id)).toEqual([failedA, waiting, failedB]);
+      const page = await manager.queryUnsuccessfulTasks({ limit: 2, offset: 1 });
+      expect(page.map((task) => task.id)).toEqual([waiting, failedB]);
+    });
+
+    it('getTask, listTasks filters with keyset pagination, cancelTask and stats', async () => {
+      const clock = manualClock();
+      const a = defineTask({ key: 'list-a', handler: () => {} });
+      const b = defineTask({ key: 'list-b', handler: () => {} });
+      const manager = await h().manager([a, b], { clock: clock.now });
+      const first = await manager.enqueue(a, {});
+      clock.advance(1000);
+      const middle = clock.now();
+      const [second, third] = await enqueueForScanner(h(), manager, b, [{}, {}]);
+      expect(await manager.getTask(999_999)).toBeNull();
+      expect((await manager.listTasks()).map((task) => task.id)).toEqual([third, second, first]);
+      expect((await manager.listTasks({ key: 'list-b' })).map((task) => task.id)).toEqual([third, second]);
+      expect((await manager.listTasks({ status: 'succeeded' })).map((task) => task.id)).toEqual([first]);
+      expect((await manager.listTasks({ status: ['initialized'], limit: 1 })).map((task) => task.id)).toEqual(
+        [third],
+      );
+      expect((await manager.listTasks({ beforeId: third!, limit: 1 })).map((task) => task.id)).toEqual([
+        second,
+      ]);
+      expect((await manager.listTasks({ createdAfter: middle })).map((task) => task.id)).toEqual([
+        third,
+        second,
+      ]);
+      expect((await manager.listTasks({ createdBefore: middle })).map((task) => task.id)).toEqual([first]);
+      clock.advance(5000);
+      expect(await manager.cancelTask(third!, 'not needed')).toBe(true);
+      expect(await manager.cancelTask(first, 'too late')).toBe(false);
+      expect(await manager.getTask(third!)).toMatchObject({ status: 'failed', lastError: 'not needed' });
+      const stats = await manager.stats();
+      expect(stats.byStatus).toEqual({ initialized: 1, running: 0, succeeded: 1, failed: 1 });
+      expect(stats.byKey['list-b']).toEqual({ initialized: 1, running: 0, succeeded: 0, failed: 1 });
+      expect(stats.oldestInitializedAgeMs).toBe(5000);
+      expect(JSON.parse(JSON.stringify(await manager.getTask(first)))).toEqual(await manager.getTask(first));
+    });
+  });
+}
