@@ -9,7 +9,7 @@ import { describeThrown } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { marshalerFor, prepareTask, restoreContext, type TaskRegistry, validateArgument } from './prepare.js';
 import type { NewTask } from './storage/index.js';
-import { controlSignalOf } from './task.js';
+import { controlSignalOf, retryDelay } from './task.js';
 import type { TaskId, TaskRow } from './types.js';
 
 export class DryRun {
@@ -81,7 +81,9 @@ export class DryRun {
           stop,
           enqueueChild: async (child, childArg, childOptions = {}) => {
             const childDefinition = this.registry.resolve(child);
-            children.push(await prepareTask(childDefinition, childArg, childOptions, this.options, id));
+            children.push(
+              await prepareTask(childDefinition, childArg, childOptions, this.options, { parentId: id }),
+            );
           },
         });
       } catch (error) {
@@ -104,7 +106,7 @@ export class DryRun {
         return;
       }
       update({ status: 'initialized', lastError });
-      await sleep(signal?.kind === 'retry-after' ? signal.delayMs : definition.retryInterval(row.attempts));
+      await sleep(signal?.kind === 'retry-after' ? signal.delayMs : retryDelay(definition, row.attempts));
     }
   }
 }

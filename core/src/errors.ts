@@ -53,13 +53,39 @@ export function isGtaError(error: unknown, code?: GtaErrorCode): error is GtaErr
   return code === undefined || candidate.code === code;
 }
 
-/** Renders anything a handler may throw (an Error, a string, an object, undefined) as one line of text. */
+/** Longest text kept of a thrown value (a stack trace is cut there). */
+export const MAX_ERROR_TEXT = 4000;
+
+/**
+ * Renders anything a handler may throw (an Error, a string, an object, undefined) as text for
+ * `last_error`: an Error's stack when it has one (its first line is `Name: message`), else a
+ * description; at most {@link MAX_ERROR_TEXT} characters. Never throws.
+ */
 export function describeThrown(thrown: unknown): string {
-  if (thrown instanceof Error) return thrown.stack ?? `${thrown.name}: ${thrown.message}`;
-  if (typeof thrown === 'string') return `non-Error thrown: ${thrown}`;
+  let text: string;
+  if (thrown instanceof Error) text = thrown.stack ?? `${thrown.name}: ${thrown.message}`;
+  else if (typeof thrown === 'string') text = `non-Error thrown: ${thrown}`;
+  else text = `non-Error thrown: ${renderValue(thrown)}`;
+  return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}…` : text;
+}
+
+/** The first line of a described error, for log entries. */
+export function firstLine(text: string): string {
+  const end = text.indexOf('\n');
+  return end === -1 ? text : text.slice(0, end);
+}
+
+/** JSON where possible, else String(), else the object tag: never throws, whatever `value` is. */
+function renderValue(value: unknown): string {
   try {
-    return `non-Error thrown: ${JSON.stringify(thrown) ?? String(thrown)}`;
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json;
   } catch {
-    return `non-Error thrown: ${String(thrown)}`;
+    // BigInt members, cycles or a throwing toJSON: fall through to String().
+  }
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
   }
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { type AbortCause, runAttempt } from './attempt.js';
-import { describeThrown } from './errors.js';
+import { describeThrown, firstLine } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { marshalerFor, prepareTask, restoreContext, type TaskRegistry, validateArgument } from './prepare.js';
@@ -21,7 +21,7 @@ import {
   type StorageContext,
   toTaskRow,
 } from './storage/index.js';
-import { controlSignalOf, type TaskDefinition } from './task.js';
+import { controlSignalOf, retryDelay, type TaskDefinition } from './task.js';
 import type { TaskId, TaskRow } from './types.js';
 
 export interface ExecutorDeps {
@@ -153,7 +153,9 @@ export class Executor {
       stop: this.deps.stopSignal,
       enqueueChild: async (child, childArg, options = {}) => {
         const childDefinition = this.deps.registry.resolve(child);
-        children.push(await prepareTask(childDefinition, childArg, options, this.deps.options, task.id));
+        children.push(
+          await prepareTask(childDefinition, childArg, options, this.deps.options, { parentId: task.id }),
+        );
       },
     });
 
@@ -191,7 +193,7 @@ export class Executor {
   async #fail(lease: LeaseRef, task: TaskRow, error: string, retryDelayMs: number | null): Promise<Outcome> {
     const recorded = await failTask(this.deps.storage, lease, { error, retryDelayMs });
     if (!recorded) return this.#lost(task);
-    const fields = { taskId: task.id, taskKey: task.key, attempt: task.attempts, error };
+    const fields = { taskId: task.id, taskKey: task.key, attempt: task.attempts, error: firstLine(error) };
     if (retryDelayMs === null) this.logger.warn(fields, 'task failed');
     else this.logger.info({ ...fields, retryInMs: retryDelayMs }, 'task will retry');
     return retryDelayMs === null ? 'failed' : 'retried';
@@ -203,15 +205,5 @@ export class Executor {
       'lease lost before the result was written (expired and rescued, or rerun); the result is discarded',
     );
     return 'lost';
-  }
-}
-
-/** The delay before retry number `retry`, from the task's `retryInterval`, made safe. */
-function retryDelay(definition: TaskDefinition<any, any, any>, retry: number): number {
-  try {
-    const delay = definition.retryInterval(retry);
-    return typeof delay === 'number' && Number.isFinite(delay) && delay >= 0 ? delay : 0;
-  } catch {
-    return 0;
   }
 }

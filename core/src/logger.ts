@@ -1,6 +1,7 @@
 /**
  * The structured logger gta writes to. Its shape is pino's (`logger.info(fields, message)`), so a
- * pino instance can be passed as is; the default writes one line per entry to the console.
+ * pino instance can be passed as is; the default writes one line per entry to the console, with
+ * the fields as JSON.
  * @module
  */
 
@@ -26,10 +27,17 @@ export function consoleLogger(level: LogLevel = 'info'): Logger {
       const line = `[gta] ${entryLevel} ${message}`;
       const sink =
         entryLevel === 'error' ? console.error : entryLevel === 'warn' ? console.warn : console.log;
-      if (Object.keys(fields).length === 0) sink(line);
-      else sink(line, fields);
+      sink(Object.keys(fields).length === 0 ? line : `${line} ${safeJson(fields)}`);
     };
   return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+function safeJson(fields: LogFields): string {
+  try {
+    return JSON.stringify(fields);
+  } catch {
+    return String(Object.keys(fields));
+  }
 }
 
 /** A logger that writes nothing. */

@@ -9,7 +9,7 @@ import { DryRun } from './dry-run.js';
 import { describeThrown, ERROR_CODES, GtaError } from './errors.js';
 import { Executor } from './executor.js';
 import { type ResolvedOptions, resolveOptions, type TaskManagerOptions } from './options.js';
-import { prepareTask, type TaskRef, TaskRegistry } from './prepare.js';
+import { assertOptionsObject, prepareTask, type TaskRef, TaskRegistry } from './prepare.js';
 import { Runner } from './runner.js';
 import { Scope, Slots } from './slots.js';
 import { isTaskStatus, TASK_STATES, type TaskStatus } from './states.js';
@@ -31,6 +31,15 @@ import type {
   WaitUntil,
 } from './types.js';
 
+/** The transaction type a drizzle database hands to `db.transaction(fn)`. */
+export type TransactionOf<DB> = 0 extends 1 & DB
+  ? any
+  : DB extends {
+        transaction(fn: (tx: infer Tx) => Promise<any>, ...rest: any[]): Promise<any>;
+      }
+    ? Tx
+    : SqlExecutor;
+
 /** Argument type of a task reference: the definition's input type, or unknown for a key string. */
 export type ArgOf<T> = T extends TaskDefinition<any, any, infer Input> ? Input : unknown;
 
@@ -38,7 +47,7 @@ export const DEFAULT_LIST_LIMIT = 50;
 export const MAX_LIST_LIMIT = 1000;
 export const MAX_IDS_PER_CALL = 10_000;
 
-export class TaskManager {
+export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   readonly options: ResolvedOptions;
   readonly registry = new TaskRegistry();
   readonly #db: SqlExecutor | undefined;
@@ -101,6 +110,7 @@ export class TaskManager {
    * }, { waitUntil: ctx.waitUntil.bind(ctx) });
    */
   async enqueue<T extends TaskRef>(task: T, arg: ArgOf<T>, options: EnqueueOptions = {}): Promise<TaskId> {
+    assertOptionsObject(options);
     const definition = this.registry.resolve(task);
     const prepared = await prepareTask(definition, arg, options, this.options);
     const tracked = options.tx ? this.#transactions.enqueuedIn(options.tx) : undefined;
@@ -129,6 +139,7 @@ export class TaskManager {
   ): Promise<TaskId[]> {
     if (!Array.isArray(args))
       throw new GtaError(ERROR_CODES.invalidArgument, 'enqueueMany expects an array of arguments');
+    assertOptionsObject(options);
     if ((options as EnqueueOptions).dedupeKey !== undefined) {
       throw new GtaError(
         ERROR_CODES.invalidArgument,
@@ -137,7 +148,9 @@ export class TaskManager {
     }
     const definition = this.registry.resolve(task);
     const prepared = await Promise.all(
-      args.map((arg) => prepareTask(definition, arg, options, this.options)),
+      args.map((arg, index) =>
+        prepareTask(definition, arg, options, this.options, { label: `arguments[${index}]` }),
+      ),
     );
     const tracked = options.tx ? this.#transactions.enqueuedIn(options.tx) : undefined;
     const ids = this.#dryRun
@@ -172,14 +185,20 @@ export class TaskManager {
    * commit hook) through `waitUntil`, or are awaited before this returns when none is given. After
    * a rollback nothing runs; a savepoint that rolls back drops the tasks enqueued inside it.
    */
-  async transaction<R>(fn: (tx: any) => Promise<R>, options: { waitUntil?: WaitUntil } = {}): Promise<R> {
+  async transaction<R>(
+    fn: (tx: TransactionOf<DB>) => Promise<R>,
+    options: { waitUntil?: WaitUntil } = {},
+  ): Promise<R> {
     let enqueued: TaskId[] = [];
     const body = async (tx: any) => {
       enqueued = this.#transactions.track(tx);
       return fn(tx);
     };
     const db = this.#db as TransactionalDatabase | undefined;
-    const result = db && typeof db.transaction === 'function' ? await db.transaction(body) : await body({});
+    const result =
+      db && typeof db.transaction === 'function'
+        ? await db.transaction(body)
+        : await body({} as TransactionOf<DB>);
     await this.#afterCommit(enqueued, options.waitUntil);
     return result;
   }
@@ -348,8 +367,10 @@ export class TaskManager {
  * const manager = createTaskManager({ db, tasks: [sendWelcome] });
  * await manager.migrate();
  */
-export function createTaskManager(options: TaskManagerOptions): TaskManager {
-  return new TaskManager(options);
+export function createTaskManager<DB extends SqlExecutor = SqlExecutor>(
+  options: TaskManagerOptions & { db?: DB },
+): TaskManager<DB> {
+  return new TaskManager<DB>(options);
 }
 
 const unusableDb: SqlExecutor = {

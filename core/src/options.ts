@@ -4,7 +4,7 @@
  */
 import { ERROR_CODES, GtaError } from './errors.js';
 import { consoleLogger, type Logger } from './logger.js';
-import type { CtxMarshaler, TaskDefinition } from './task.js';
+import { type CtxMarshaler, MAX_INT32, type TaskDefinition } from './task.js';
 import type { AbnormalTask, SqlExecutor, TransactionalDatabase, WaitUntil } from './types.js';
 
 const SECOND = 1000;
@@ -141,6 +141,10 @@ export function resolveOptions(options: TaskManagerOptions): ResolvedOptions {
     if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
       throw invalidOption(`${name} must be a number > 0, got ${String(value)}`);
     }
+  }
+  for (const name of ['taskTimeout', 'leaseMargin'] as const) {
+    if (resolved[name] > MAX_INT32)
+      throw invalidOption(`${name} must be at most ${MAX_INT32} ms, got ${resolved[name]}`);
   }
   if (!Number.isInteger(resolved.concurrency) || resolved.concurrency < 1) {
     throw invalidOption(`concurrency must be a whole number ≥ 1, got ${String(resolved.concurrency)}`);

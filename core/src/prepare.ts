@@ -8,7 +8,7 @@ import { ERROR_CODES, GtaError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { toStoredJson, utf8Bytes } from './serialize.js';
 import type { NewTask } from './storage/index.js';
-import type { CtxMarshaler, TaskDefinition } from './task.js';
+import { type CtxMarshaler, defineTask, MAX_DELAY_MS, type TaskDefinition } from './task.js';
 import type { EnqueueOptions, TaskId } from './types.js';
 
 export type TaskRef = TaskDefinition<any, any, any> | string;
@@ -18,10 +18,9 @@ const MAX_LABEL_LENGTH = 255;
 export class TaskRegistry {
   readonly #definitions = new Map<string, TaskDefinition<any, any, any>>();
 
-  register(definition: TaskDefinition<any, any, any>): void {
-    if (typeof definition?.key !== 'string' || typeof definition.handler !== 'function') {
-      throw new GtaError(ERROR_CODES.invalidArgument, 'register expects a definition made by defineTask');
-    }
+  register(candidate: TaskDefinition<any, any, any>): void {
+    // A hand-made definition gets the same checks and defaults as one from defineTask.
+    const definition = defineTask(candidate);
     const existing = this.#definitions.get(definition.key);
     if (existing && existing !== definition) {
       throw new GtaError(
@@ -58,6 +57,7 @@ export class TaskRegistry {
 export async function validateArgument(
   definition: TaskDefinition<any, any, any>,
   arg: unknown,
+  what = 'argument',
 ): Promise<unknown> {
   const schema = definition.schema as StandardSchemaV1 | undefined;
   if (!schema) return arg;
@@ -70,7 +70,7 @@ export async function validateArgument(
         return path ? `${path}: ${issue.message}` : issue.message;
       })
       .join('; ');
-    throw new GtaError(ERROR_CODES.schemaRejected, `argument of task ${definition.key} rejected: ${details}`);
+    throw new GtaError(ERROR_CODES.schemaRejected, `${what} of task ${definition.key} rejected: ${details}`);
   }
   return result.value;
 }
@@ -103,6 +103,13 @@ function marshalContext(context: unknown, marshaler: CtxMarshaler<any> | undefin
   return stored;
 }
 
+/** Throws `GTA_INVALID_ARGUMENT` unless `options` is an object (null and arrays are refused). */
+export function assertOptionsObject(options: unknown): asserts options is object {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new GtaError(ERROR_CODES.invalidArgument, 'enqueue options must be an object');
+  }
+}
+
 function label(value: unknown, name: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_LABEL_LENGTH) {
@@ -122,18 +129,22 @@ function runAtOf(options: Pick<EnqueueOptions, 'runAt' | 'delayMs'>): {
     throw new GtaError(ERROR_CODES.invalidArgument, 'give runAt or delayMs, not both');
   }
   if (options.delayMs !== undefined) {
-    if (typeof options.delayMs !== 'number' || !Number.isFinite(options.delayMs) || options.delayMs < 0) {
+    if (typeof options.delayMs !== 'number' || !(options.delayMs >= 0 && options.delayMs <= MAX_DELAY_MS)) {
       throw new GtaError(
         ERROR_CODES.invalidArgument,
-        `delayMs must be a finite number ≥ 0, got ${options.delayMs}`,
+        `delayMs must be a number from 0 to ${MAX_DELAY_MS} (ten years), got ${String(options.delayMs)}`,
       );
     }
     return { runAt: null, delayMs: options.delayMs };
   }
   if (options.runAt !== undefined) {
     const date = options.runAt instanceof Date ? options.runAt : new Date(options.runAt);
-    if (Number.isNaN(date.getTime())) {
-      throw new GtaError(ERROR_CODES.invalidArgument, `runAt is not a valid time: ${String(options.runAt)}`);
+    const year = date.getUTCFullYear();
+    if (Number.isNaN(date.getTime()) || year < 1970 || year > 9999) {
+      throw new GtaError(
+        ERROR_CODES.invalidArgument,
+        `runAt must be a valid time between 1970 and 9999, got ${String(options.runAt)}`,
+      );
     }
     return { runAt: date.toISOString(), delayMs: 0 };
   }
@@ -146,19 +157,18 @@ export async function prepareTask(
   arg: unknown,
   options: Omit<EnqueueOptions, 'tx' | 'waitUntil'>,
   resolved: ResolvedOptions,
-  parentId: TaskId | null = null,
+  { parentId = null, label: what = 'argument' }: { parentId?: TaskId | null; label?: string } = {},
 ): Promise<NewTask> {
-  if (typeof options !== 'object' || options === null) {
-    throw new GtaError(ERROR_CODES.invalidArgument, 'enqueue options must be an object');
-  }
+  assertOptionsObject(options);
   const schedule = runAtOf(options);
-  await validateArgument(definition, arg);
-  const argJson = toStoredJson(arg, 'argument');
+  const argJson = toStoredJson(arg, what);
+  // The handler receives the argument after a JSON round trip, so that is what the schema must accept.
+  await validateArgument(definition, JSON.parse(argJson), what);
   const size = utf8Bytes(argJson);
   if (size > resolved.maxArgumentBytes) {
     throw new GtaError(
       ERROR_CODES.argumentTooLarge,
-      `argument of task ${definition.key} is ${size} bytes; the limit (maxArgumentBytes) is ${resolved.maxArgumentBytes}`,
+      `${what} of task ${definition.key} is ${size} bytes; the limit (maxArgumentBytes) is ${resolved.maxArgumentBytes}`,
     );
   }
   return {

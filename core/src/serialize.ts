@@ -1,7 +1,7 @@
 /**
  * Turns task arguments into the JSON text stored in the task table, refusing what JSON would
- * silently drop or change (functions, `undefined` members, NaN) and what it cannot hold at all
- * (BigInt, cycles).
+ * silently change (functions, symbols, NaN, class instances) and what it cannot hold at all
+ * (BigInt, cycles). Members set to `undefined` are dropped, as JSON drops them.
  * @module
  */
 import { ERROR_CODES, GtaError } from './errors.js';
@@ -12,7 +12,7 @@ export function toStoredJson(value: unknown, what: string): string {
   return JSON.stringify(value);
 }
 
-function assertJsonSafe(value: unknown, path: string, ancestors: Set<object>): void {
+function assertJsonSafe(value: unknown, path: string, ancestors: Set<object>, viaToJson = false): void {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -31,8 +31,15 @@ function assertJsonSafe(value: unknown, path: string, ancestors: Set<object>): v
   }
   if (value === null) return;
   const object = value as object;
-  if (typeof (object as { toJSON?: unknown }).toJSON === 'function') {
-    assertJsonSafe((object as { toJSON(): unknown }).toJSON(), path, ancestors);
+  // Like JSON.stringify, call toJSON once and take its result as it is.
+  if (!viaToJson && typeof (object as { toJSON?: unknown }).toJSON === 'function') {
+    let replaced: unknown;
+    try {
+      replaced = (object as { toJSON(): unknown }).toJSON();
+    } catch (error) {
+      throw notSerializable(path, `its toJSON threw: ${String(error)}`);
+    }
+    assertJsonSafe(replaced, path, ancestors, true);
     return;
   }
   if (ancestors.has(object)) throw notSerializable(path, 'the value contains a cycle');

@@ -3,7 +3,7 @@
  * @module
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { ERROR_CODES, GtaError } from './errors.js';
+import { ERROR_CODES, GtaError, type GtaErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
 import type { EnqueueOptions, TaskRow } from './types.js';
 
@@ -87,6 +87,19 @@ export interface TaskDefinition<Arg = unknown, Context = unknown, Input = Arg>
 }
 
 export const MAX_TASK_KEY_LENGTH = 64;
+/** The table stores timeouts and attempt counts as 32-bit integers. */
+export const MAX_INT32 = 2_147_483_647;
+/** The longest retry or enqueue delay accepted: ten years. */
+export const MAX_DELAY_MS = 10 * 365 * 24 * 3600_000;
+
+/**
+ * A retry delay made safe to store: NaN, Infinity and negatives become 0 (retry now), a finite
+ * delay beyond {@link MAX_DELAY_MS} becomes that, so a retry is never lost to bad arithmetic.
+ */
+export function safeDelay(ms: unknown): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) return 0;
+  return Math.min(ms, MAX_DELAY_MS);
+}
 export const BUILTIN_KEY_PREFIX = 'gta:';
 export const DEFAULT_RETRY_INTERVAL_MS = 1000;
 
@@ -103,42 +116,73 @@ export const DEFAULT_RETRY_INTERVAL_MS = 1000;
 export function defineTask<Arg, Context = unknown, Input = Arg>(
   input: TaskDefinitionInput<Arg, Context, Input>,
 ): TaskDefinition<Arg, Context, Input> {
-  assertTaskKey(input.key, { builtin: false });
+  if (typeof input !== 'object' || input === null) {
+    throw new GtaError(ERROR_CODES.invalidOption, 'defineTask expects an object with a key and a handler');
+  }
+  if (definedTasks.has(input as TaskDefinition<Arg, Context, Input>))
+    return input as TaskDefinition<Arg, Context, Input>;
+  assertTaskKey(input.key, { builtin: false, code: ERROR_CODES.invalidOption });
   if (typeof input.handler !== 'function') throw invalidTask(input.key, 'handler must be a function');
   const retryTimes = input.retryTimes ?? 0;
-  if (!Number.isInteger(retryTimes) || retryTimes < 0) {
-    throw invalidTask(input.key, `retryTimes must be a whole number ≥ 0, got ${String(input.retryTimes)}`);
+  if (!Number.isInteger(retryTimes) || retryTimes < 0 || retryTimes >= MAX_INT32) {
+    throw invalidTask(
+      input.key,
+      `retryTimes must be a whole number from 0 to ${MAX_INT32 - 1}, got ${String(input.retryTimes)}`,
+    );
   }
-  if (input.timeoutMs !== undefined && !(Number.isFinite(input.timeoutMs) && input.timeoutMs > 0)) {
-    throw invalidTask(input.key, `timeoutMs must be a number > 0, got ${String(input.timeoutMs)}`);
+  if (
+    input.timeoutMs !== undefined &&
+    !(typeof input.timeoutMs === 'number' && input.timeoutMs > 0 && input.timeoutMs <= MAX_INT32)
+  ) {
+    throw invalidTask(
+      input.key,
+      `timeoutMs must be a number from 1 to ${MAX_INT32}, got ${String(input.timeoutMs)}`,
+    );
   }
   if (input.retryInterval !== undefined && typeof input.retryInterval !== 'function') {
     throw invalidTask(input.key, 'retryInterval must be a function of the retry number');
   }
-  return Object.freeze({
+  const definition = Object.freeze({
     ...input,
     retryTimes,
     retryInterval: input.retryInterval ?? (() => DEFAULT_RETRY_INTERVAL_MS),
     cleanSucceeded: input.cleanSucceeded ?? false,
     initTimeoutSensitive: input.initTimeoutSensitive ?? false,
   });
+  definedTasks.add(definition);
+  return definition;
 }
 
+/** Definitions made by {@link defineTask}; anything else is validated again on registration. */
+const definedTasks = new WeakSet<object>();
+
 /** Throws `GTA_INVALID_ARGUMENT` unless `key` is a usable task key. */
-export function assertTaskKey(key: unknown, { builtin }: { builtin: boolean }): asserts key is string {
+export function assertTaskKey(
+  key: unknown,
+  { builtin, code = ERROR_CODES.invalidArgument }: { builtin: boolean; code?: GtaErrorCode },
+): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_TASK_KEY_LENGTH) {
     throw new GtaError(
-      ERROR_CODES.invalidArgument,
+      code,
       `a task key must be a string of 1 to ${MAX_TASK_KEY_LENGTH} characters, got ${JSON.stringify(key)}`,
     );
   }
   if (!builtin && key.startsWith(BUILTIN_KEY_PREFIX)) {
-    throw new GtaError(ERROR_CODES.invalidArgument, `task key ${key}: the prefix "gta:" is reserved`);
+    throw new GtaError(code, `task key ${key}: the prefix "gta:" is reserved`);
   }
 }
 
 function invalidTask(key: string, reason: string): GtaError {
   return new GtaError(ERROR_CODES.invalidOption, `task ${key}: ${reason}`);
+}
+
+/** The delay before retry number `retry` from the task's `retryInterval`, made safe to store. */
+export function retryDelay(definition: TaskDefinition<any, any, any>, retry: number): number {
+  try {
+    return safeDelay(definition.retryInterval(retry));
+  } catch {
+    return 0;
+  }
 }
 
 /** Thrown by a handler to fail its task at once, without further retries. */
@@ -172,8 +216,7 @@ export function controlSignalOf(
   if (typeof thrown !== 'object' || thrown === null) return null;
   const candidate = thrown as { gtaSignal?: unknown; delayMs?: unknown };
   if (candidate.gtaSignal === 'cancel') return { kind: 'cancel' };
-  if (candidate.gtaSignal === 'retry-after' && typeof candidate.delayMs === 'number') {
-    return { kind: 'retry-after', delayMs: Math.max(0, candidate.delayMs) };
-  }
+  if (candidate.gtaSignal === 'retry-after')
+    return { kind: 'retry-after', delayMs: safeDelay(candidate.delayMs) };
   return null;
 }

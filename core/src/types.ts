@@ -31,6 +31,7 @@ export interface TaskRow {
   runAt: string;
   leaseExpiresAt: string | null;
   leaseToken: string | null;
+  /** The error of the latest failed attempt (or rescue); kept after a later success, as history. */
   lastError: string | null;
   dedupeKey: string | null;
   sequenceKey: string | null;

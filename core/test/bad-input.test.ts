@@ -288,12 +288,17 @@ describe('enqueue refuses bad input with a typed error and writes nothing', () =
   });
 
   it.each([
-    ['a negative delayMs', { delayMs: -1 }, 'delayMs must be a finite number ≥ 0'],
+    ['a negative delayMs', { delayMs: -1 }, 'delayMs must be a number from 0 to'],
     ['a NaN delayMs', { delayMs: Number.NaN }, 'delayMs'],
     ['an infinite delayMs', { delayMs: Number.POSITIVE_INFINITY }, 'delayMs'],
     ['a delayMs given as text', { delayMs: '5' }, 'delayMs'],
-    ['a runAt that is no time', { runAt: 'next tuesday' }, 'runAt is not a valid time: next tuesday'],
-    ['an invalid Date as runAt', { runAt: new Date(Number.NaN) }, 'runAt is not a valid time'],
+    [
+      'a runAt that is no time',
+      { runAt: 'next tuesday' },
+      'runAt must be a valid time between 1970 and 9999, got next tuesday',
+    ],
+    ['an invalid Date as runAt', { runAt: new Date(Number.NaN) }, 'runAt must be a valid time'],
+    ['a runAt past the year 9999', { runAt: new Date(Date.UTC(12000, 0, 1)) }, 'between 1970 and 9999'],
     ['both runAt and delayMs', { runAt: new Date(), delayMs: 10 }, 'runAt or delayMs, not both'],
     ['an empty dedupeKey', { dedupeKey: '' }, 'dedupeKey must be a string of 1 to 255 characters'],
     ['a 300-character dedupeKey', { dedupeKey: 'd'.repeat(300) }, 'dedupeKey'],
@@ -323,7 +328,7 @@ describe('enqueue refuses bad input with a typed error and writes nothing', () =
     await expectGtaError(
       () => manager.enqueueMany(store, [{ n: 1 }, { n: 2n }, { n: 3 }]),
       'GTA_NOT_SERIALIZABLE',
-      'argument.n',
+      'arguments[1].n',
     );
     await expectGtaError(
       () => manager.enqueueMany(store, { n: 1 } as unknown as unknown[]),
@@ -497,12 +502,12 @@ describe('task definitions', () => {
     [
       'an empty key',
       { key: '', handler },
-      'GTA_INVALID_ARGUMENT',
+      'GTA_INVALID_OPTION',
       'a task key must be a string of 1 to 64 characters',
     ],
-    ['a 65-character key', { key: 'k'.repeat(65), handler }, 'GTA_INVALID_ARGUMENT', '1 to 64 characters'],
-    ['a key that is not a string', { key: 42, handler }, 'GTA_INVALID_ARGUMENT', 'got 42'],
-    ['a key with the reserved gta: prefix', { key: 'gta:mine', handler }, 'GTA_INVALID_ARGUMENT', 'reserved'],
+    ['a 65-character key', { key: 'k'.repeat(65), handler }, 'GTA_INVALID_OPTION', '1 to 64 characters'],
+    ['a key that is not a string', { key: 42, handler }, 'GTA_INVALID_OPTION', 'got 42'],
+    ['a key with the reserved gta: prefix', { key: 'gta:mine', handler }, 'GTA_INVALID_OPTION', 'reserved'],
     [
       'a negative retryTimes',
       { key: 'k', handler, retryTimes: -1 },
@@ -515,7 +520,7 @@ describe('task definitions', () => {
       'a zero timeoutMs',
       { key: 'k', handler, timeoutMs: 0 },
       'GTA_INVALID_OPTION',
-      'timeoutMs must be a number > 0',
+      'timeoutMs must be a number from 1 to',
     ],
     ['a negative timeoutMs', { key: 'k', handler, timeoutMs: -5 }, 'GTA_INVALID_OPTION', 'timeoutMs'],
     [
@@ -562,7 +567,11 @@ describe('task definitions', () => {
       'GTA_DUPLICATE_TASK_KEY',
       'already registered as same-key',
     );
-    await expectGtaError(() => manager.register({} as AnyTask), 'GTA_INVALID_ARGUMENT', 'defineTask');
+    await expectGtaError(
+      () => manager.register({} as AnyTask),
+      'GTA_INVALID_OPTION',
+      'a task key must be a string',
+    );
   });
 
   it('defineTask refuses a timeoutMs or retryTimes the task table cannot store', async () => {
@@ -590,10 +599,10 @@ describe('task definitions', () => {
     });
     await expectGtaError(
       () => manager.register(handMade('gta:maintenance')),
-      'GTA_INVALID_ARGUMENT',
+      'GTA_INVALID_OPTION',
       'reserved',
     );
-    await expectGtaError(() => manager.register(handMade('k'.repeat(65))), 'GTA_INVALID_ARGUMENT', '64');
+    await expectGtaError(() => manager.register(handMade('k'.repeat(65))), 'GTA_INVALID_OPTION', '64');
     expect(await countRows()).toBe(0);
   });
 });

@@ -9,6 +9,7 @@ import {
   createTaskManager,
   defineTask,
   migrate,
+  type SqlExecutor,
   silentLogger,
   type TaskDefinition,
   type TaskManager,
@@ -35,8 +36,12 @@ const hasPostgres = await postgresAvailable();
 const HOUR = 3_600_000;
 
 /** A manager for instance `db` with the suite's defaults. */
-function instance(db: unknown, tasks: TaskDefinition<any, any, any>[], options: Partial<TaskManagerOptions> = {}) {
-  return createTaskManager({ db: db as TaskManagerOptions['db'], tasks, logger: silentLogger, ...options });
+function instance(
+  db: SqlExecutor,
+  tasks: TaskDefinition<any, any, any>[],
+  options: Partial<TaskManagerOptions> = {},
+) {
+  return createTaskManager({ db, tasks, logger: silentLogger, ...options });
 }
 
 /**
@@ -111,13 +116,10 @@ describe.skipIf(!hasPostgres)('8 concurrent tick loops on one table', () => {
         },
       });
 
-    const enqueuer = instance(database.db, [drainTask('enqueuer', database.db.$client)]);
-    const ids = await enqueueForScanners(
-      database,
-      enqueuer,
-      drainTask('enqueuer', database.db.$client),
-      Array.from({ length: TASKS }, (_, n) => ({ n })),
-    );
+    const onEnqueuer = drainTask('enqueuer', database.db.$client);
+    const enqueuer = instance(database.db, [onEnqueuer]);
+    const args = Array.from({ length: TASKS }, (_, n) => ({ n }));
+    const ids = await enqueueForScanners(database, enqueuer, onEnqueuer, args);
     expect(new Set(ids).size).toBe(TASKS);
     expect(await statusCounts(database)).toEqual({ initialized: TASKS });
 
@@ -144,8 +146,14 @@ describe.skipIf(!hasPostgres)('8 concurrent tick loops on one table', () => {
     expect(await unfinishedCount(database)).toBe(0);
     expect(await statusCounts(database)).toEqual({ succeeded: TASKS });
     expect(tracker.overlaps).toEqual([]);
-    expect([...tracker.peakByInstance.values()].every((most) => most <= 10)).toBe(true);
-    expect(totals(reports.flat())).toEqual({ claimed: TASKS, succeeded: TASKS, failed: 0, retried: 0, rescued: 0 });
+    expect(Math.max(...tracker.peakByInstance.values())).toBeLessThanOrEqual(10);
+    expect(totals(reports.flat())).toEqual({
+      claimed: TASKS,
+      succeeded: TASKS,
+      failed: 0,
+      retried: 0,
+      rescued: 0,
+    });
 
     const [executions] = await database.query<{ total: number; tasks: number; tokens: number }>(
       `select count(*)::int as total, count(distinct task_id)::int as tasks, count(distinct lease_token)::int as tokens
@@ -181,7 +189,13 @@ describe.skipIf(!hasPostgres)('a handler that outlives its lease', () => {
     await closeDatabase(database);
   });
 
-  async function record(taskId: number, leaseToken: string, attempt: number, name: string, seenError: string | null) {
+  async function record(
+    taskId: number,
+    leaseToken: string,
+    attempt: number,
+    name: string,
+    seenError: string | null,
+  ) {
     await database.query(
       `insert into executions (task_id, lease_token, attempt, instance, seen_error, started_at)
        values ($1, $2, $3, $4, $5, now())`,
@@ -244,7 +258,12 @@ describe.skipIf(!hasPostgres)('a handler that outlives its lease', () => {
       const tickB = await managerB.tick({ budgetMs: 5000 });
       expect(tickB).toMatchObject({ rescued: 1, claimed: 1, succeeded: 1, failed: 0, retried: 0 });
       const afterB = await taskRow(id!);
-      expect(afterB).toMatchObject({ status: 'succeeded', attempts: 2, lease_token: null, lease_expires_at: null });
+      expect(afterB).toMatchObject({
+        status: 'succeeded',
+        attempts: 2,
+        lease_token: null,
+        lease_expires_at: null,
+      });
       expect((afterB!.finished_at as Date).getTime()).toBeGreaterThan(Date.now() + HOUR / 2);
 
       aRelease.open();
@@ -271,6 +290,70 @@ describe.skipIf(!hasPostgres)('a handler that outlives its lease', () => {
       );
     },
   );
+
+  it('finishing while the rescuer still holds the lease, the stale holder is fenced out by the token', async () => {
+    const key = 'outlives-lease-while-rerun';
+    const aStarted = new Gate();
+    const aRelease = new Gate();
+    const aFinished = new Gate();
+    const bStarted = new Gate();
+    const bRelease = new Gate();
+    const aLogger = recordingLogger();
+    const heldOn = (name: string, started: Gate, release: Gate, finished?: Gate) =>
+      defineTask({
+        key,
+        retryTimes: 1,
+        handler: async (_arg: Record<string, never>, ctx) => {
+          await record(ctx.task.id, ctx.task.leaseToken!, ctx.attempt, name, ctx.task.lastError);
+          started.open();
+          await release.opened;
+          await recordFinish(ctx.task.leaseToken!);
+          finished?.open();
+        },
+      });
+    const slowOnA = heldOn('A', aStarted, aRelease, aFinished);
+    const managerA = instance(pools.open(database.url!, 2).db, [slowOnA], {
+      logger: aLogger,
+      taskTimeout: 10_000,
+      leaseMargin: 50,
+    });
+    const managerB = instance(pools.open(database.url!, 2).db, [heldOn('B', bStarted, bRelease)], {
+      clock: () => new Date(Date.now() + HOUR),
+    });
+
+    const [id] = await enqueueForScanners(database, managerA, slowOnA, [{}]);
+    const backgroundA = waitUntilCollector();
+    expect((await managerA.tick({ budgetMs: 200, waitUntil: backgroundA.waitUntil })).claimed).toBe(1);
+    await within(5000, "A's attempt starting", aStarted.opened);
+
+    const backgroundB = waitUntilCollector();
+    const tickB = await managerB.tick({ budgetMs: 200, waitUntil: backgroundB.waitUntil });
+    expect(tickB).toMatchObject({ rescued: 1, claimed: 1 });
+    await within(5000, "B's attempt starting", bStarted.opened);
+    const heldByB = await taskRow(id!);
+    expect(heldByB).toMatchObject({ status: 'running', attempts: 2 });
+
+    // A completes while the row is `running` again: only the lease token tells the holders apart.
+    aRelease.open();
+    await within(5000, "A's late finish", aFinished.opened);
+    await within(5000, "A's background work settling", backgroundA.settled());
+    expect(await taskRow(id!)).toEqual(heldByB);
+    expect(aLogger.entries).toContainEqual(
+      expect.objectContaining({ level: 'warn', message: expect.stringMatching(/lease lost/) }),
+    );
+
+    bRelease.open();
+    await within(5000, "B's background work settling", backgroundB.settled());
+    expect(await taskRow(id!)).toMatchObject({ status: 'succeeded', attempts: 2, lease_token: null });
+    const executions = await database.query<Record<string, unknown>>(
+      'select instance, attempt, finished_at is not null as finished from executions where task_id = $1 order by attempt',
+      [id],
+    );
+    expect(executions).toEqual([
+      { instance: 'A', attempt: 1, finished: true },
+      { instance: 'B', attempt: 2, finished: true },
+    ]);
+  });
 });
 
 describe.skipIf(!hasPostgres)('concurrent migrate', () => {
@@ -336,16 +419,17 @@ describe.skipIf(!hasPostgres)('claims across concurrent ticks', () => {
         },
       });
     };
-    const enqueuer = instance(database.db, [waitingTask([])]);
-    const ids = await enqueueForScanners(
-      database,
-      enqueuer,
-      waitingTask([]),
-      Array.from({ length: TASKS }, (_, n) => ({ n })),
+    const onEnqueuer = waitingTask([]);
+    const enqueuer = instance(database.db, [onEnqueuer]);
+    const args = Array.from({ length: TASKS }, (_, n) => ({ n }));
+    const ids = await enqueueForScanners(database, enqueuer, onEnqueuer, args);
+    const managers = ranBy.map((ran, index) =>
+      instance(pools.open(database.url!, 4).db, [waitingTask(ran, index)]),
     );
-    const managers = ranBy.map((ran, index) => instance(pools.open(database.url!, 4).db, [waitingTask(ran, index)]));
 
-    const reports = await Promise.all(managers.map((manager) => manager.tick({ budgetMs: 20_000, concurrency: 10 })));
+    const reports = await Promise.all(
+      managers.map((manager) => manager.tick({ budgetMs: 20_000, concurrency: 10 })),
+    );
 
     const all = ranBy.flat();
     expect(new Set(all).size).toBe(all.length);
@@ -353,8 +437,10 @@ describe.skipIf(!hasPostgres)('claims across concurrent ticks', () => {
     expect(reports.map((report) => report.claimed)).toEqual(ranBy.map((ran) => ran.length));
     expect(ranBy.every((ran) => ran.length > 0)).toBe(true);
     expect(await statusCounts(database)).toEqual({ succeeded: TASKS });
-    console.log(`[concurrency] claims per tick: ${ranBy.map((ran) => ran.length).join(', ')}; peak ${peak.join(', ')}`);
-    expect(peak.every((most) => most <= 10)).toBe(true);
+    console.log(
+      `[concurrency] claims per tick: ${ranBy.map((ran) => ran.length).join(', ')}; peak ${peak.join(', ')}`,
+    );
+    expect(Math.max(...peak)).toBeLessThanOrEqual(10);
   });
 });
 
@@ -385,14 +471,12 @@ describe.skipIf(!hasPostgres)('sequence keys across instances', () => {
           tracker.end(ctx.task.id, name, ctx.task.sequenceKey);
         },
       });
-    const enqueuer = instance(database.db, [orderedTask('enqueuer')]);
-    const ids = await enqueueForScanners(
-      database,
-      enqueuer,
-      orderedTask('enqueuer'),
-      Array.from({ length: TASKS }, (_, n) => ({ n })),
-      { sequenceKey: (index) => `key-${index % KEYS}` },
-    );
+    const onEnqueuer = orderedTask('enqueuer');
+    const enqueuer = instance(database.db, [onEnqueuer]);
+    const args = Array.from({ length: TASKS }, (_, n) => ({ n }));
+    const ids = await enqueueForScanners(database, enqueuer, onEnqueuer, args, {
+      sequenceKey: (index) => `key-${index % KEYS}`,
+    });
 
     const managers = Array.from({ length: 4 }, (_, index) =>
       instance(pools.open(database.url!, 2).db, [orderedTask(`instance-${index}`)]),
@@ -427,7 +511,9 @@ describe.skipIf(!hasPostgres)('sequence keys across instances', () => {
         const previous = starts.slice(0, index).findLast((earlier) => earlier.group === event.group);
         return previous !== undefined && previous.instance !== event.instance;
       }).length;
-    console.log(`[concurrency] sequence keys: ${handOffs} of ${TASKS - KEYS} successors ran on another instance`);
-    expect(new Set(tracker.events.map((event) => event.instance)).size).toBeGreaterThan(1);
+    console.log(
+      `[concurrency] sequence keys: ${handOffs} of ${TASKS - KEYS} successors ran on another instance`,
+    );
+    expect(handOffs).toBeGreaterThan(0);
   });
 });

@@ -42,9 +42,11 @@ export async function rescueExpiredLeases(
 }
 
 /**
- * Takes the maintenance round if it is due: one upsert of the built-in row that only succeeds for
- * one caller per interval. Returns null when this caller does not own a round, else the start of
- * this round and of the previous one (null when none ran before), in epoch ms.
+ * Takes the maintenance round if it is due: one statement that moves the built-in row's next run
+ * forward only if it was due (so one caller per interval wins), or creates the row the first time.
+ * The row is updated in place, so idle rounds consume no task ids. Returns null when this caller
+ * does not own a round, else the start of this round and of the previous one (null when none ran
+ * before), in epoch ms.
  */
 export async function takeMaintenanceRound(
   context: StorageContext,
@@ -52,23 +54,28 @@ export async function takeMaintenanceRound(
 ): Promise<{ previousRoundMs: number | null; roundMs: number } | null> {
   const table = tableOf(context);
   const now = nowOf(context);
+  const isRoundRow = sql`task_key = ${MAINTENANCE_KEY} and dedupe_key = ${MAINTENANCE_KEY}`;
   const rows = await queryRows<{ previous: number | null; current: number }>(
     context.db,
     'maintenance round',
-    sql`with previous as (
-          select (extract(epoch from started_at) * 1000)::float8 as started_ms
-          from ${table} where task_key = ${MAINTENANCE_KEY} and dedupe_key = ${MAINTENANCE_KEY}),
-        taken as (
-          insert into ${table} as task (task_key, dedupe_key, status, arg, max_attempts, timeout_ms,
+    sql`with previous as (select started_at from ${table} where ${isRoundRow}),
+        advanced as (
+          update ${table} set run_at = ${now} + ${millis(intervalMs)}, updated_at = ${now}, started_at = ${now},
+            attempts = attempts + 1
+          where ${isRoundRow} and run_at <= ${now}
+          returning started_at),
+        created as (
+          insert into ${table} (task_key, dedupe_key, status, arg, max_attempts, timeout_ms,
             run_at, created_at, updated_at, started_at, finished_at)
-          values (${MAINTENANCE_KEY}, ${MAINTENANCE_KEY}, 'succeeded', '{}'::jsonb, 1, ${Math.ceil(intervalMs)}::int,
-            ${now} + ${millis(intervalMs)}, ${now}, ${now}, ${now}, ${now})
-          on conflict (task_key, dedupe_key) where dedupe_key is not null do update
-            set run_at = excluded.run_at, updated_at = excluded.updated_at, started_at = excluded.started_at,
-                attempts = task.attempts + 1
-            where task.run_at <= excluded.created_at
-          returning (extract(epoch from started_at) * 1000)::float8 as started_ms)
-        select (select started_ms from previous) as previous, started_ms as current from taken`,
+          select ${MAINTENANCE_KEY}, ${MAINTENANCE_KEY}, 'succeeded', '{}'::jsonb, 1, 0,
+            ${now} + ${millis(intervalMs)}, ${now}, ${now}, ${now}, ${now}
+          where not exists (select 1 from previous)
+          on conflict (task_key, dedupe_key) where dedupe_key is not null do nothing
+          returning started_at)
+        select (extract(epoch from previous.started_at) * 1000)::float8 as previous,
+               (extract(epoch from taken.started_at) * 1000)::float8 as current
+        from (select started_at from advanced union all select started_at from created) as taken
+        left join previous on true`,
   );
   const [row] = rows;
   if (!row) return null;

@@ -19,7 +19,7 @@ export interface Harness {
   manager(
     tasks: TaskDefinition<any, any, any>[],
     options?: Partial<TaskManagerOptions>,
-  ): Promise<TaskManager>;
+  ): Promise<TaskManager<any>>;
   /** Rows of the manager's table, by id. */
   rows(manager: TaskManager): Promise<Record<string, unknown>[]>;
 }

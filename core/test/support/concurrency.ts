@@ -147,7 +147,9 @@ export class ExecutionTracker {
     this.peakByInstance.set(instance, Math.max(this.peakByInstance.get(instance) ?? 0, onInstance));
     if (group !== null) {
       const sameGroup = this.#runningGroups.get(group) ?? 0;
-      if (sameGroup > 0) this.overlaps.push(`task ${taskId} of ${group} started on ${instance} while another ran`);
+      if (sameGroup > 0) {
+        this.overlaps.push(`task ${taskId} of ${group} started on ${instance} while another of its key ran`);
+      }
       this.#runningGroups.set(group, sameGroup + 1);
     }
   }
@@ -189,11 +191,13 @@ export async function tickUntilDrained(
   return reports;
 }
 
+export type TickTotals = Pick<TickReport, 'claimed' | 'succeeded' | 'failed' | 'retried' | 'rescued'>;
+
 /** Sums the counters of many tick reports. */
-export function totals(reports: TickReport[]): Record<'claimed' | 'succeeded' | 'failed' | 'retried' | 'rescued', number> {
-  const sum = { claimed: 0, succeeded: 0, failed: 0, retried: 0, rescued: 0 };
+export function totals(reports: TickReport[]): TickTotals {
+  const sum: TickTotals = { claimed: 0, succeeded: 0, failed: 0, retried: 0, rescued: 0 };
   for (const report of reports) {
-    for (const name of Object.keys(sum) as (keyof typeof sum)[]) sum[name] += report[name];
+    for (const name of Object.keys(sum) as (keyof TickTotals)[]) sum[name] += report[name];
   }
   return sum;
 }

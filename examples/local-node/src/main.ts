@@ -1,0 +1,106 @@
+// The local demo's entry: PGlite, a Hono app enqueueing in its transactions, a runner and a live page.
+import { fileURLToPath } from 'node:url';
+import { consoleLogger, createTaskManager } from '@gta/core';
+import { type ServerType, serve } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { createApp } from './app.js';
+import { BackgroundWork } from './background.js';
+import { createAppTables, openDatabase } from './database.js';
+import { say } from './format.js';
+import { checkOutcome, printSummary, settle } from './outcome.js';
+import { runScenario } from './scenario.js';
+import { createTasks } from './tasks.js';
+import { watchTasks } from './watch.js';
+
+const HOSTNAME = '127.0.0.1';
+const SETTLE_TIMEOUT_MS = 30_000;
+
+const once = process.argv.includes('--once') || process.env.DEMO_ONCE === '1';
+const port = Number(process.env.PORT ?? 3000);
+const dataDir = process.env.GTA_DEMO_DATA_DIR ?? fileURLToPath(new URL('../.data', import.meta.url));
+
+say(`opening PGlite in ${dataDir} (creating it the first time takes a few seconds)`);
+const database = await openDatabase(dataDir);
+const tasks = createTasks(database);
+const manager = createTaskManager({
+  db: database.db,
+  tasks: Object.values(tasks),
+  // Warnings and errors only, so the demo's own lines carry the story.
+  logger: consoleLogger('warn'),
+  scanInterval: 500,
+  instantScanInterval: 50,
+  checkCallback: (_logger, abnormal) => {
+    if (abnormal.length === 0) return;
+    const list = abnormal.map(({ task, reason }) => `task ${task.id} ${task.key}: ${reason}`).join(', ');
+    say(`maintenance found ${abnormal.length} abnormal task(s): ${list}`);
+  },
+});
+await manager.migrate();
+await createAppTables(database);
+say('database ready: task table migrated, orders table created');
+
+const background = new BackgroundWork();
+const server = await listen(createApp({ manager, database, tasks, background }), port);
+const baseUrl = `http://${HOSTNAME}:${port}`;
+say(`listening on ${baseUrl}`);
+const watcher = await watchTasks(manager, { intervalMs: 200, print: say });
+manager.start();
+say(
+  'runner started: it scans every 500 ms (every 50 ms while due tasks remain) for retries and missed tasks',
+);
+
+let stopping: Promise<void> | undefined;
+function shutdown(): Promise<void> {
+  stopping ??= (async () => {
+    say('stopping: running tasks finish first, then the server and the database close');
+    await manager.stop();
+    await background.settled();
+    await watcher.stop();
+    await new Promise<void>((resolve, reject) =>
+      server.close((error) => (error ? reject(error) : resolve())),
+    );
+    await database.client.close();
+    say('stopped');
+  })();
+  return stopping;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  // `once`, so a second Ctrl+C falls back to Node's default and ends a stop that hangs.
+  process.once(signal, () => {
+    shutdown().then(
+      // An interrupted `--once` run did not get to check its outcome.
+      () => process.exit(once ? 1 : 0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  });
+}
+
+try {
+  const result = await runScenario(baseUrl, manager, database);
+  if (once) {
+    const settled = await settle(manager, result, SETTLE_TIMEOUT_MS);
+    // Its last look prints the final transitions before the summary rather than after it.
+    await watcher.stop();
+    printSummary(settled);
+    const ok = await checkOutcome(settled, result, manager, database);
+    await shutdown();
+    process.exitCode = ok ? 0 : 1;
+  } else {
+    say(`open ${baseUrl}/ to watch the tasks live (JSON at ${baseUrl}/api/tasks); Ctrl+C stops`);
+  }
+} catch (error) {
+  say(`the scenario failed: ${error instanceof Error ? error.message : String(error)}`);
+  await shutdown();
+  process.exitCode = 1;
+}
+
+function listen(app: Hono, port: number): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, port, hostname: HOSTNAME }, () => resolve(server));
+    server.once('error', reject);
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * The demo's tasks: a charge that fails once and succeeds on retry, the confirmation it enqueues
+ * as a nested task, and a loyalty sync that always fails.
+ * @module
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { CancelTask, defineTask } from '@gta/core';
+import { eq } from 'drizzle-orm';
+import { type Database, orders } from './database.js';
+
+/** Long enough for the 200 ms watcher to see each task running. */
+const SIMULATED_WORK_MS = 300;
+const RETRY_INTERVAL_MS = 500;
+
+export type DemoTasks = ReturnType<typeof createTasks>;
+
+export function createTasks({ db }: Database) {
+  const sendConfirmation = defineTask({
+    key: 'send-confirmation',
+    handler: async (_arg: { orderId: number; email: string }, ctx) => {
+      await delay(SIMULATED_WORK_MS, undefined, { signal: ctx.signal });
+    },
+  });
+
+  const chargeCard = defineTask({
+    key: 'charge-card',
+    retryTimes: 2,
+    retryInterval: () => RETRY_INTERVAL_MS,
+    handler: async ({ orderId }: { orderId: number }, ctx) => {
+      await delay(SIMULATED_WORK_MS, undefined, { signal: ctx.signal });
+      // Every first attempt fails, standing in for a flaky payment gateway, so each order shows a retry.
+      if (ctx.attempt === 1) throw new Error('card declined by a flaky gateway');
+      const [order] = await db
+        .update(orders)
+        .set({ status: 'paid' })
+        .where(eq(orders.id, orderId))
+        .returning();
+      if (!order) throw new CancelTask(`order ${orderId} does not exist`);
+      // Committed only with this attempt's success, so the failed attempt sent no email.
+      ctx.enqueue(sendConfirmation, { orderId, email: order.email });
+    },
+  });
+
+  const syncLoyaltyPoints = defineTask({
+    key: 'sync-loyalty-points',
+    retryTimes: 1,
+    retryInterval: () => RETRY_INTERVAL_MS,
+    handler: async (_arg: { orderId: number; email: string }, ctx) => {
+      await delay(SIMULATED_WORK_MS, undefined, { signal: ctx.signal });
+      throw new Error('loyalty service unavailable (HTTP 503)');
+    },
+  });
+
+  return { chargeCard, sendConfirmation, syncLoyaltyPoints };
+}
