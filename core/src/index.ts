@@ -7,7 +7,7 @@
 export { AttemptAborted } from './attempt.js';
 export { describeThrown, ERROR_CODES, GtaError, type GtaErrorCode, isGtaError } from './errors.js';
 export { consoleLogger, type LogFields, type Logger, type LogLevel, silentLogger } from './logger.js';
-export { type ArgOf, createTaskManager, TaskManager } from './manager.js';
+export { type ArgOf, createTaskManager, TaskManager, type TransactionOf } from './manager.js';
 export {
   type CheckCallback,
   DEFAULT_CONCURRENCY,

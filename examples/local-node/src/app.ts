@@ -13,7 +13,7 @@ import { renderPage } from './page.js';
 import type { DemoTasks } from './tasks.js';
 
 export interface AppDeps {
-  manager: TaskManager;
+  manager: TaskManager<Database['db']>;
   database: Database;
   tasks: DemoTasks;
   background: BackgroundWork;

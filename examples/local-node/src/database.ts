@@ -4,6 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
+import type { TransactionOf } from '@gta/core';
 import { integer, pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/pglite';
 
@@ -45,4 +46,4 @@ export async function createAppTables({ client }: Database): Promise<void> {
 }
 
 /** The transaction `manager.transaction` hands its callback when the manager's db is `Database['db']`. */
-export type Transaction = Parameters<Parameters<Database['db']['transaction']>[0]>[0];
+export type Transaction = TransactionOf<Database['db']>;
