@@ -4,6 +4,7 @@
  * @module
  */
 import type { Logger } from './logger.js';
+import type { AbortFanout } from './signals.js';
 import type { ChildEnqueueOptions, TaskContext, TaskDefinition } from './task.js';
 import type { TaskRow } from './types.js';
 
@@ -18,18 +19,16 @@ export interface AttemptInput {
   arg: unknown;
   context: unknown;
   logger: Logger;
-  /** The invocation's deadline signal. */
-  deadline: AbortSignal | undefined;
-  /** The manager's stop signal. */
-  stop: AbortSignal | undefined;
+  /** The invocation's deadline. */
+  deadline: AbortFanout | undefined;
+  /** The manager's stop. */
+  stop: AbortFanout | undefined;
   /** Buffers a nested task; the returned promise rejects with a typed error for bad input. */
   enqueueChild: (
     task: TaskDefinition<any, any, any> | string,
     arg: unknown,
     options?: ChildEnqueueOptions,
   ) => Promise<void>;
-  /** Lets the runner abort this attempt when it stops. */
-  onController?: (controller: AbortController) => void;
 }
 
 export class AttemptAborted extends Error {
@@ -49,18 +48,13 @@ export class AttemptAborted extends Error {
 export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
   const { definition, task } = input;
   const controller = new AbortController();
-  input.onController?.(controller);
   const timeoutMs = task.timeoutMs;
   const abortWith = (cause: AbortCause) => {
     if (!controller.signal.aborted) controller.abort(new AttemptAborted(cause));
   };
   const timer = setTimeout(() => abortWith({ kind: 'timeout', timeoutMs }), timeoutMs);
-  const onDeadline = () => abortWith({ kind: 'deadline' });
-  const onStop = () => abortWith({ kind: 'stop' });
-  if (input.deadline?.aborted) onDeadline();
-  if (input.stop?.aborted) onStop();
-  input.deadline?.addEventListener('abort', onDeadline, { once: true });
-  input.stop?.addEventListener('abort', onStop, { once: true });
+  const unsubscribeDeadline = input.deadline?.subscribe(() => abortWith({ kind: 'deadline' }));
+  const unsubscribeStop = input.stop?.subscribe(() => abortWith({ kind: 'stop' }));
 
   const pendingChildren: Promise<void>[] = [];
   const ctx: TaskContext<any> = {
@@ -91,7 +85,7 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     return { ok: false, thrown, aborted: cause };
   } finally {
     clearTimeout(timer);
-    input.deadline?.removeEventListener('abort', onDeadline);
-    input.stop?.removeEventListener('abort', onStop);
+    unsubscribeDeadline?.();
+    unsubscribeStop?.();
   }
 }

@@ -8,6 +8,7 @@ import { runAttempt } from './attempt.js';
 import { describeThrown } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { marshalerFor, prepareTask, restoreContext, type TaskRegistry, validateArgument } from './prepare.js';
+import type { AbortFanout } from './signals.js';
 import type { NewTask } from './storage/index.js';
 import { controlSignalOf, retryDelay } from './task.js';
 import type { TaskId, TaskRow } from './types.js';
@@ -51,11 +52,11 @@ export class DryRun {
   }
 
   /** Runs the given tasks in submission order, each through all its attempts, then their children. */
-  async run(ids: TaskId[], stop: AbortSignal): Promise<void> {
+  async run(ids: TaskId[], stop: AbortFanout): Promise<void> {
     await Promise.all([...ids].sort((a, b) => a - b).map((id) => this.#runToEnd(id, stop)));
   }
 
-  async #runToEnd(id: TaskId, stop: AbortSignal): Promise<void> {
+  async #runToEnd(id: TaskId, stop: AbortFanout): Promise<void> {
     const row = this.rows.get(id);
     const definition = row && this.registry.get(row.key);
     if (!row || !definition) return;
@@ -64,7 +65,7 @@ export class DryRun {
     const delay = Date.parse(row.runAt) - Date.now();
     if (delay > 0) await sleep(delay);
     for (;;) {
-      if (stop.aborted) return;
+      if (stop.signal?.aborted) return;
       update({ status: 'running', attempts: row.attempts + 1, startedAt: new Date().toISOString() });
       const children: NewTask[] = [];
       let result: Awaited<ReturnType<typeof runAttempt>>;

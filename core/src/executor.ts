@@ -9,6 +9,7 @@ import { describeThrown, firstLine } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { marshalerFor, prepareTask, restoreContext, type TaskRegistry, validateArgument } from './prepare.js';
+import { AbortFanout } from './signals.js';
 import type { Outcome, Scope, Slots } from './slots.js';
 import {
   claimTasks,
@@ -35,8 +36,11 @@ export interface ExecutorDeps {
 
 export class Executor {
   readonly #running = new Map<TaskId, Promise<void>>();
+  readonly #stop: AbortFanout;
 
-  constructor(readonly deps: ExecutorDeps) {}
+  constructor(readonly deps: ExecutorDeps) {
+    this.#stop = new AbortFanout(deps.stopSignal);
+  }
 
   get logger(): Logger {
     return this.deps.options.logger;
@@ -149,8 +153,8 @@ export class Executor {
       arg,
       context,
       logger,
-      deadline: scope.signal,
-      stop: this.deps.stopSignal,
+      deadline: scope.deadline,
+      stop: this.#stop,
       enqueueChild: async (child, childArg, options = {}) => {
         const childDefinition = this.deps.registry.resolve(child);
         children.push(

@@ -11,6 +11,7 @@ import { Executor } from './executor.js';
 import { type ResolvedOptions, resolveOptions, type TaskManagerOptions } from './options.js';
 import { assertOptionsObject, prepareTask, type TaskRef, TaskRegistry } from './prepare.js';
 import { Runner } from './runner.js';
+import { AbortFanout } from './signals.js';
 import { Scope, Slots } from './slots.js';
 import { isTaskStatus, TASK_STATES, type TaskStatus } from './states.js';
 import type { StorageContext } from './storage/index.js';
@@ -57,6 +58,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   readonly #executor: Executor;
   readonly #runner: Runner;
   readonly #dryRun: DryRun | null;
+  readonly #dryRunStop: AbortFanout;
 
   constructor(options: TaskManagerOptions) {
     this.options = resolveOptions(options);
@@ -76,6 +78,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     });
     this.#runner = new Runner(this.#executor, () => this.#shutdown.abort());
     this.#dryRun = this.options.dryRun ? new DryRun(this.registry, this.options) : null;
+    this.#dryRunStop = new AbortFanout(this.#shutdown.signal);
     for (const definition of options.tasks ?? []) this.register(definition);
   }
 
@@ -341,7 +344,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   async #afterCommit(ids: TaskId[], waitUntil: WaitUntil | undefined): Promise<void> {
     if (ids.length === 0) return;
     const work = this.#dryRun
-      ? this.#dryRun.run(ids, this.#shutdown.signal)
+      ? this.#dryRun.run(ids, this.#dryRunStop)
       : this.#executor.runCommitted(ids, new Scope(Number.POSITIVE_INFINITY, undefined));
     const safe = work.catch((error: unknown) => {
       this.options.logger.error({ taskIds: ids, error: describeThrown(error) }, 'commit hook failed');

@@ -4,6 +4,7 @@
  * the invocation must keep alive.
  * @module
  */
+import { AbortFanout } from './signals.js';
 import type { TickReport } from './types.js';
 
 export class Slots {
@@ -35,10 +36,15 @@ export class Scope {
   readonly #pending = new Set<Promise<void>>();
   #waiters: (() => void)[] = [];
 
+  /** The invocation's deadline, shared by the attempts this scope runs. */
+  readonly deadline: AbortFanout;
+
   constructor(
     readonly cap: number,
     readonly signal: AbortSignal | undefined,
-  ) {}
+  ) {
+    this.deadline = new AbortFanout(signal);
+  }
 
   get inflight(): number {
     return this.#pending.size;

@@ -6,7 +6,7 @@
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { LogFields, Logger, TaskManager, TickOptions, TickReport, WaitUntil } from '../../src/index.js';
-import type { TestDatabase } from './databases.js';
+import { endPool, type TestDatabase } from './databases.js';
 
 /** Connection pools opened by a suite, each standing in for one instance; closed together. */
 export class Pools {
@@ -28,25 +28,9 @@ export class Pools {
   }
 }
 
-async function endPool(pool: pg.Pool): Promise<void> {
-  // A client killed while it says goodbye reports through the pool; nothing is left to fail then.
-  pool.on('error', () => {});
-  let open = pool.totalCount;
-  const disconnected = new Promise<void>((resolve) => {
-    if (open === 0) resolve();
-    pool.on('remove', () => {
-      if (--open === 0) resolve();
-    });
-  });
-  await pool.end();
-  await disconnected;
-}
-
-/** Closes a test database (its pool, then the drop) without an error from a client still hanging up. */
+/** Closes a test database, if it was opened. */
 export async function closeDatabase(database: TestDatabase | undefined): Promise<void> {
-  if (!database) return;
-  (database.db as { $client: pg.Pool }).$client.on('error', () => {});
-  await database.close();
+  await database?.close();
 }
 
 /** A promise the test resolves when it wants a handler to go on. */

@@ -78,11 +78,29 @@ export async function createPostgresDatabase(options: { poolSize?: number } = {}
     query: async <Row>(text: string, params: unknown[] = []) =>
       (await pool.query(text, params)).rows as Row[],
     close: async () => {
-      await pool.end();
+      await endPool(pool);
       const dropper = new pg.Client({ connectionString: POSTGRES_URL });
       await dropper.connect();
       await dropper.query(`drop database if exists "${name}" with (force)`);
       await dropper.end();
     },
   };
+}
+
+/**
+ * Ends a pool and waits until each client has really disconnected: `pool.end()` resolves before
+ * the sockets close, and dropping the database then would kill them mid-goodbye.
+ */
+export async function endPool(pool: pg.Pool): Promise<void> {
+  // A client killed while it says goodbye reports through the pool; nothing is left to fail then.
+  pool.on('error', () => {});
+  let open = pool.totalCount;
+  const disconnected = new Promise<void>((resolve) => {
+    if (open === 0) resolve();
+    pool.on('remove', () => {
+      if (--open === 0) resolve();
+    });
+  });
+  await pool.end();
+  await disconnected;
 }
