@@ -108,13 +108,13 @@ export function scanningSemantics(h: () => Harness) {
         `select task_key from "${first.options.table}" where task_key like 'gta:%'`,
       );
       expect(builtins).toEqual([{ task_key: 'gta:maintenance' }]);
+      expect(await first.queryUnsuccessfulTasks()).toEqual([]);
+      expect(await first.listTasks()).toEqual([]);
       // Rounds update the built-in row in place: they consume no task ids.
       const before = await first.enqueue(task, {});
       clock.advance(60_000);
       expect((await first.tick({ budgetMs: 1000 })).maintenance).toBe(true);
       expect(await first.enqueue(task, {})).toBe(before + 1);
-      expect(await first.queryUnsuccessfulTasks()).toEqual([]);
-      expect(await first.listTasks()).toEqual([]);
     });
 
     it('reports initialized-too-long, running-too-long and newly failed tasks to checkCallback', async () => {

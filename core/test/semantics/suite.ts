@@ -4,6 +4,7 @@ import type { TestDatabase } from '../support/databases.js';
 import { enqueueSemantics } from './enqueue.js';
 import { executionSemantics } from './execution.js';
 import { type Harness, harness } from './harness.js';
+import { managerOptionSemantics } from './manager-options.js';
 import { scanningSemantics } from './scanning.js';
 
 export function defineSemanticsSuite(name: string, open: () => Promise<TestDatabase>) {
@@ -19,5 +20,6 @@ export function defineSemanticsSuite(name: string, open: () => Promise<TestDatab
     enqueueSemantics(h);
     executionSemantics(h);
     scanningSemantics(h);
+    managerOptionSemantics(h);
   });
 }
