@@ -55,6 +55,7 @@ export type {
   TaskId,
   TaskRow,
   TaskStats,
+  ThroughputPoint,
   TickOptions,
   TickReport,
   TransactionalDatabase,

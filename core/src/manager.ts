@@ -20,12 +20,14 @@ import type { TaskDefinition } from './task.js';
 import { runTick } from './tick.js';
 import { TransactionTracker } from './transactions.js';
 import type {
+  AbnormalTask,
   EnqueueOptions,
   ListTasksFilter,
   SqlExecutor,
   TaskId,
   TaskRow,
   TaskStats,
+  ThroughputPoint,
   TickOptions,
   TickReport,
   TransactionalDatabase,
@@ -338,6 +340,41 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       stats.byKey[task_key][status] += count;
     }
     return stats;
+  }
+
+  /**
+   * Abnormal tasks by the maintenance check's definition: due longer than `initializedTimeout`,
+   * running longer than `runningTimeout`, and failed within `storageTimeout`; at most `limit` of each.
+   */
+  async abnormalTasks({ limit = DEFAULT_LIST_LIMIT }: { limit?: number } = {}): Promise<AbnormalTask[]> {
+    const rowsPerReason = pageLimit(limit);
+    if (this.#dryRun) return [];
+    const found = await storage.findAbnormalTasks(this.#storage, {
+      initializedTimeout: this.options.initializedTimeout,
+      runningTimeout: this.options.runningTimeout,
+      storageTimeout: this.options.storageTimeout,
+      failedSinceMs: null,
+      failedUntilMs: null,
+      limit: rowsPerReason,
+    });
+    return found.map(({ reason, row }) => ({ reason, task: storage.toTaskRow(row) }));
+  }
+
+  /** Tasks finished per minute over the last `minutes` (1 to 1440), oldest first; idle minutes left out. */
+  async throughput({ minutes = 15 }: { minutes?: number } = {}): Promise<ThroughputPoint[]> {
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 1440) {
+      throw new GtaError(
+        ERROR_CODES.invalidArgument,
+        `minutes must be a whole number from 1 to 1440, got ${minutes}`,
+      );
+    }
+    if (this.#dryRun) return [];
+    const rows = await storage.taskThroughput(this.#storage, minutes);
+    return rows.map((row) => ({
+      minute: new Date(row.minute).toISOString(),
+      succeeded: row.succeeded,
+      failed: row.failed,
+    }));
   }
 
   /** Starts committed tasks: through `waitUntil` when there is one, else awaited. Never rejects. */

@@ -133,3 +133,10 @@ export interface TaskStats {
   /** Age in milliseconds of the oldest due `initialized` task, or null when there is none. */
   oldestInitializedAgeMs: number | null;
 }
+
+/** Tasks that finished in one minute (which starts at `minute`, ISO-8601). */
+export interface ThroughputPoint {
+  minute: string;
+  succeeded: number;
+  failed: number;
+}

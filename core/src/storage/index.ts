@@ -21,6 +21,7 @@ export {
   listTasks,
   queryUnsuccessfulTasks,
   taskStats,
+  taskThroughput,
 } from './queries.js';
 export { type SelectedRow, toTaskRow } from './rows.js';
 export type { StorageContext } from './sql.js';

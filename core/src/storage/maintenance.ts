@@ -93,7 +93,8 @@ export interface AbnormalThresholds {
    * each failure once; a null start means since `storageTimeout` ago (the first round).
    */
   failedSinceMs: number | null;
-  failedUntilMs: number;
+  /** A null end means now. */
+  failedUntilMs: number | null;
   storageTimeout: number;
   limit: number;
 }
@@ -109,6 +110,10 @@ export async function findAbnormalTasks(
     thresholds.failedSinceMs === null
       ? sql`${now} - ${millis(thresholds.storageTimeout)}`
       : sql`to_timestamp(${thresholds.failedSinceMs / 1000}::float8)`;
+  const failedUntil =
+    thresholds.failedUntilMs === null
+      ? sql`${now} + interval '1 second'`
+      : sql`to_timestamp(${thresholds.failedUntilMs / 1000}::float8)`;
   const rows = await queryRows<SelectedRow & { reason: AbnormalReason }>(
     context.db,
     'abnormal check',
@@ -123,7 +128,7 @@ export async function findAbnormalTasks(
         union all
         (select 'failed' as reason, ${rowColumns('t')} from ${table} as t
           where t.status = 'failed' and t.finished_at >= ${failedSince}
-            and t.finished_at < to_timestamp(${thresholds.failedUntilMs / 1000}::float8)
+            and t.finished_at < ${failedUntil}
             and t.task_key not like 'gta:%'
           order by t.finished_at limit ${thresholds.limit}::int)
       ) as abnormal`,

@@ -124,3 +124,33 @@ export async function cancelTask(context: StorageContext, id: TaskId, reason: st
   );
   return rows.length > 0;
 }
+
+export interface ThroughputRow {
+  minute: number;
+  succeeded: number;
+  failed: number;
+}
+
+/**
+ * Tasks finished per minute over the last `minutes` minutes (succeeded ones deleted by
+ * `cleanSucceeded` are not counted), oldest minute first; minutes with no finish are left out.
+ */
+export async function taskThroughput(context: StorageContext, minutes: number): Promise<ThroughputRow[]> {
+  const now = nowOf(context);
+  const rows = await queryRows<ThroughputRow>(
+    context.db,
+    'throughput',
+    sql`select (extract(epoch from date_trunc('minute', t.finished_at)) * 1000)::float8 as minute,
+          count(*) filter (where t.status = 'succeeded')::int as succeeded,
+          count(*) filter (where t.status = 'failed')::int as failed
+        from ${tableOf(context)} as t
+        where t.finished_at >= date_trunc('minute', ${now}) - ${minutes - 1}::int * interval '1 minute'
+          and t.status in ('succeeded', 'failed') and ${NOT_BUILTIN}
+        group by 1 order by 1`,
+  );
+  return rows.map((row) => ({
+    minute: Number(row.minute),
+    succeeded: Number(row.succeeded),
+    failed: Number(row.failed),
+  }));
+}

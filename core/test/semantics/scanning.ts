@@ -317,6 +317,36 @@ export function scanningSemantics(h: () => Harness) {
       expect(page.map((task) => task.id)).toEqual([waiting, failedB]);
     });
 
+    it('abnormalTasks and throughput report what the dashboard shows', async () => {
+      const clock = manualClock(Date.UTC(2026, 10, 25, 12, 0, 30));
+      const ok = defineTask({ key: 'tp-ok', handler: () => {} });
+      const bad = defineTask({
+        key: 'tp-bad',
+        handler: () => {
+          throw new Error('no');
+        },
+      });
+      const manager = await h().manager([ok, bad], { clock: clock.now, initializedTimeout: 60_000 });
+      await manager.enqueue(ok, {});
+      const failed = await manager.enqueue(bad, {});
+      clock.advance(60_000);
+      await manager.enqueue(ok, {});
+      await manager.enqueue(ok, {});
+      const [waiting] = await enqueueForScanner(h(), manager, ok, [{}]);
+      clock.advance(60_001);
+      expect(await manager.throughput({ minutes: 5 })).toEqual([
+        { minute: '2026-11-25T12:00:00.000Z', succeeded: 1, failed: 1 },
+        { minute: '2026-11-25T12:01:00.000Z', succeeded: 2, failed: 0 },
+      ]);
+      expect(await manager.throughput({ minutes: 1 })).toEqual([]);
+      const abnormal = await manager.abnormalTasks();
+      expect(abnormal.map((entry) => [entry.reason, entry.task.id])).toEqual([
+        ['initialized-too-long', waiting],
+        ['failed', failed],
+      ]);
+      await expect(manager.throughput({ minutes: 0 })).rejects.toThrow('minutes must be a whole number');
+    });
+
     it('getTask, listTasks filters with keyset pagination, cancelTask and stats', async () => {
       const clock = manualClock();
       const a = defineTask({ key: 'list-a', handler: () => {} });
