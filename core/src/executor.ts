@@ -35,7 +35,8 @@ export interface ExecutorDeps {
 }
 
 export class Executor {
-  readonly #running = new Map<TaskId, Promise<void>>();
+  /** Work of every started task; a set, as a forced rerun may run one id twice at once. */
+  readonly #running = new Set<Promise<void>>();
   readonly #stop: AbortFanout;
 
   constructor(readonly deps: ExecutorDeps) {
@@ -48,7 +49,7 @@ export class Executor {
 
   /** Settles once every task this executor started has finished. */
   async idle(): Promise<void> {
-    while (this.#running.size > 0) await Promise.all([...this.#running.values()]);
+    while (this.#running.size > 0) await Promise.all([...this.#running]);
   }
 
   /** How many more tasks `scope` may start now. */
@@ -101,12 +102,12 @@ export class Executor {
         );
       } finally {
         this.deps.slots.release();
-        this.#running.delete(id);
       }
       // Children start once the parent's slot is free, in submission order.
       if (childIds.length > 0) await this.#startQuietly(childIds, scope);
     })();
-    this.#running.set(id, work);
+    this.#running.add(work);
+    void work.finally(() => this.#running.delete(work));
     scope.track(work);
   }
 

@@ -16,7 +16,7 @@ import { Scope, Slots } from './slots.js';
 import { isTaskStatus, TASK_STATES, type TaskStatus } from './states.js';
 import type { StorageContext } from './storage/index.js';
 import * as storage from './storage/index.js';
-import type { TaskDefinition } from './task.js';
+import { MAX_TASK_KEY_LENGTH, type TaskDefinition } from './task.js';
 import { runTick } from './tick.js';
 import { TransactionTracker } from './transactions.js';
 import type {
@@ -295,6 +295,15 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     const statuses = filter.status === undefined ? null : [filter.status].flat();
     for (const status of statuses ?? []) assertStatus(status);
     if (filter.beforeId !== undefined) assertIds([filter.beforeId]);
+    if (
+      filter.key !== undefined &&
+      (typeof filter.key !== 'string' || filter.key.length > MAX_TASK_KEY_LENGTH)
+    ) {
+      throw new GtaError(
+        ERROR_CODES.invalidArgument,
+        `key must be a string of at most ${MAX_TASK_KEY_LENGTH} characters`,
+      );
+    }
     const query = {
       statuses,
       key: filter.key ?? null,
