@@ -1,0 +1,44 @@
+/**
+ * How a tick spends the time its invocation has left: running handlers are aborted a safety margin
+ * before the platform ends the function, and claiming stops early enough for the tasks claimed
+ * last to finish within their timeout.
+ * @module
+ */
+import { ERROR_CODES, GtaError } from '@gta/core';
+
+/** The `budgetMs` and `signal` of one tick. */
+export interface TickWindow {
+  budgetMs: number;
+  signal: AbortSignal;
+}
+
+export interface TickWindowInput {
+  /** Milliseconds until the platform ends the invocation. */
+  timeLeftMs: number;
+  safetyMarginMs: number;
+  /** The manager's `taskTimeout`: how long the tasks claimed last may still run. */
+  taskTimeoutMs: number;
+  maxBudgetMs: number;
+}
+
+/**
+ * The signal aborts at `timeLeftMs - safetyMarginMs`, leaving the margin to record the aborted
+ * attempts and answer. Claiming stops `taskTimeoutMs` before that, or halfway when the invocation
+ * is shorter than two task timeouts, and never later than `maxBudgetMs`.
+ */
+export function tickWindow({
+  timeLeftMs,
+  safetyMarginMs,
+  taskTimeoutMs,
+  maxBudgetMs,
+}: TickWindowInput): TickWindow {
+  const usableMs = timeLeftMs - safetyMarginMs;
+  if (!(usableMs > 0)) {
+    throw new GtaError(
+      ERROR_CODES.invalidOption,
+      `the invocation has ${timeLeftMs} ms left, within its safety margin of ${safetyMarginMs} ms: raise the function's time limit or lower safetyMarginMs`,
+    );
+  }
+  const budgetMs = Math.min(maxBudgetMs, usableMs - Math.min(taskTimeoutMs, usableMs / 2));
+  return { budgetMs, signal: AbortSignal.timeout(usableMs) };
+}

@@ -1,0 +1,10 @@
+/**
+ * GET /api/cron: called every minute by the cron job in vercel.json, with
+ * `Authorization: Bearer $CRON_SECRET`. Runs whatever the commit hook missed, plus maintenance.
+ */
+import { handleCron } from '@gta/vercel';
+import { manager } from '../src/manager.js';
+
+// Keep in step with `functions["api/cron.ts"].maxDuration` in vercel.json; used only where the
+// runtime reports no deadline of its own.
+export const GET = handleCron(manager, { maxDuration: 60, concurrency: 5 });

@@ -1,0 +1,243 @@
+/**
+ * Property test of the state machine: random interleavings of enqueue, claim, complete, fail,
+ * lease expiry with rescue, forced rerun and cancel — including completions by stale lease
+ * holders — run against the real storage statements (PGlite, injected clock) and against a model.
+ * After every step the table must equal the model, and every status change must be a transition
+ * of core/src/states.ts.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRANSITIONS } from '../../core/src/states.js';
+import * as storage from '../../core/src/storage/index.js';
+import { createPgliteDatabase, type TestDatabase } from '../../core/test/support/databases.js';
+
+interface ModelTask {
+  status: 'initialized' | 'running' | 'succeeded' | 'failed';
+  attempts: number;
+  maxAttempts: number;
+  runAt: number;
+  leaseExpiresAt: number | null;
+  token: string | null;
+}
+
+const TIMEOUT_MS = 1000;
+const MARGIN_MS = 100;
+
+type Op =
+  | { kind: 'enqueue'; retries: number; delayMs: number }
+  | { kind: 'claim'; limit: number }
+  | { kind: 'complete'; pick: number; stale: boolean }
+  | { kind: 'fail'; pick: number; stale: boolean; retryDelayMs: number }
+  | { kind: 'advance'; ms: number }
+  | { kind: 'rescue' }
+  | { kind: 'rerun'; picks: number[]; status: ModelTask['status'] }
+  | { kind: 'cancel'; pick: number };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('enqueue' as const),
+      retries: fc.nat(2),
+      delayMs: fc.constantFrom(0, 0, 500),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('claim' as const), limit: fc.integer({ min: 1, max: 3 }) }),
+  },
+  fc.record({ kind: fc.constant('complete' as const), pick: fc.nat(20), stale: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('fail' as const),
+    pick: fc.nat(20),
+    stale: fc.boolean(),
+    retryDelayMs: fc.constantFrom(0, 300),
+  }),
+  fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(200, 600, 1500) }),
+  fc.record({ kind: fc.constant('rescue' as const) }),
+  fc.record({
+    kind: fc.constant('rerun' as const),
+    picks: fc.array(fc.nat(20), { maxLength: 3 }),
+    status: fc.constantFrom('failed', 'succeeded', 'running', 'initialized') as fc.Arbitrary<
+      ModelTask['status']
+    >,
+  }),
+  fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat(20) }),
+);
+
+const allowed = new Set(TRANSITIONS.map((t) => `${t.from}->${t.to}`));
+
+describe('the state machine under random interleavings', () => {
+  let database: TestDatabase;
+  let run = 0;
+  beforeAll(async () => {
+    database = await createPgliteDatabase();
+  });
+  afterAll(() => database.close());
+
+  it('keeps the table equal to the model and every change a known transition', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 50, size: 'max' }), async (ops) => {
+        const table = `prop_${run++}`;
+        let now = Date.UTC(2026, 0, 1);
+        const context: storage.StorageContext = { db: database.db, table, clock: () => new Date(now) };
+        await storage.migrate(database.db, { table });
+        const model = new Map<number, ModelTask>();
+        const issued = new Map<number, string[]>();
+        const ids = () => [...model.keys()];
+        const pickId = (pick: number) => ids()[pick % Math.max(1, model.size)];
+
+        for (const step of ops) {
+          const before = new Map([...model].map(([id, task]) => [id, task.status]));
+          switch (step.kind) {
+            case 'enqueue': {
+              const { id } = await storage.insertTask(context, {
+                key: 'prop',
+                arg: '{}',
+                context: null,
+                maxAttempts: step.retries + 1,
+                timeoutMs: TIMEOUT_MS,
+                initTimeoutSensitive: false,
+                runAt: null,
+                delayMs: step.delayMs,
+                dedupeKey: null,
+                sequenceKey: null,
+                parentId: null,
+              });
+              model.set(id, {
+                status: 'initialized',
+                attempts: 0,
+                maxAttempts: step.retries + 1,
+                runAt: now + step.delayMs,
+                leaseExpiresAt: null,
+                token: null,
+              });
+              break;
+            }
+            case 'claim': {
+              const due = [...model]
+                .filter(([, task]) => task.status === 'initialized' && task.runAt <= now)
+                .sort(([a, x], [b, y]) => x.runAt - y.runAt || a - b)
+                .slice(0, step.limit)
+                .map(([id]) => id);
+              const rows = await storage.claimTasks(context, {
+                limit: step.limit,
+                keys: ['prop'],
+                leaseMargin: MARGIN_MS,
+                initializedTimeout: 3_600_000,
+              });
+              expect(rows.map((row) => Number(row.id)).sort((a, b) => a - b)).toEqual(
+                due.sort((a, b) => a - b),
+              );
+              for (const row of rows) {
+                const task = model.get(Number(row.id))!;
+                Object.assign(task, {
+                  status: 'running',
+                  attempts: task.attempts + 1,
+                  leaseExpiresAt: now + TIMEOUT_MS + MARGIN_MS,
+                  token: row.lease_token,
+                });
+                issued.set(Number(row.id), [...(issued.get(Number(row.id)) ?? []), row.lease_token!]);
+              }
+              break;
+            }
+            case 'complete':
+            case 'fail': {
+              const id = pickId(step.pick);
+              const tokens = id === undefined ? [] : (issued.get(id) ?? []);
+              if (id === undefined || tokens.length === 0) break;
+              const task = model.get(id)!;
+              const token = step.stale ? tokens[0]! : tokens[tokens.length - 1]!;
+              const holds = task.status === 'running' && task.token === token;
+              if (step.kind === 'complete') {
+                const children = await storage.completeTask(
+                  context,
+                  { id, leaseToken: token },
+                  { deleteRow: false, children: [] },
+                );
+                expect(children !== null).toBe(holds);
+                if (holds) Object.assign(task, { status: 'succeeded', token: null, leaseExpiresAt: null });
+              } else {
+                const retry = task.attempts < task.maxAttempts;
+                const recorded = await storage.failTask(
+                  context,
+                  { id, leaseToken: token },
+                  { error: 'boom', retryDelayMs: retry ? step.retryDelayMs : null },
+                );
+                expect(recorded).toBe(holds);
+                if (holds) {
+                  Object.assign(task, { token: null, leaseExpiresAt: null });
+                  if (retry) Object.assign(task, { status: 'initialized', runAt: now + step.retryDelayMs });
+                  else task.status = 'failed';
+                }
+              }
+              break;
+            }
+            case 'advance':
+              now += step.ms;
+              break;
+            case 'rescue': {
+              const expired = [...model.values()].filter(
+                (task) => task.status === 'running' && task.leaseExpiresAt! < now,
+              );
+              const rescued = await storage.rescueExpiredLeases(context, 100);
+              expect(rescued.retried + rescued.failed).toBe(expired.length);
+              for (const task of expired) {
+                const retry = task.attempts < task.maxAttempts;
+                Object.assign(task, {
+                  status: retry ? 'initialized' : 'failed',
+                  runAt: now,
+                  token: null,
+                  leaseExpiresAt: null,
+                });
+              }
+              break;
+            }
+            case 'rerun': {
+              const chosen = [
+                ...new Set(step.picks.map(pickId).filter((id) => id !== undefined)),
+              ] as number[];
+              const moved = await storage.forceRerunTasks(context, chosen, step.status);
+              const matching = chosen.filter((id) => model.get(id)!.status === step.status);
+              expect(moved).toBe(matching.length);
+              for (const id of matching) {
+                Object.assign(model.get(id)!, {
+                  status: 'initialized',
+                  attempts: 0,
+                  runAt: now,
+                  token: null,
+                  leaseExpiresAt: null,
+                });
+              }
+              break;
+            }
+            case 'cancel': {
+              const id = pickId(step.pick);
+              if (id === undefined) break;
+              const cancelled = await storage.cancelTask(context, id, 'cancelled');
+              expect(cancelled).toBe(model.get(id)!.status === 'initialized');
+              if (cancelled) model.get(id)!.status = 'failed';
+              break;
+            }
+          }
+          const rows = await database.query<{
+            id: number;
+            status: string;
+            attempts: number;
+            lease_token: string | null;
+          }>(`select id, status, attempts, lease_token from ${table} where task_key = 'prop' order by id`);
+          expect(rows.map((row) => [Number(row.id), row.status, row.attempts, row.lease_token])).toEqual(
+            [...model].map(([id, task]) => [id, task.status, task.attempts, task.token]),
+          );
+          for (const [id, status] of before) {
+            const after = model.get(id)!.status;
+            if (after !== status || step.kind === 'rerun') {
+              if (after !== status) expect(allowed.has(`${status}->${after}`)).toBe(true);
+            }
+          }
+        }
+      }),
+      { numRuns: 80 },
+    );
+  }, 120_000);
+});
