@@ -27,6 +27,7 @@ export {
 } from './options.js';
 export { gtaTasksTable } from './schema.js';
 export { isTaskStatus, TASK_STATES, type TaskStatus, TRANSITIONS } from './states.js';
+export { type TickWindow, type TickWindowInput, tickWindow } from './tick-window.js';
 export {
   MAINTENANCE_KEY,
   type MigrateOptions,

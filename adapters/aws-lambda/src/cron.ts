@@ -3,8 +3,7 @@
  * the time Lambda gives the invocation.
  * @module
  */
-import { describeThrown, type TaskManager, type TickReport } from '@gta/core';
-import { tickWindow } from './deadline.js';
+import { describeThrown, type TaskManager, type TickReport, tickWindow } from '@gta/core';
 import { withInvocation } from './invocation.js';
 import type { LambdaContext, ScheduledEvent } from './types.js';
 

@@ -3,10 +3,9 @@
  * one `tick` sized to the function's deadline.
  * @module
  */
-import { describeThrown, type TaskManager, type TickOptions } from '@gta/core';
+import { describeThrown, type TaskManager, type TickOptions, tickWindow } from '@gta/core';
 import { getDeadline, waitUntil as vercelWaitUntil } from '@vercel/functions';
 import { bearerMatches } from './bearer.js';
-import { tickWindow } from './deadline.js';
 import { hasRequestContext } from './wait-until.js';
 
 /** Vercel's default max duration with Fluid compute, on every plan. */

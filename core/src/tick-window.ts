@@ -1,10 +1,10 @@
 /**
  * How a tick spends the time its invocation has left: running handlers are aborted a safety margin
  * before the platform ends the function, and claiming stops early enough for the tasks claimed
- * last to finish within their timeout.
+ * last to finish within their timeout. Every runtime adapter sizes its ticks with this.
  * @module
  */
-import { ERROR_CODES, GtaError } from '@gta/core';
+import { ERROR_CODES, GtaError } from './errors.js';
 
 /** The `budgetMs` and `signal` of one tick. */
 export interface TickWindow {
@@ -25,6 +25,8 @@ export interface TickWindowInput {
  * The signal aborts at `timeLeftMs - safetyMarginMs`, leaving the margin to record the aborted
  * attempts and answer. Claiming stops `taskTimeoutMs` before that, or halfway when the invocation
  * is shorter than two task timeouts, and never later than `maxBudgetMs`.
+ * @example
+ * await manager.tick({ concurrency: 10, ...tickWindow({ timeLeftMs: 60_000, safetyMarginMs: 2000, taskTimeoutMs: 10_000, maxBudgetMs: 50_000 }) });
  */
 export function tickWindow({
   timeLeftMs,
