@@ -27,7 +27,6 @@ export {
 } from './options.js';
 export { gtaTasksTable } from './schema.js';
 export { isTaskStatus, TASK_STATES, type TaskStatus, TRANSITIONS } from './states.js';
-export { type TickWindow, type TickWindowInput, tickWindow } from './tick-window.js';
 export {
   MAINTENANCE_KEY,
   type MigrateOptions,
@@ -47,6 +46,7 @@ export {
   type TaskDefinitionInput,
   type TaskHandler,
 } from './task.js';
+export { type TickWindow, type TickWindowInput, tickWindow } from './tick-window.js';
 export type {
   AbnormalReason,
   AbnormalTask,

@@ -290,7 +290,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     return row && storage.toTaskRow(row);
   }
 
-  /** Tasks newest first, filtered by status, key and creation time, paged by `beforeId`. */
+  /** Tasks newest first, filtered by status, key, creation and update time, paged by `beforeId`. */
   async listTasks(filter: ListTasksFilter = {}): Promise<TaskRow[]> {
     const statuses = filter.status === undefined ? null : [filter.status].flat();
     for (const status of statuses ?? []) assertStatus(status);
@@ -309,6 +309,8 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       key: filter.key ?? null,
       createdAfter: timeFilter(filter.createdAfter, 'createdAfter'),
       createdBefore: timeFilter(filter.createdBefore, 'createdBefore'),
+      updatedAfter: timeFilter(filter.updatedAfter, 'updatedAfter'),
+      updatedBefore: timeFilter(filter.updatedBefore, 'updatedBefore'),
       beforeId: filter.beforeId ?? null,
       limit: pageLimit(filter.limit),
     };
@@ -317,6 +319,8 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
         .filter((row) => (query.statuses ? query.statuses.includes(row.status) : true))
         .filter((row) => query.key === null || row.key === query.key)
         .filter((row) => query.beforeId === null || row.id < query.beforeId)
+        .filter((row) => within(row.createdAt, query.createdAfter, query.createdBefore))
+        .filter((row) => within(row.updatedAt, query.updatedAfter, query.updatedBefore))
         .sort((a, b) => b.id - a.id)
         .slice(0, query.limit);
     }
@@ -463,6 +467,11 @@ function pageLimit(limit: number | undefined): number {
     );
   }
   return value;
+}
+
+/** Whether ISO time `value` is in [after, before); ISO-8601 UTC strings order as their times do. */
+function within(value: string, after: string | null, before: string | null): boolean {
+  return (after === null || value >= after) && (before === null || value < before);
 }
 
 function timeFilter(value: Date | string | undefined, name: string): string | null {

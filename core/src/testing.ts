@@ -14,8 +14,8 @@ export interface DrainOptions {
 }
 
 /**
- * Ticks until a tick claims nothing, and returns the summed report. Tasks due later (delays,
- * retry intervals) are not waited for.
+ * Ticks until nothing is due, and returns the summed report. Tasks due later (delays, retry
+ * intervals) are not waited for.
  * @example
  * await manager.enqueue(sendWelcome, { userId: 1 }, { tx: someForeignTx });
  * const report = await drain(manager);
@@ -49,7 +49,8 @@ export async function drain(manager: TaskManager, options: DrainOptions = {}): P
       total[field] += report[field];
     }
     total.maintenance ||= report.maintenance;
-    if (report.claimed === 0 && report.rescued === 0) return total;
+    // A tick whose budget went to rescue and maintenance claims nothing though tasks are due.
+    if (report.claimed === 0 && (await manager.stats()).oldestInitializedAgeMs === null) return total;
   }
   throw new Error(`drain: tasks were still being claimed after ${maxTicks} ticks`);
 }

@@ -39,7 +39,8 @@ export async function runTick(executor: Executor, options: TickOptions): Promise
   const maintenance = await runMaintenance(storage, resolved, deadline);
 
   try {
-    while (Date.now() < deadline && !options.signal?.aborted) {
+    // The first round always claims, so housekeeping that used up a tiny budget cannot starve tasks.
+    for (let round = 0; (round === 0 || Date.now() < deadline) && !options.signal?.aborted; round++) {
       const room = executor.capacity(scope);
       const claimed = room > 0 ? await executor.claimAndStart(scope) : 0;
       if (claimed === 0 && scope.inflight === 0) break;

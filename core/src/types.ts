@@ -121,6 +121,10 @@ export interface ListTasksFilter {
   createdAfter?: Date | string;
   /** Only tasks created before this time. */
   createdBefore?: Date | string;
+  /** Only tasks last updated at or after this time. */
+  updatedAfter?: Date | string;
+  /** Only tasks last updated before this time. */
+  updatedBefore?: Date | string;
   /** Keyset pagination: only tasks with an id below this one (the list is newest first). */
   beforeId?: TaskId;
   /** @defaultValue 50, at most 1000 */

@@ -33,6 +33,20 @@ describe('@gta/core/testing', () => {
     ]);
   });
 
+  it('drain runs due tasks even when each tick spends its budget on housekeeping', async () => {
+    const ok = defineTask({ key: 'tiny-budget', handler: () => {} });
+    const manager = createTaskManager({
+      db: database.db,
+      table: 'tiny_budget',
+      tasks: [ok],
+      logger: silentLogger,
+    });
+    await manager.migrate();
+    const id = await database.db.transaction((tx: any) => manager.enqueue(ok, {}, { tx }));
+    await drain(manager, { budgetMs: 1 });
+    expect((await manager.getTask(id))?.status).toBe('succeeded');
+  });
+
   it('drain gives up on tasks that keep being claimed', async () => {
     const forever = defineTask({
       key: 'forever',

@@ -26,7 +26,7 @@ describe.skipIf(!hasPostgres)('chaos, short', () => {
   }, 120_000);
 
   it('database faults: terminated backends fail invocations cleanly and lose nothing', async () => {
-    const result = await dbFaultScenario({ orders: 300, terminations: 4, timeoutMs: 60_000 });
+    const result = await dbFaultScenario({ orders: 150, terminations: 4, timeoutMs: 60_000 });
     expectHeld(result);
     expect(result.tasks).toBeGreaterThan(0);
   }, 90_000);

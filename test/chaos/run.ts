@@ -13,7 +13,7 @@ import { poisonScenario } from './scenarios/poison.js';
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 const scenarios: [string, () => Promise<ScenarioResult>][] = [
   ['crash', () => crashScenario({ tasks: 10_000, workers: 4, maxKills: 40, timeoutMs: 300_000, log })],
-  ['database faults', () => dbFaultScenario({ orders: 3000, terminations: 20, timeoutMs: 180_000, log })],
+  ['database faults', () => dbFaultScenario({ orders: 1500, terminations: 40, timeoutMs: 300_000, log })],
   ['commit hook lost', () => hookLostScenario({ tasks: 2000, timeoutMs: 120_000 })],
   [
     'overload',

@@ -25,6 +25,8 @@ export interface ListQuery {
   key: string | null;
   createdAfter: string | null;
   createdBefore: string | null;
+  updatedAfter: string | null;
+  updatedBefore: string | null;
   beforeId: TaskId | null;
   limit: number;
 }
@@ -38,6 +40,8 @@ export async function listTasks(context: StorageContext, query: ListQuery): Prom
   if (query.key !== null) conditions.push(sql`t.task_key = ${query.key}`);
   if (query.createdAfter !== null) conditions.push(sql`t.created_at >= ${query.createdAfter}::timestamptz`);
   if (query.createdBefore !== null) conditions.push(sql`t.created_at < ${query.createdBefore}::timestamptz`);
+  if (query.updatedAfter !== null) conditions.push(sql`t.updated_at >= ${query.updatedAfter}::timestamptz`);
+  if (query.updatedBefore !== null) conditions.push(sql`t.updated_at < ${query.updatedBefore}::timestamptz`);
   if (query.beforeId !== null) conditions.push(sql`t.id < ${query.beforeId}::bigint`);
   return queryRows<SelectedRow>(
     context.db,

@@ -2,9 +2,14 @@
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { createTaskManager, defineTask, silentLogger } from '../../src/index.js';
+import { type DriverUnderTest, itNeeding } from './driver.js';
 import { eventually, gate, type Harness, waitUntilCollector } from './harness.js';
 
-export function enqueueSemantics(h: () => Harness) {
+export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
+  // These tests are about interactive transactions themselves; a driver without them has the
+  // db.batch form instead (enqueueStatement), tested in its own suite.
+  const itInTransactions = itNeeding(driver, 'interactiveTransactions');
+
   describe('enqueue and the commit hook', () => {
     it('plain enqueue commits the task on its own and runs it before returning when no waitUntil is given', async () => {
       const seen: unknown[] = [];
@@ -33,31 +38,34 @@ export function enqueueSemantics(h: () => Harness) {
       expect((await manager.getTask(id))?.status).toBe('succeeded');
     });
 
-    it('a task enqueued in manager.transaction runs after the commit and sees the committed writes', async () => {
-      const { database } = h();
-      await database.exec('create table if not exists orders_enqueue (id int primary key)');
-      const seenRows: number[] = [];
-      const task = defineTask({
-        key: 'after-commit',
-        handler: async (arg: { orderId: number }) => {
-          const rows = await database.query('select id from orders_enqueue where id = $1', [arg.orderId]);
-          seenRows.push(rows.length);
-        },
-      });
-      const manager = await h().manager([task]);
-      let runsBeforeCommit = -1;
-      const id = await manager.transaction(async (tx) => {
-        await tx.execute(sql`insert into orders_enqueue (id) values (7)`);
-        const taskId = await manager.enqueue(task, { orderId: 7 }, { tx });
-        runsBeforeCommit = seenRows.length;
-        return taskId;
-      });
-      expect(runsBeforeCommit).toBe(0);
-      expect(seenRows).toEqual([1]);
-      expect((await manager.getTask(id))?.status).toBe('succeeded');
-    });
+    itInTransactions(
+      'a task enqueued in manager.transaction runs after the commit and sees the committed writes',
+      async () => {
+        const { database } = h();
+        await database.exec('create table if not exists orders_enqueue (id int primary key)');
+        const seenRows: number[] = [];
+        const task = defineTask({
+          key: 'after-commit',
+          handler: async (arg: { orderId: number }) => {
+            const rows = await database.query('select id from orders_enqueue where id = $1', [arg.orderId]);
+            seenRows.push(rows.length);
+          },
+        });
+        const manager = await h().manager([task]);
+        let runsBeforeCommit = -1;
+        const id = await manager.transaction(async (tx) => {
+          await tx.execute(sql`insert into orders_enqueue (id) values (7)`);
+          const taskId = await manager.enqueue(task, { orderId: 7 }, { tx });
+          runsBeforeCommit = seenRows.length;
+          return taskId;
+        });
+        expect(runsBeforeCommit).toBe(0);
+        expect(seenRows).toEqual([1]);
+        expect((await manager.getTask(id))?.status).toBe('succeeded');
+      },
+    );
 
-    it('a rolled-back transaction leaves no task and runs nothing', async () => {
+    itInTransactions('a rolled-back transaction leaves no task and runs nothing', async () => {
       let runs = 0;
       const task = defineTask({ key: 'rolled-back', handler: () => void runs++ });
       const manager = await h().manager([task]);
@@ -71,64 +79,68 @@ export function enqueueSemantics(h: () => Harness) {
       expect(await h().rows(manager)).toHaveLength(0);
     });
 
-    it('a savepoint that rolls back drops its tasks; the rest of the transaction still runs', async () => {
-      const ran: string[] = [];
-      const task = defineTask({
-        key: 'savepoint',
-        handler: (arg: { name: string }) => void ran.push(arg.name),
-      });
-      const manager = await h().manager([task]);
-      await manager.transaction(async (tx) => {
-        await manager.enqueue(task, { name: 'outer-before' }, { tx });
-        await tx
-          .transaction(async (savepoint: any) => {
-            await manager.enqueue(task, { name: 'inside-rolled-back' }, { tx: savepoint });
-            throw new Error('undo this part');
-          })
-          .catch(() => {});
-        await tx.transaction(async (savepoint: any) => {
-          await manager.enqueue(task, { name: 'inside-kept' }, { tx: savepoint });
+    itInTransactions(
+      'a savepoint that rolls back drops its tasks; the rest of the transaction still runs',
+      async () => {
+        const ran: string[] = [];
+        const task = defineTask({
+          key: 'savepoint',
+          handler: (arg: { name: string }) => void ran.push(arg.name),
         });
-        await manager.enqueue(task, { name: 'outer-after' }, { tx });
-      });
-      expect(ran).toEqual(['outer-before', 'inside-kept', 'outer-after']);
-      const rows = await h().rows(manager);
-      expect(rows.map((row) => (row.arg as { name: string }).name)).toEqual([
-        'outer-before',
-        'inside-kept',
-        'outer-after',
-      ]);
-    });
+        const manager = await h().manager([task]);
+        await manager.transaction(async (tx) => {
+          await manager.enqueue(task, { name: 'outer-before' }, { tx });
+          await tx
+            .transaction(async (savepoint: any) => {
+              await manager.enqueue(task, { name: 'inside-rolled-back' }, { tx: savepoint });
+              throw new Error('undo this part');
+            })
+            .catch(() => {});
+          await tx.transaction(async (savepoint: any) => {
+            await manager.enqueue(task, { name: 'inside-kept' }, { tx: savepoint });
+          });
+          await manager.enqueue(task, { name: 'outer-after' }, { tx });
+        });
+        expect(ran).toEqual(['outer-before', 'inside-kept', 'outer-after']);
+        const rows = await h().rows(manager);
+        expect(rows.map((row) => (row.arg as { name: string }).name)).toEqual([
+          'outer-before',
+          'inside-kept',
+          'outer-after',
+        ]);
+      },
+    );
 
-    it('a task enqueued in a foreign transaction waits for a scanner, and vanishes if that transaction rolls back', async () => {
-      let runs = 0;
-      const task = defineTask({ key: 'foreign', handler: () => void runs++ });
-      const manager = await h().manager([task]);
-      const id = await h().database.db.transaction((tx: any) => manager.enqueue(task, {}, { tx }));
-      await expect(
-        h().database.db.transaction(async (tx: any) => {
-          await manager.enqueue(task, {}, { tx });
-          throw new Error('no');
-        }),
-      ).rejects.toThrow('no');
-      expect(runs).toBe(0);
-      expect((await manager.getTask(id))?.status).toBe('initialized');
-      const report = await manager.tick({ budgetMs: 5000 });
-      expect(report).toMatchObject({ claimed: 1, succeeded: 1 });
-      expect(runs).toBe(1);
-      expect(await h().rows(manager)).toHaveLength(1);
-    });
+    itInTransactions(
+      'a task enqueued in a foreign transaction waits for a scanner, and vanishes if that transaction rolls back',
+      async () => {
+        let runs = 0;
+        const task = defineTask({ key: 'foreign', handler: () => void runs++ });
+        const manager = await h().manager([task]);
+        const id = await h().database.db.transaction((tx: any) => manager.enqueue(task, {}, { tx }));
+        await expect(
+          h().database.db.transaction(async (tx: any) => {
+            await manager.enqueue(task, {}, { tx });
+            throw new Error('no');
+          }),
+        ).rejects.toThrow('no');
+        expect(runs).toBe(0);
+        expect((await manager.getTask(id))?.status).toBe('initialized');
+        const report = await manager.tick({ budgetMs: 5000 });
+        expect(report).toMatchObject({ claimed: 1, succeeded: 1 });
+        expect(runs).toBe(1);
+        expect(await h().rows(manager)).toHaveLength(1);
+      },
+    );
 
     it('enqueueMany inserts in one call, returns ids in input order, and runs them all', async () => {
       const ran: number[] = [];
       const task = defineTask({ key: 'many', handler: (arg: { i: number }) => void ran.push(arg.i) });
       const manager = await h().manager([task], { concurrency: 50 });
-      const ids = await manager.transaction((tx) =>
-        manager.enqueueMany(
-          task,
-          Array.from({ length: 20 }, (_, i) => ({ i })),
-          { tx },
-        ),
+      const ids = await h().enqueueWithCommitHook(
+        manager,
+        task,
+        Array.from({ length: 20 }, (_, i) => ({ i })),
       );
       expect(ids).toHaveLength(20);
       expect([...ids].sort((a, b) => a - b)).toEqual(ids);
@@ -150,7 +162,7 @@ export function enqueueSemantics(h: () => Harness) {
       });
       const manager = await h().manager([task], { concurrency: 2 });
       const collector = waitUntilCollector();
-      const ids = await manager.transaction((tx) => manager.enqueueMany(task, [{}, {}, {}, {}, {}], { tx }), {
+      const ids = await h().enqueueWithCommitHook(manager, task, [{}, {}, {}, {}, {}], {
         waitUntil: collector.waitUntil,
       });
       const statuses = async () => (await h().rows(manager)).map((row) => row.status);

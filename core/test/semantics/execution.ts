@@ -234,10 +234,10 @@ export function executionSemantics(h: () => Harness) {
       let free = 0;
       const unrelated = defineTask({ key: 'free', handler: () => void free++ });
       const manager = await h().manager([step, unrelated], { concurrency: 10 });
-      await h().database.db.transaction(async (tx: any) => {
-        for (const n of [1, 2, 3, 4]) await manager.enqueue(step, { n }, { tx, sequenceKey: 'account-1' });
-        await manager.enqueueMany(unrelated, [{}, {}], { tx });
+      await h().enqueueForScanner(manager, step, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }], {
+        sequenceKey: 'account-1',
       });
+      await h().enqueueForScanner(manager, unrelated, [{}, {}]);
       const collector = waitUntilCollector();
       await manager.tick({ budgetMs: 10_000 });
       await collector.settle();
@@ -263,16 +263,16 @@ export function executionSemantics(h: () => Harness) {
       });
       const stale = await h().manager([task], { clock: clock.now, leaseMargin: 1000 });
       const fresh = await h().manager([task], { clock: clock.now, table: stale.options.table });
-      const id = await h().database.db.transaction((tx: any) => stale.enqueue(task, {}, { tx }));
+      const [id] = await h().enqueueForScanner(stale, task, [{}]);
       const collector = waitUntilCollector();
       expect((await stale.tick({ budgetMs: 2000, waitUntil: collector.waitUntil })).claimed).toBe(1);
-      expect((await stale.getTask(id))?.status).toBe('running');
+      expect((await stale.getTask(id!))?.status).toBe('running');
       clock.advance(11_001);
       const report = await fresh.tick({ budgetMs: 2000 });
       expect(report).toMatchObject({ rescued: 1, claimed: 1, succeeded: 1 });
       hold.open();
       await collector.settle();
-      const row = await fresh.getTask(id);
+      const row = await fresh.getTask(id!);
       expect(row).toMatchObject({ status: 'succeeded', attempts: 2, leaseToken: null });
       expect(row?.lastError).toContain('lease expired during attempt 1');
       expect(runs).toEqual([1, 2]);
@@ -283,7 +283,7 @@ export function executionSemantics(h: () => Harness) {
       const hold = gate();
       const task = defineTask({ key: 'last-chance', timeoutMs: 1000, handler: () => hold.opened });
       const manager = await h().manager([task], { clock: clock.now, leaseMargin: 100 });
-      const id = await h().database.db.transaction((tx: any) => manager.enqueue(task, {}, { tx }));
+      const [id] = await h().enqueueForScanner(manager, task, [{}]);
       const collector = waitUntilCollector();
       await manager.tick({ budgetMs: 2000, waitUntil: collector.waitUntil });
       clock.advance(1101);
@@ -291,7 +291,7 @@ export function executionSemantics(h: () => Harness) {
       expect(await other.tick({ budgetMs: 2000 })).toMatchObject({ rescued: 1, claimed: 0 });
       hold.open();
       await collector.settle();
-      expect(await other.getTask(id)).toMatchObject({ status: 'failed', attempts: 1 });
+      expect(await other.getTask(id!)).toMatchObject({ status: 'failed', attempts: 1 });
     });
   });
 }

@@ -1,15 +1,19 @@
 /**
  * What every semantics test needs: a migrated manager on its own table of the shared test
- * database, a controllable clock, gates that hold a handler until the test opens them, and polling.
+ * database, ways to commit tasks that work on every driver, a controllable clock, gates that hold a
+ * handler until the test opens them, and polling.
  */
 import {
   createTaskManager,
   silentLogger,
   type TaskDefinition,
+  type TaskId,
   type TaskManager,
   type TaskManagerOptions,
+  type WaitUntil,
 } from '../../src/index.js';
 import type { TestDatabase } from '../support/databases.js';
+import type { DriverUnderTest } from './driver.js';
 
 let tableCounter = 0;
 
@@ -22,9 +26,33 @@ export interface Harness {
   ): Promise<TaskManager<any>>;
   /** Rows of the manager's table, by id. */
   rows(manager: TaskManager): Promise<Record<string, unknown>[]>;
+  /**
+   * Commits one task per argument without starting them, for a scanner to find: in a transaction
+   * gta did not open, or, on a driver without interactive transactions, in one `db.batch` of
+   * `enqueueStatement`s. Returns the ids in argument order.
+   */
+  enqueueForScanner(
+    manager: TaskManager,
+    task: TaskDefinition<any, any, any>,
+    args: unknown[],
+    options?: { sequenceKey?: string },
+  ): Promise<TaskId[]>;
+  /**
+   * Commits one task per argument so that the commit hook starts them: `enqueueMany` inside
+   * `manager.transaction`, or, on a driver without interactive transactions, a plain `enqueueMany`
+   * (the same hook, after its own one-statement commit). For tests where the transaction is not the
+   * subject.
+   */
+  enqueueWithCommitHook(
+    manager: TaskManager,
+    task: TaskDefinition<any, any, any>,
+    args: unknown[],
+    options?: { waitUntil?: WaitUntil },
+  ): Promise<TaskId[]>;
 }
 
-export function harness(database: TestDatabase): Harness {
+export function harness(database: TestDatabase, driver: DriverUnderTest): Harness {
+  const interactive = driver.lacks?.interactiveTransactions === undefined;
   return {
     database,
     async manager(tasks, options = {}) {
@@ -40,6 +68,21 @@ export function harness(database: TestDatabase): Harness {
     },
     rows: (manager) =>
       database.query(`select * from "${manager.options.table}" where task_key not like 'gta:%' order by id`),
+    async enqueueForScanner(manager, task, args, options = {}) {
+      const { db } = database;
+      if (interactive)
+        return db.transaction((tx: any) => manager.enqueueMany(task, args, { ...options, tx }));
+      const statements = await Promise.all(args.map((arg) => manager.enqueueStatement(task, arg, options)));
+      // db.execute(...) is a lazy thenable: built here, it runs only inside the batch.
+      const results: { rows: { id: string }[] }[] = await db.batch(
+        statements.map((statement) => db.execute(statement)),
+      );
+      return results.map((result) => Number(result.rows[0]!.id));
+    },
+    enqueueWithCommitHook(manager, task, args, options = {}) {
+      if (!interactive) return manager.enqueueMany(task, args, options);
+      return manager.transaction((tx) => manager.enqueueMany(task, args, { tx }), options);
+    },
   };
 }
 

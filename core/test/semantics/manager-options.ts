@@ -43,7 +43,7 @@ export function managerOptionSemantics(h: () => Harness) {
       const collector = waitUntilCollector();
       const manager = await h().manager([task], { waitUntil: collector.waitUntil });
       const id = await manager.enqueue(task, {});
-      await manager.transaction((tx) => manager.enqueue(task, {}, { tx }));
+      await h().enqueueWithCommitHook(manager, task, [{}]);
       expect(collector.handed).toHaveLength(2);
       await collector.settle();
       expect((await manager.getTask(id))?.status).toBe('succeeded');
@@ -55,9 +55,9 @@ export function managerOptionSemantics(h: () => Harness) {
       manager.start();
       try {
         await new Promise((resolve) => setTimeout(resolve, 60));
-        const id = await h().database.db.transaction((tx: any) => manager.enqueue(task, {}, { tx }));
+        const [id] = await h().enqueueForScanner(manager, task, [{}]);
         await eventually(
-          async () => ((await manager.getTask(id))?.status === 'succeeded' ? true : undefined),
+          async () => ((await manager.getTask(id!))?.status === 'succeeded' ? true : undefined),
           3000,
         );
       } finally {
@@ -73,9 +73,7 @@ export function managerOptionSemantics(h: () => Harness) {
         instantScanInterval: 5,
         concurrency: 2,
       });
-      await h().database.db.transaction((tx: any) =>
-        manager.enqueueMany(task, [{}, {}, {}, {}, {}, {}], { tx }),
-      );
+      await h().enqueueForScanner(manager, task, [{}, {}, {}, {}, {}, {}]);
       manager.start();
       try {
         await eventually(

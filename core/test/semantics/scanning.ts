@@ -3,15 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { type AbnormalTask, defineTask, isGtaError } from '../../src/index.js';
 import { eventually, gate, type Harness, manualClock, sleep, waitUntilCollector } from './harness.js';
 
-async function enqueueForScanner(
-  h: Harness,
-  manager: Awaited<ReturnType<Harness['manager']>>,
-  task: any,
-  args: unknown[],
-) {
-  return h.database.db.transaction((tx: any) => manager.enqueueMany(task, args, { tx }));
-}
-
 export function scanningSemantics(h: () => Harness) {
   describe('tick', () => {
     it('never runs more than its concurrency cap at once', async () => {
@@ -26,8 +17,7 @@ export function scanningSemantics(h: () => Harness) {
         },
       });
       const manager = await h().manager([task], { concurrency: 10 });
-      await enqueueForScanner(
-        h(),
+      await h().enqueueForScanner(
         manager,
         task,
         Array.from({ length: 9 }, () => ({})),
@@ -40,8 +30,7 @@ export function scanningSemantics(h: () => Harness) {
     it('stops claiming when its budget is spent and leaves the rest for the next tick', async () => {
       const task = defineTask({ key: 'tick-budget', handler: () => sleep(60) });
       const manager = await h().manager([task]);
-      await enqueueForScanner(
-        h(),
+      await h().enqueueForScanner(
         manager,
         task,
         Array.from({ length: 10 }, () => ({})),
@@ -58,7 +47,7 @@ export function scanningSemantics(h: () => Harness) {
       const hold = gate();
       const task = defineTask({ key: 'tick-handoff', handler: () => hold.opened });
       const manager = await h().manager([task]);
-      const [id] = await enqueueForScanner(h(), manager, task, [{}]);
+      const [id] = await h().enqueueForScanner(manager, task, [{}]);
       const collector = waitUntilCollector();
       const report = await manager.tick({ budgetMs: 60_000, waitUntil: collector.waitUntil });
       expect(report).toMatchObject({ claimed: 1, succeeded: 0 });
@@ -85,7 +74,7 @@ export function scanningSemantics(h: () => Harness) {
           }),
       });
       const manager = await h().manager([task]);
-      const [id] = await enqueueForScanner(h(), manager, task, [{}, {}]);
+      const [id] = await h().enqueueForScanner(manager, task, [{}, {}]);
       const report = await manager.tick({ budgetMs: 10_000, concurrency: 1, signal: deadline.signal });
       expect(report).toMatchObject({ claimed: 1, retried: 1 });
       expect(sawAbort).toBe(true);
@@ -142,9 +131,9 @@ export function scanningSemantics(h: () => Harness) {
       const failedId = await scanner.enqueue(broken, {});
       // Enqueued by a service the scanner does not know the key of: it waits, and is reported.
       const producer = await h().manager([waiting], { table: scanner.options.table });
-      const waitingId = await h().database.db.transaction((tx: any) => producer.enqueue(waiting, {}, { tx }));
+      const [waitingId] = await h().enqueueForScanner(producer, waiting, [{}]);
       clock.advance(1);
-      const [slowId] = await enqueueForScanner(h(), scanner, slow, [{}]);
+      const [slowId] = await h().enqueueForScanner(scanner, slow, [{}]);
       const collector = waitUntilCollector();
       await scanner.tick({ budgetMs: 1000, waitUntil: collector.waitUntil });
       expect(reports.flat().map((entry) => [entry.reason, entry.task.id])).toEqual([['failed', failedId]]);
@@ -201,8 +190,8 @@ export function scanningSemantics(h: () => Harness) {
         maintenanceInterval: 1000,
         checkCallback: (_logger, tasks) => void reports.push(...tasks),
       });
-      const [late] = await enqueueForScanner(h(), manager, sensitive, [{}]);
-      const [overdue] = await enqueueForScanner(h(), manager, plain, [{}]);
+      const [late] = await h().enqueueForScanner(manager, sensitive, [{}]);
+      const [overdue] = await h().enqueueForScanner(manager, plain, [{}]);
       clock.advance(60_001);
       const report = await manager.tick({ budgetMs: 2000 });
       expect(report).toMatchObject({ claimed: 1, succeeded: 1 });
@@ -222,7 +211,7 @@ export function scanningSemantics(h: () => Harness) {
     it('picks up tasks the commit hook did not start, scanning every scanInterval', async () => {
       const task = defineTask({ key: 'runner', handler: () => {} });
       const manager = await h().manager([task], { scanInterval: 30, instantScanInterval: 5 });
-      const ids = await enqueueForScanner(h(), manager, task, [{}, {}, {}]);
+      const ids = await h().enqueueForScanner(manager, task, [{}, {}, {}]);
       manager.start();
       manager.start();
       await eventually(async () =>
@@ -236,7 +225,7 @@ export function scanningSemantics(h: () => Harness) {
       const hold = gate();
       const task = defineTask({ key: 'graceful', handler: () => hold.opened });
       const manager = await h().manager([task], { scanInterval: 20, instantScanInterval: 5 });
-      const [id] = await enqueueForScanner(h(), manager, task, [{}]);
+      const [id] = await h().enqueueForScanner(manager, task, [{}]);
       manager.start();
       await eventually(async () => ((await manager.getTask(id!))?.status === 'running' ? true : undefined));
       const stopped = manager.stop({ wait: true });
@@ -263,7 +252,7 @@ export function scanningSemantics(h: () => Harness) {
         instantScanInterval: 5,
         waitTimeout: 50,
       });
-      const [id] = await enqueueForScanner(h(), manager, task, [{}]);
+      const [id] = await h().enqueueForScanner(manager, task, [{}]);
       manager.start();
       await eventually(async () => ((await manager.getTask(id!))?.status === 'running' ? true : undefined));
       await manager.stop({ wait: true });
@@ -308,7 +297,7 @@ export function scanningSemantics(h: () => Harness) {
       const manager = await h().manager([ok, bad]);
       const failedA = await manager.enqueue(bad, {});
       await manager.enqueue(ok, {});
-      const [waiting] = await enqueueForScanner(h(), manager, ok, [{}]);
+      const [waiting] = await h().enqueueForScanner(manager, ok, [{}]);
       const failedB = await manager.enqueue(bad, {});
       await manager.tick({ budgetMs: 1, concurrency: 1, signal: AbortSignal.abort() });
       const all = await manager.queryUnsuccessfulTasks({ limit: 10 });
@@ -332,7 +321,7 @@ export function scanningSemantics(h: () => Harness) {
       clock.advance(60_000);
       await manager.enqueue(ok, {});
       await manager.enqueue(ok, {});
-      const [waiting] = await enqueueForScanner(h(), manager, ok, [{}]);
+      const [waiting] = await h().enqueueForScanner(manager, ok, [{}]);
       clock.advance(60_001);
       expect(await manager.throughput({ minutes: 5 })).toEqual([
         { minute: '2026-11-25T12:00:00.000Z', succeeded: 1, failed: 1 },
@@ -355,7 +344,7 @@ export function scanningSemantics(h: () => Harness) {
       const first = await manager.enqueue(a, {});
       clock.advance(1000);
       const middle = clock.now();
-      const [second, third] = await enqueueForScanner(h(), manager, b, [{}, {}]);
+      const [second, third] = await h().enqueueForScanner(manager, b, [{}, {}]);
       expect(await manager.getTask(999_999)).toBeNull();
       expect((await manager.listTasks()).map((task) => task.id)).toEqual([third, second, first]);
       expect((await manager.listTasks({ key: 'list-b' })).map((task) => task.id)).toEqual([third, second]);

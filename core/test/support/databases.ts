@@ -60,17 +60,44 @@ function urlFor(database: string): string {
   return url.toString();
 }
 
-/** A new, empty database on the real Postgres, reached through node-postgres with a pool of `poolSize`. */
-export async function createPostgresDatabase(options: { poolSize?: number } = {}): Promise<TestDatabase> {
+/** A drizzle database reached through some driver, and how to close its connections. */
+export interface DriverConnection {
+  db: any;
+  close(): Promise<void>;
+}
+
+/**
+ * A new, empty database on the real Postgres. The suite's own reads and writes (`exec`, `query`)
+ * go through a node-postgres pool of `poolSize`; `db` is drizzle on that pool too, unless
+ * `connect` opens it through another driver.
+ */
+export async function createPostgresDatabase(
+  options: { poolSize?: number; connect?: (url: string) => Promise<DriverConnection> } = {},
+): Promise<TestDatabase> {
   const name = `gta_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
   await admin.connect();
   await admin.query(`create database "${name}"`);
   await admin.end();
   const pool = new pg.Pool({ connectionString: urlFor(name), max: options.poolSize ?? 10 });
+  const drop = async () => {
+    await endPool(pool);
+    const dropper = new pg.Client({ connectionString: POSTGRES_URL });
+    await dropper.connect();
+    await dropper.query(`drop database if exists "${name}" with (force)`);
+    await dropper.end();
+  };
+  let driver: DriverConnection | null = null;
+  try {
+    driver = options.connect ? await options.connect(urlFor(name)) : null;
+  } catch (error) {
+    // Nobody gets a handle to close this database, so drop it here.
+    await drop();
+    throw error;
+  }
   return {
     name: 'postgres',
-    db: drizzleNodePostgres(pool),
+    db: driver ? driver.db : drizzleNodePostgres(pool),
     url: urlFor(name),
     exec: async (text) => {
       await pool.query(text);
@@ -78,11 +105,8 @@ export async function createPostgresDatabase(options: { poolSize?: number } = {}
     query: async <Row>(text: string, params: unknown[] = []) =>
       (await pool.query(text, params)).rows as Row[],
     close: async () => {
-      await endPool(pool);
-      const dropper = new pg.Client({ connectionString: POSTGRES_URL });
-      await dropper.connect();
-      await dropper.query(`drop database if exists "${name}" with (force)`);
-      await dropper.end();
+      await driver?.close();
+      await drop();
     },
   };
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { TaskId, TaskManager } from '@gta/core';
+import { createAdminApp } from '@gta/core/admin';
 import { desc } from 'drizzle-orm';
 import { Hono } from 'hono';
 import type { BackgroundWork } from './background.js';
@@ -17,6 +18,8 @@ export interface AppDeps {
   database: Database;
   tasks: DemoTasks;
   background: BackgroundWork;
+  /** The admin app's bearer token; it also signs the dashboard's sessions. */
+  adminToken: string;
 }
 
 export interface OrderInput {
@@ -41,7 +44,7 @@ export interface RolledBackOrder {
 
 class OutOfStock extends Error {}
 
-export function createApp({ manager, database, tasks, background }: AppDeps): Hono {
+export function createApp({ manager, database, tasks, background, adminToken }: AppDeps): Hono {
   const { waitUntil } = background;
 
   async function placeOrder(tx: Transaction, input: OrderInput): Promise<PlacedOrder> {
@@ -51,7 +54,10 @@ export function createApp({ manager, database, tasks, background }: AppDeps): Ho
       .values({ ...fields, status: 'pending' })
       .returning();
     if (!order) throw new Error('insert into orders returned no row');
-    const taskIds = [await manager.enqueue(tasks.chargeCard, { orderId: order.id }, { tx })];
+    const taskIds = [
+      await manager.enqueue(tasks.chargeCard, { orderId: order.id }, { tx }),
+      await manager.enqueue(tasks.bookShipment, { orderId: order.id }, { tx }),
+    ];
     if (loyalty) {
       const arg = { orderId: order.id, email: order.email };
       taskIds.push(await manager.enqueue(tasks.syncLoyaltyPoints, arg, { tx }));
@@ -65,6 +71,8 @@ export function createApp({ manager, database, tasks, background }: AppDeps): Ho
   }
 
   const app = new Hono();
+  // The admin API and dashboard, in the same server as the tasks they inspect.
+  app.route('/admin', createAdminApp(manager, { token: adminToken }));
 
   app.get('/', async (c) => {
     const recentOrders = await database.db.select().from(orders).orderBy(desc(orders.id)).limit(20);

@@ -7,6 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { TaskManager, TaskRow } from '@gta/core';
 import type { Database } from './database.js';
 import { errorSummary, say } from './format.js';
+import type { OperatorResult } from './operator.js';
 import { leftNothing, type ScenarioResult } from './scenario.js';
 
 const TERMINAL: ReadonlySet<TaskRow['status']> = new Set(['succeeded', 'failed']);
@@ -61,10 +62,12 @@ export function printSummary(tasks: TaskRow[]): void {
 export async function checkOutcome(
   tasks: TaskRow[],
   result: ScenarioResult,
+  operator: OperatorResult,
   manager: TaskManager,
   database: Database,
 ): Promise<boolean> {
   const charges = tasks.filter((task) => task.key === 'charge-card');
+  const shipments = tasks.filter((task) => task.key === 'book-shipment');
   const confirmations = tasks.filter((task) => task.key === 'send-confirmation');
   const loyalty = tasks.filter((task) => task.key === 'sync-loyalty-points');
   const checks: [boolean, string][] = [
@@ -81,13 +84,23 @@ export async function checkOutcome(
       ),
       'each charge enqueued exactly one send-confirmation, which succeeded',
     ],
+    [operator.withoutTokenStatus === 401, 'the admin API refused a request without the admin token (401)'],
+    [
+      shipments.length === result.placed.length &&
+        operator.rerun === shipments.length &&
+        shipments.every(
+          (task) =>
+            task.status === 'succeeded' && (task.lastError ?? '').includes('warehouse booking API offline'),
+        ),
+      'each book-shipment failed, was rerun through the admin API, and succeeded (its first error kept in lastError)',
+    ],
     [
       loyalty.length > 0 && loyalty.every((task) => task.status === 'failed' && task.lastError !== null),
       'the always-failing sync-loyalty-points task failed, with its last error recorded',
     ],
     [
       await leftNothing(result.rolledBack.attempted, manager, database),
-      "the rolled-back order's task never ran: no row exists",
+      "the rolled-back order's tasks never ran: no row exists",
     ],
   ];
   for (const [ok, text] of checks) say(`${ok ? '✓' : '✗'} ${text}`);

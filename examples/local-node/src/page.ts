@@ -35,6 +35,7 @@ export function renderPage(data: PageData) {
   </head>
   <body>
     <h1>gta · local demo</h1>
+    <p><a href="/admin">Admin dashboard</a>: inspect tasks, rerun the failed ones (sign in with the admin token printed at startup).</p>
     <p>
       <button data-path="/orders" data-body='{"email":"ada@example.com","item":"tea","amountCents":450}'>Place an order</button>
       <button data-path="/orders" data-body='{"email":"grace@example.com","item":"coffee","amountCents":380,"loyalty":true}'>Place a loyalty order</button>

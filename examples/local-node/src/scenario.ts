@@ -51,7 +51,7 @@ export async function runScenario(
   const rollbackLeftNothing = await leftNothing(rolledBack.attempted, manager, database);
   say(
     rollbackLeftNothing
-      ? `the rolled-back order's task never ran: no row exists (${taskList(rolledBack.attempted.taskIds)} and order ${rolledBack.attempted.order.id} are absent from their tables)`
+      ? `the rolled-back order's tasks never ran: no row exists (${taskList(rolledBack.attempted.taskIds)} and order ${rolledBack.attempted.order.id} are absent from their tables)`
       : 'the rolled-back order left rows behind: the transaction did not roll back its enqueue',
   );
   return { placed, rolledBack, rollbackLeftNothing };

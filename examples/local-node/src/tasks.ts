@@ -1,6 +1,7 @@
 /**
  * The demo's tasks: a charge that fails once and succeeds on retry, the confirmation it enqueues
- * as a nested task, and a loyalty sync that always fails.
+ * as a nested task, a shipment booking that fails until an operator reruns it, and a loyalty sync
+ * that always fails.
  * @module
  */
 import { setTimeout as delay } from 'node:timers/promises';
@@ -51,5 +52,16 @@ export function createTasks({ db }: Database) {
     },
   });
 
-  return { chargeCard, sendConfirmation, syncLoyaltyPoints };
+  const bookShipment = defineTask({
+    key: 'book-shipment',
+    // No retries: a booking that fails waits, `failed`, for an operator to rerun it (from /admin).
+    handler: async (_arg: { orderId: number }, ctx) => {
+      await delay(SIMULATED_WORK_MS, undefined, { signal: ctx.signal });
+      // Stands in for a warehouse outage that outlasts any retry: each booking's first run fails.
+      // `lastError` survives a forced rerun (which resets `attempts`), so a rerun books the parcel.
+      if (ctx.task.lastError === null) throw new Error('warehouse booking API offline (HTTP 503)');
+    },
+  });
+
+  return { chargeCard, sendConfirmation, bookShipment, syncLoyaltyPoints };
 }

@@ -62,7 +62,7 @@ function runDemoOnce(env: Record<string, string>): Promise<DemoRun> {
 }
 
 describe('local demo --once', () => {
-  it('retries the charge to success, fails the loyalty sync, leaves nothing of the rollback, and exits 0', async () => {
+  it('retries the charge to success, reruns the shipments through the admin API, fails the loyalty sync, leaves nothing of the rollback, and exits 0', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gta-demo-'));
     try {
       const run = await runDemoOnce({ GTA_DEMO_DATA_DIR: dataDir, PORT: String(await freePort()) });
@@ -71,7 +71,14 @@ describe('local demo --once', () => {
       expect(run.stdout).toMatch(/task \d+ charge-card: .*→ initialized \(attempt 1 failed: card declined/);
       expect(run.stdout).toMatch(/task \d+ charge-card: .*→ succeeded \(attempt 2 succeeded/);
       expect(run.stdout).toContain('✓ the retried charge-card tasks succeeded');
-      expect(run.stdout).toContain("✓ the rolled-back order's task never ran: no row exists");
+      expect(run.stdout).toContain("✓ the rolled-back order's tasks never ran: no row exists");
+      expect(run.stdout).toContain('✓ the admin API refused a request without the admin token (401)');
+      expect(run.stdout).toMatch(
+        /task \d+ book-shipment: .*→ failed \(attempt 1 failed: warehouse booking API offline/,
+      );
+      expect(run.stdout).toContain(
+        '✓ each book-shipment failed, was rerun through the admin API, and succeeded',
+      );
       expect(run.stdout).not.toContain('✗');
     } finally {
       await rm(dataDir, { recursive: true, force: true });

@@ -65,9 +65,10 @@ export async function tickLoops(
 }
 
 /**
- * Stops every instance and ends its pool. Returns how many pooled clients were never given back:
- * drizzle-orm's node-postgres `transaction` (0.45) keeps the client it checked out when its BEGIN
- * fails on a terminated connection, and `pool.end()` would wait for it forever.
+ * Stops every instance and ends its pool. Returns how many pooled clients were never given back
+ * (then `pool.end()` would wait for them forever): drizzle-orm's node-postgres `transaction`
+ * (0.45) keeps the pooled client it checked out when its BEGIN fails on a terminated connection,
+ * so transactions are run through `asInvocation` instead, and this should stay 0.
  */
 export async function closeInstances(instances: Instance[]): Promise<number> {
   let leaked = 0;
@@ -77,6 +78,33 @@ export async function closeInstances(instances: Instance[]): Promise<number> {
     await Promise.race([instance.pool.end().catch(() => {}), sleep(2000)]);
   }
   return leaked;
+}
+
+/**
+ * Runs `work` as one serverless invocation: its own connection and manager, closed afterwards.
+ * A fault during the invocation rejects it; the connection is closed either way.
+ */
+export async function asInvocation<T>(
+  url: string,
+  tasks: TaskDefinition<any, any, any>[],
+  work: (manager: TaskManager) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const manager = createTaskManager({
+      db: drizzle(client),
+      table: CHAOS_TABLE,
+      tasks,
+      logger: silentLogger,
+      taskTimeout: CHAOS_TASK_TIMEOUT_MS,
+      leaseMargin: CHAOS_LEASE_MARGIN_MS,
+    });
+    return await work(manager);
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /**

@@ -8,7 +8,7 @@
 import { defineTask } from '@gta/core';
 import { sql } from 'drizzle-orm';
 import { openChaosDatabase, statusCounts } from '../harness/database.js';
-import { closeInstances, type Instance, openInstance, sleep, tickLoops } from '../harness/loops.js';
+import { asInvocation, closeInstances, type Instance, openInstance, sleep, tickLoops } from '../harness/loops.js';
 import type { ScenarioResult } from '../report.js';
 import { CHAOS_RETRY_TIMES, CHAOS_TABLE } from '../settings.js';
 
@@ -48,28 +48,30 @@ export async function dbFaultScenario(options: DbFaultOptions): Promise<Scenario
     const committed: number[] = [];
     let failedTransactions = 0;
     let terminations = 0;
-    const producer = instances[0]!;
-    const commitHooks: Promise<unknown>[] = [];
+    // Each enqueuing transaction is one serverless invocation with its own connection, as on a
+    // platform; its commit hook runs in it (awaited) before the connection closes.
+    let enqueuingDone = false;
     const enqueuing = (async () => {
       for (let orderId = 1; orderId <= options.orders; orderId++) {
         try {
-          await producer.manager.transaction(
-            async (tx: any) => {
-              const taskId = await producer.manager.enqueue(task, { orderId }, { tx });
+          await asInvocation(chaosDb.url, [task], async (manager) => {
+            await manager.transaction(async (tx: any) => {
+              const taskId = await manager.enqueue(task, { orderId }, { tx });
               await tx.execute(sql`insert into orders (id, task_id) values (${orderId}, ${taskId})`);
               if (orderId % 7 === 0) await sleep(5);
-            },
-            { waitUntil: (work) => void commitHooks.push(work) },
-          );
+            });
+          });
           committed.push(orderId);
         } catch {
           failedTransactions++;
         }
       }
+      enqueuingDone = true;
     })();
     const faults = (async () => {
-      while (terminations < options.terminations) {
-        await sleep(150 + Math.random() * 250);
+      // Spread over the enqueuing, so faults hit transactions, drains and commit hooks alike.
+      while (terminations < options.terminations && !enqueuingDone) {
+        await sleep(200 + Math.random() * 600);
         const { rowCount } = await chaosDb.pool.query(
           'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
           [dbName],
@@ -79,7 +81,6 @@ export async function dbFaultScenario(options: DbFaultOptions): Promise<Scenario
       }
     })();
     await Promise.all([enqueuing, faults]);
-    await Promise.all(commitHooks);
     log(
       `db faults: ${committed.length} enqueuing transactions committed, ${failedTransactions} failed cleanly`,
     );
@@ -108,7 +109,7 @@ export async function dbFaultScenario(options: DbFaultOptions): Promise<Scenario
     instances = [];
     result.notes = [
       `${committed.length} enqueuing transactions committed, ${failedTransactions} failed cleanly`,
-      `pooled clients kept by drizzle's node-postgres transaction after a failed BEGIN: ${leaked}`,
+      `pooled clients the instances never got back: ${leaked}`,
     ];
     return result;
   } finally {

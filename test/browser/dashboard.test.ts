@@ -1,0 +1,136 @@
+/**
+ * The admin dashboard in a real browser (Debian's Chromium, driven by playwright-core) against
+ * the local demo: sign in with the admin token, find a failed task, rerun it, and watch it
+ * succeed. The demo's `book-shipment` fails on its first run and succeeds once rerun. A screenshot
+ * of the end state is saved to test/browser/artifacts/.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DemoServer, startDemo } from './demo-server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
+/** Long enough for the demo's runner and the page's 2 s refresh; a bound, not a measurement. */
+const STEP_TIMEOUT_MS = 30_000;
+const POLL = { timeout: STEP_TIMEOUT_MS, interval: 100 };
+
+const adminToken = randomBytes(24).toString('base64url');
+let demo: DemoServer;
+let profileDir: string;
+let context: BrowserContext;
+
+beforeAll(async () => {
+  demo = await startDemo({ adminToken, readyLine: 'runner started' });
+  profileDir = await mkdtemp(join(tmpdir(), 'gta-chromium-'));
+  // A persistent context is how playwright takes a fresh --user-data-dir.
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1400, height: 1000 },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  await demo?.stop();
+  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+});
+
+/** Errors the page logged or threw (a script blocked by the CSP would show here). */
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  return errors;
+}
+
+describe('the admin dashboard in Chromium, on the local demo', () => {
+  it('signs in, finds a failed task, reruns it and shows it succeed', async () => {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+
+    // Without a session the dashboard is the login form (answered 401).
+    const first = await page.goto(`${demo.baseUrl}/admin`);
+    expect(first?.status()).toBe(401);
+    await page.fill('#token', 'not-the-admin-token');
+    await page.click('button[type="submit"]');
+    await expect.poll(() => page.textContent('#login-error'), POLL).toContain('not right');
+
+    await page.fill('#token', adminToken);
+    // Signed in, the page reloads itself into the dashboard.
+    await page.click('button[type="submit"]');
+    await page.locator('#counts .count').first().waitFor();
+    const errors = watchErrors(page);
+
+    // The demo's scenario placed two orders at startup; their shipment bookings fail.
+    await page.selectOption('#filter-status', 'failed');
+    await page.fill('#filter-key', 'book-shipment');
+    await page.click('#filters button[type="submit"]');
+    // The filtered table: failed book-shipment tasks only, once at least one has failed.
+    const rows = page.locator('#tasks tr');
+    const shown = () =>
+      rows.evaluateAll((trs) =>
+        trs.map((tr) => `${(tr as HTMLElement).dataset.status} ${tr.children[1]?.textContent}`),
+      );
+    await expect
+      .poll(async () => {
+        const seen = await shown();
+        return seen.length > 0 && seen.every((row) => row === 'failed book-shipment');
+      }, POLL)
+      .toBe(true);
+    const failedRow = rows.first();
+    const taskId = await failedRow.getAttribute('data-task-id');
+    expect(taskId).toMatch(/^\d+$/);
+
+    await failedRow.click();
+    const detail = page.locator('#detail-fields');
+    await page.locator(`#detail-fields[data-status="failed"]`).waitFor();
+    expect(await page.textContent('#detail-title')).toBe(`Task ${taskId} · book-shipment`);
+    expect(await detail.locator('[data-field="last error"]').textContent()).toContain(
+      'warehouse booking API offline',
+    );
+
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.click('#rerun');
+    await expect
+      .poll(() => page.textContent('#message'), POLL)
+      .toContain(`task ${taskId} is initialized again`);
+    // The demo's runner picks the task up; the page refreshes itself every 2 s.
+    await page.locator('#detail-fields[data-status="succeeded"]').waitFor();
+    expect(await detail.locator('[data-field="status"]').textContent()).toBe('succeeded');
+    expect(await detail.locator('[data-field="last error"]').textContent()).toContain(
+      'warehouse booking API offline',
+    );
+
+    // The server agrees with the page.
+    const response = await fetch(`${demo.baseUrl}/admin/api/tasks/${taskId}`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    const { task } = (await response.json()) as { task: { status: string; attempts: number } };
+    expect(task).toMatchObject({ status: 'succeeded', attempts: 1 });
+
+    // The whole table again, for the screenshot: the rerun task succeeded, its sibling still failed.
+    await page.click('#filters button[type="reset"]');
+    await page.locator(`#tasks tr[data-task-id="${taskId}"][data-status="succeeded"]`).waitFor();
+    await page.locator('#chart rect').first().waitFor();
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  }, 120_000);
+});

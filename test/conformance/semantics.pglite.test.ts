@@ -1,0 +1,4 @@
+import { defineDriverSuite } from '../../core/test/semantics/suite.js';
+import { pglite } from '../support/drivers.js';
+
+defineDriverSuite(pglite);
