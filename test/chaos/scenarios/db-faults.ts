@@ -8,7 +8,14 @@
 import { defineTask } from '@gta/core';
 import { sql } from 'drizzle-orm';
 import { openChaosDatabase, statusCounts } from '../harness/database.js';
-import { asInvocation, closeInstances, type Instance, openInstance, sleep, tickLoops } from '../harness/loops.js';
+import {
+  asInvocation,
+  closeInstances,
+  type Instance,
+  openInstance,
+  sleep,
+  tickLoops,
+} from '../harness/loops.js';
 import type { ScenarioResult } from '../report.js';
 import { CHAOS_RETRY_TIMES, CHAOS_TABLE } from '../settings.js';
 
