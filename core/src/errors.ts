@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   argumentTooLarge: 'GTA_ARGUMENT_TOO_LARGE',
   /** The manager was stopped or its root signal aborted. */
   managerStopped: 'GTA_MANAGER_STOPPED',
+  /** The driver cannot do what was asked (an interactive transaction on neon-http). */
+  unsupported: 'GTA_UNSUPPORTED',
   /** A statement against the task table failed; `cause` holds the driver's error. */
   storage: 'GTA_STORAGE_ERROR',
 } as const;

@@ -194,17 +194,24 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     fn: (tx: TransactionOf<DB>) => Promise<R>,
     options: { waitUntil?: WaitUntil } = {},
   ): Promise<R> {
-    let enqueued: TaskId[] = [];
+    let enqueued: TaskId[] | undefined;
     const body = async (tx: any) => {
       enqueued = this.#transactions.track(tx);
       return fn(tx);
     };
     const db = this.#db as TransactionalDatabase | undefined;
-    const result =
-      db && typeof db.transaction === 'function'
-        ? await db.transaction(body)
-        : await body({} as TransactionOf<DB>);
-    await this.#afterCommit(enqueued, options.waitUntil);
+    let result: R;
+    try {
+      result =
+        db && typeof db.transaction === 'function'
+          ? await db.transaction(body)
+          : await body({} as TransactionOf<DB>);
+    } catch (error) {
+      // The body's own errors pass through untouched; a transaction that never opened is ours to explain.
+      if (enqueued === undefined) throw transactionNotOpened(error);
+      throw error;
+    }
+    await this.#afterCommit(enqueued ?? [], options.waitUntil);
     return result;
   }
 
@@ -467,6 +474,19 @@ function pageLimit(limit: number | undefined): number {
     );
   }
   return value;
+}
+
+/** Why `db.transaction` failed before running the body: a driver without transactions, or a fault. */
+function transactionNotOpened(error: unknown): GtaError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/no transactions? support/i.test(message)) {
+    return new GtaError(
+      ERROR_CODES.unsupported,
+      'this driver has no interactive transactions (neon-http): put db.execute(await manager.enqueueStatement(...)) in db.batch([...]) beside your writes',
+      { cause: error },
+    );
+  }
+  return new GtaError(ERROR_CODES.storage, `could not open a transaction: ${message}`, { cause: error });
 }
 
 /** Whether ISO time `value` is in [after, before); ISO-8601 UTC strings order as their times do. */

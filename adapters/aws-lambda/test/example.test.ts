@@ -25,6 +25,7 @@ describe.skipIf(!hasPostgres)('examples/aws-lambda', () => {
   beforeAll(async () => {
     database = await createPostgresDatabase();
     process.env.DATABASE_URL = database.url;
+    process.env.ADMIN_TOKEN = 'example-admin-token';
     example = {
       ...(await import('../../../examples/aws-lambda/src/handler.js')),
       ...(await import('../../../examples/aws-lambda/src/db.js')),
@@ -72,5 +73,20 @@ describe.skipIf(!hasPostgres)('examples/aws-lambda', () => {
 
     expect(report).toMatchObject({ claimed: 1, succeeded: 1, maintenance: true });
     expect((await tasks())[1]).toEqual({ task_key: 'send-welcome', status: 'succeeded' });
+  });
+
+  it('serves the admin API of @gta/core/admin behind its token', async () => {
+    const admin = async (path: string, authorization?: string) => {
+      const event = httpEvent('GET', path);
+      if (authorization) event.headers.authorization = authorization;
+      return example.handler(event as unknown as LambdaEvent, lambdaContext(30_000)) as Promise<{
+        statusCode: number;
+        body: string;
+      }>;
+    };
+    expect((await admin('/admin/api/stats')).statusCode).toBe(401);
+    const stats = await admin('/admin/api/stats', 'Bearer example-admin-token');
+    expect(stats.statusCode).toBe(200);
+    expect(JSON.parse(stats.body)).toMatchObject({ byStatus: { succeeded: expect.any(Number) } });
   });
 });

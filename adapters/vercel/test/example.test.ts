@@ -87,30 +87,35 @@ describe.skipIf(!hasPostgres)('examples/vercel', () => {
     expect(await response.json()).toMatchObject({ claimed: 0, failed: 0 });
   });
 
-  it('serves the admin API behind its token', async () => {
+  it('serves the admin API of @gta/core/admin behind its token', async () => {
     const admin = (path: string, init: RequestInit = {}) =>
       example.admin.GET(new Request(`${BASE}/api/admin${path}`, init));
     const auth = { authorization: 'Bearer example-admin-token' };
 
-    expect((await admin('/stats')).status).toBe(401);
-    expect((await admin('/stats', { headers: { authorization: 'Bearer example-cron-secret' } })).status).toBe(
-      401,
-    );
-    const stats = (await (await admin('/stats', { headers: auth })).json()) as {
+    expect((await admin('/api/stats')).status).toBe(401);
+    expect(
+      (await admin('/api/stats', { headers: { authorization: 'Bearer example-cron-secret' } })).status,
+    ).toBe(401);
+    const stats = (await (await admin('/api/stats', { headers: auth })).json()) as {
       byStatus: Record<string, number>;
     };
     expect(stats.byStatus.succeeded).toBe(1);
-    const listed = (await (await admin('/tasks?status=succeeded', { headers: auth })).json()) as {
-      id: number;
-    }[];
-    expect(listed).toHaveLength(1);
-    expect((await admin('/tasks?status=sideways', { headers: auth })).status).toBe(400);
+    const listed = (await (await admin('/api/tasks?status=succeeded', { headers: auth })).json()) as {
+      tasks: { id: number }[];
+    };
+    expect(listed.tasks).toHaveLength(1);
+    expect((await admin('/api/tasks?status=sideways', { headers: auth })).status).toBe(400);
 
     const rerun = await example.admin.POST(
-      new Request(`${BASE}/api/admin/tasks/${listed[0]!.id}/rerun`, { method: 'POST', headers: auth }),
+      new Request(`${BASE}/api/admin/api/tasks/${listed.tasks[0]!.id}/rerun`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ status: 'succeeded' }),
+      }),
     );
-    expect(await rerun.json()).toEqual({ rerun: true });
+    expect(rerun.status).toBe(200);
     expect(await tasks()).toEqual([{ task_key: 'send-welcome', status: 'initialized' }]);
-    expect((await admin('/tasks/unsuccessful', { headers: auth })).status).toBe(200);
+    expect((await admin('/api/unsuccessful', { headers: auth })).status).toBe(200);
+    expect((await admin('', { headers: auth })).headers.get('content-type')).toContain('text/html');
   });
 });

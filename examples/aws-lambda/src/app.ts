@@ -1,7 +1,9 @@
 /**
  * The HTTP API: POST /signup `{ "email": "…" }` creates the user and enqueues the welcome in the
- * same transaction; the task exists only if the user does.
+ * same transaction; the task exists only if the user does. /admin serves gta's admin API and
+ * dashboard behind `Authorization: Bearer $ADMIN_TOKEN`.
  */
+import { createAdminApp } from '@gta/core/admin';
 import { Hono } from 'hono';
 import { users } from './db.js';
 import { manager } from './manager.js';
@@ -30,4 +32,14 @@ app.post('/signup', async (c) => {
     }
     throw error;
   }
+});
+
+let admin: ReturnType<typeof createAdminApp> | undefined;
+
+// Built on first use, once the environment is known; without a token every request is refused.
+app.mount('/admin', (request) => {
+  const token = process.env.ADMIN_TOKEN;
+  if (!token) return new Response(null, { status: 401 });
+  admin ??= createAdminApp(manager, { token });
+  return admin.fetch(request);
 });

@@ -1,44 +1,22 @@
 /**
- * /api/admin/*: the operator's view, behind `Authorization: Bearer $ADMIN_TOKEN` (compared in
- * constant time by Hono's bearer-auth). vercel.json rewrites every /api/admin/… path here.
+ * /api/admin/*: gta's admin API and dashboard (`@gta/core/admin`), behind
+ * `Authorization: Bearer $ADMIN_TOKEN` or a dashboard sign-in. vercel.json rewrites every
+ * /api/admin/… path here. Without ADMIN_TOKEN every request is refused.
  */
-import { ERROR_CODES, isGtaError, isTaskStatus } from '@gta/core';
+import { createAdminApp } from '@gta/core/admin';
 import { Hono } from 'hono';
-import { bearerAuth } from 'hono/bearer-auth';
-import { HTTPException } from 'hono/http-exception';
 import { manager } from '../src/manager.js';
 
-const app = new Hono().basePath('/api/admin');
+let app: Hono | undefined;
 
-app.use('*', async (c, next) => {
+/** Built on first use, when the environment is known; none without a token. */
+function adminApp(): Hono | undefined {
   const token = process.env.ADMIN_TOKEN;
-  if (!token) return c.body(null, 401);
-  return bearerAuth({ token })(c, next);
-});
+  if (!token) return undefined;
+  app ??= new Hono().route('/api/admin', createAdminApp(manager, { token }));
+  return app;
+}
 
-app.get('/stats', async (c) => c.json(await manager.stats()));
-
-app.get('/tasks', async (c) => {
-  const status = c.req.query('status');
-  if (status !== undefined && !isTaskStatus(status)) return c.json({ error: 'unknown status' }, 400);
-  return c.json(await manager.listTasks(status === undefined ? {} : { status }));
-});
-
-app.get('/tasks/unsuccessful', async (c) => c.json(await manager.queryUnsuccessfulTasks()));
-
-app.post('/tasks/:id/rerun', async (c) => {
-  const id = Number(c.req.param('id'));
-  const task = Number.isSafeInteger(id) && id > 0 ? await manager.getTask(id) : null;
-  if (!task) return c.json({ error: 'no such task' }, 404);
-  return c.json({ rerun: (await manager.forceRerunTasks([id], task.status)) === 1 });
-});
-
-app.onError((error, c) => {
-  if (error instanceof HTTPException) return error.getResponse();
-  if (isGtaError(error, ERROR_CODES.invalidArgument)) return c.json({ error: error.message }, 400);
-  manager.options.logger.error({ error: String(error) }, 'admin request failed');
-  return c.json({ error: 'internal error' }, 500);
-});
-
-export const GET = (request: Request) => app.fetch(request);
+export const GET = async (request: Request): Promise<Response> =>
+  (await adminApp()?.fetch(request)) ?? new Response(null, { status: 401 });
 export const POST = GET;
