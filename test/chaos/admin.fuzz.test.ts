@@ -68,20 +68,16 @@ const request: fc.Arbitrary<FuzzRequest> = fc.oneof(
   query.map((q) => ({ method: 'GET' as const, path: `/api/abnormal?${q}` })),
   query.map((q) => ({ method: 'GET' as const, path: `/api/unsuccessful?${q}` })),
   body.map((b) => ({ method: 'POST' as const, path: '/api/tasks/rerun', body: b })),
-  fc
-    .tuple(scalar, body)
-    .map(([id, b]) => ({
-      method: 'POST' as const,
-      path: `/api/tasks/${encodeURIComponent(id)}/rerun`,
-      body: b,
-    })),
-  fc
-    .tuple(scalar, body)
-    .map(([id, b]) => ({
-      method: 'POST' as const,
-      path: `/api/tasks/${encodeURIComponent(id)}/cancel`,
-      body: b,
-    })),
+  fc.tuple(scalar, body).map(([id, b]) => ({
+    method: 'POST' as const,
+    path: `/api/tasks/${encodeURIComponent(id)}/rerun`,
+    body: b,
+  })),
+  fc.tuple(scalar, body).map(([id, b]) => ({
+    method: 'POST' as const,
+    path: `/api/tasks/${encodeURIComponent(id)}/cancel`,
+    body: b,
+  })),
   body.map((b) => ({ method: 'POST' as const, path: '/api/tick', body: b })),
 );
 
