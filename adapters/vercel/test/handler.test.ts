@@ -12,8 +12,15 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from '../../../core/test/support/databases.js';
+import {
+  eventually,
+  gate,
+  migratedManager,
+  recordingLogger,
+  sleep,
+  statuses,
+} from '../../../test/support/adapter-harness.js';
 import { createWaitUntil, handle, handleCron } from '../src/index.js';
-import { eventually, gate, migratedManager, recordingLogger, sleep, statuses } from './support/harness.js';
 import { vercelRequest } from './support/vercel.js';
 
 const hasPostgres = await postgresAvailable();

@@ -1,4 +1,7 @@
-/** What the handler tests share: managers on fresh tables, a logger that records, gates, polling. */
+/**
+ * What the Vercel and Lambda adapters' handler tests share: managers on fresh tables, a logger that
+ * records, gates, polling.
+ */
 import {
   createTaskManager,
   type LogFields,
@@ -7,7 +10,7 @@ import {
   type TaskManager,
   type TaskManagerOptions,
 } from '@gta/core';
-import type { TestDatabase } from '../../../../core/test/support/databases.js';
+import type { TestDatabase } from '../../core/test/support/databases.js';
 
 export interface LogEntry {
   level: 'debug' | 'info' | 'warn' | 'error';
