@@ -13,9 +13,14 @@ export type AbortCause = { kind: 'timeout'; timeoutMs: number } | { kind: 'deadl
 
 export type AttemptResult = { ok: true } | { ok: false; thrown: unknown; aborted: AbortCause | null };
 
-export interface AttemptInput {
+/**
+ * The task row as claimed; or, from the executor, a function building it on first read of
+ * `ctx.task` (most handlers never read it), with the two fields the attempt itself needs.
+ */
+export type AttemptTask = { task: TaskRow } | { task: () => TaskRow; attempt: number; timeoutMs: number };
+
+export type AttemptInput = AttemptTask & {
   definition: TaskDefinition<any, any, any>;
-  task: TaskRow;
   arg: unknown;
   context: unknown;
   logger: Logger;
@@ -29,7 +34,7 @@ export interface AttemptInput {
     arg: unknown,
     options?: ChildEnqueueOptions,
   ) => Promise<void>;
-}
+};
 
 export class AttemptAborted extends Error {
   constructor(readonly abortCause: AbortCause) {
@@ -46,11 +51,25 @@ export class AttemptAborted extends Error {
 
 /** Runs the handler once with a timeout; settles when the handler settles or the signal aborts. */
 export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
-  const { definition, task } = input;
-  const controller = new AbortController();
-  const timeoutMs = task.timeoutMs;
+  const { definition } = input;
+  const lazy = 'attempt' in input;
+  const attempt = lazy ? input.attempt : input.task.attempts;
+  const timeoutMs = lazy ? input.timeoutMs : input.task.timeoutMs;
+  let task = lazy ? undefined : input.task;
+  // The AbortController and the row are made on first read: a quick handler that reads neither
+  // then costs no more than its own call.
+  let controller: AbortController | undefined;
+  let abortedWith: AttemptAborted | undefined;
+  let rejectAborted!: (reason: AttemptAborted) => void;
+  const aborted = new Promise<never>((_, reject) => {
+    rejectAborted = reject;
+  });
+  aborted.catch(() => {});
   const abortWith = (cause: AbortCause) => {
-    if (!controller.signal.aborted) controller.abort(new AttemptAborted(cause));
+    if (abortedWith) return;
+    abortedWith = new AttemptAborted(cause);
+    rejectAborted(abortedWith);
+    controller?.abort(abortedWith);
   };
   const timer = setTimeout(() => abortWith({ kind: 'timeout', timeoutMs }), timeoutMs);
   const unsubscribeDeadline = input.deadline?.subscribe(() => abortWith({ kind: 'deadline' }));
@@ -58,9 +77,18 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
 
   const pendingChildren: Promise<void>[] = [];
   const ctx: TaskContext<any> = {
-    task,
-    attempt: task.attempts,
-    signal: controller.signal,
+    get task() {
+      task ??= (input.task as () => TaskRow)();
+      return task;
+    },
+    attempt,
+    get signal() {
+      if (!controller) {
+        controller = new AbortController();
+        if (abortedWith) controller.abort(abortedWith);
+      }
+      return controller.signal;
+    },
     context: input.context,
     logger: input.logger,
     enqueue: (child, arg, options) => {
@@ -70,15 +98,9 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     },
   };
 
-  const aborted = new Promise<never>((_, reject) => {
-    const rejectWithReason = () => reject(controller.signal.reason);
-    if (controller.signal.aborted) rejectWithReason();
-    else controller.signal.addEventListener('abort', rejectWithReason, { once: true });
-  });
-  aborted.catch(() => {});
   try {
     await Promise.race([Promise.resolve().then(() => definition.handler(input.arg, ctx)), aborted]);
-    await Promise.race([Promise.all(pendingChildren), aborted]);
+    if (pendingChildren.length > 0) await Promise.race([Promise.all(pendingChildren), aborted]);
     return { ok: true };
   } catch (thrown) {
     const cause = thrown instanceof AttemptAborted ? thrown.abortCause : null;

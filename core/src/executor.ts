@@ -5,25 +5,31 @@
  * @module
  */
 import { type AbortCause, runAttempt } from './attempt.js';
+import { Batcher } from './batcher.js';
 import { describeThrown, firstLine } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { marshalerFor, prepareTask, restoreContext, type TaskRegistry, validateArgument } from './prepare.js';
 import { AbortFanout } from './signals.js';
-import type { Outcome, Scope, Slots } from './slots.js';
+import type { Outcome, QueuedTask, Scope, Slots } from './slots.js';
 import {
+  type ClaimOptions,
   claimTasks,
   completeTask,
   failTask,
   type LeaseRef,
   type NewTask,
   releaseTask,
+  releaseUnstarted,
   type SelectedRow,
   type StorageContext,
   toTaskRow,
 } from './storage/index.js';
 import { controlSignalOf, retryDelay, type TaskDefinition } from './task.js';
 import type { TaskId, TaskRow } from './types.js';
+
+/** What the executor needs of a claimed row to record and log its outcome. */
+type AttemptOf = Pick<TaskRow, 'id' | 'key' | 'attempts' | 'maxAttempts'>;
 
 export interface ExecutorDeps {
   storage: StorageContext;
@@ -34,13 +40,21 @@ export interface ExecutorDeps {
   stopSignal: AbortSignal;
 }
 
+/**
+ * How long a task claimed ahead may wait for a slot. Its lease is longer by this much, so it still
+ * starts with its full timeout plus `leaseMargin` ahead; past it, the task is released unstarted.
+ */
+export const QUEUE_WAIT_MS = 1000;
+
 export class Executor {
   /** Work of every started task; a set, as a forced rerun may run one id twice at once. */
   readonly #running = new Set<Promise<void>>();
   readonly #stop: AbortFanout;
+  readonly #batcher: Batcher;
 
   constructor(readonly deps: ExecutorDeps) {
     this.#stop = new AbortFanout(deps.stopSignal);
+    this.#batcher = new Batcher(deps.storage);
   }
 
   get logger(): Logger {
@@ -58,18 +72,35 @@ export class Executor {
     return Math.min(this.deps.slots.free(), scope.free());
   }
 
-  /** Claims up to the free capacity among due tasks (or only `ids`) and starts them in `scope`. */
-  async claimAndStart(scope: Scope, ids?: TaskId[]): Promise<number> {
-    const limit = Math.min(this.capacity(scope), ids?.length ?? Number.POSITIVE_INFINITY);
-    if (limit <= 0) return 0;
-    const rows = await claimTasks(this.deps.storage, {
-      limit,
+  /**
+   * Claims up to `limit` due tasks (or only `ids`), by default the free capacity, and starts them
+   * in `scope`. Tasks claimed beyond the capacity wait in the scope's queue and start as its
+   * handlers free their slots; only a scope that has handlers running may queue.
+   */
+  async claimAndStart(scope: Scope, ids?: TaskId[], limit?: number): Promise<number> {
+    const capacity = this.capacity(scope);
+    const wanted = scope.running > 0 || capacity > 0 ? (limit ?? capacity) : 0;
+    const count = Math.min(wanted, ids?.length ?? Number.POSITIVE_INFINITY);
+    if (count <= 0) return 0;
+    const claimedAt = Date.now();
+    const queues = count > capacity;
+    const options: ClaimOptions = {
+      limit: count,
       keys: this.deps.registry.keys(),
       ...(ids ? { ids } : {}),
       leaseMargin: this.deps.options.leaseMargin,
+      ...(queues ? { queueAllowance: QUEUE_WAIT_MS } : {}),
       initializedTimeout: this.deps.options.initializedTimeout,
-    });
-    for (const row of rows) this.start(row, scope);
+    };
+    // A scanner's claim rides with the completions waiting to be written; the commit hook claims
+    // its own tasks at once.
+    const rows = ids ? await claimTasks(this.deps.storage, options) : await this.#batcher.claim(options);
+    if (!queues) {
+      for (const row of rows) this.start(row, scope);
+      return rows.length;
+    }
+    for (const row of rows) scope.queue.push({ row, startBy: claimedAt + QUEUE_WAIT_MS });
+    this.#startQueued(scope);
     return rows.length;
   }
 
@@ -87,28 +118,92 @@ export class Executor {
 
   start(row: SelectedRow, scope: Scope): void {
     this.deps.slots.take();
+    scope.handlerStarted();
     scope.counts.claimed++;
     const id = Number(row.id);
-    const work = (async () => {
-      let childIds: TaskId[] = [];
-      try {
-        const result = await this.#execute(row, scope);
-        scope.record(result.outcome);
-        childIds = result.childIds;
-      } catch (error) {
-        this.logger.error(
-          { taskId: id, error: describeThrown(error) },
-          'task outcome could not be recorded; its lease will expire and a scanner will rescue it',
-        );
-      } finally {
-        this.deps.slots.release();
-      }
-      // Children start once the parent's slot is free, in submission order.
-      if (childIds.length > 0) await this.#startQuietly(childIds, scope);
-    })();
+    let holdsSlot = true;
+    // The slot frees once the handler settles, so the next task starts while this outcome is
+    // still being written (and may share that statement with others).
+    const freeSlot = () => {
+      if (!holdsSlot) return;
+      holdsSlot = false;
+      this.deps.slots.release();
+      scope.handlerFinished();
+      this.#startQueued(scope);
+    };
+    this.#keep(
+      (async () => {
+        let childIds: TaskId[] = [];
+        try {
+          const result = await this.#execute(row, scope, freeSlot);
+          scope.record(result.outcome);
+          childIds = result.childIds;
+        } catch (error) {
+          this.logger.error(
+            { taskId: id, error: describeThrown(error) },
+            'task outcome could not be recorded; its lease will expire and a scanner will rescue it',
+          );
+        } finally {
+          freeSlot();
+        }
+        // Children start once the parent's outcome is written, in submission order.
+        if (childIds.length > 0) await this.#startQuietly(childIds, scope);
+      })(),
+      scope,
+    );
+  }
+
+  /** Keeps `work` (which never rejects) alive for `idle()` and for the scope's invocation. */
+  #keep(work: Promise<void>, scope: Scope): void {
     this.#running.add(work);
     void work.finally(() => this.#running.delete(work));
     scope.track(work);
+  }
+
+  /**
+   * Starts queued tasks in the slots `scope` may use now. Those that can no longer start (the
+   * scope's budget is spent or its signal aborted, the manager stops, or they waited longer than
+   * their lease allows) are released unstarted: their attempt is not counted.
+   */
+  #startQueued(scope: Scope): void {
+    const unstartable: QueuedTask[] = [];
+    const now = Date.now();
+    const stopping = this.deps.stopSignal.aborted || scope.signal?.aborted || now >= scope.startUntil;
+    while (scope.queue.length > 0) {
+      const next = scope.queue[0]!;
+      if (stopping || now >= next.startBy) {
+        unstartable.push(scope.queue.shift()!);
+        continue;
+      }
+      if (this.capacity(scope) === 0) break;
+      scope.queue.shift();
+      this.start(next.row, scope);
+    }
+    if (unstartable.length > 0) this.#release(unstartable, scope);
+    clearTimeout(scope.queueTimer);
+    scope.queueTimer = undefined;
+    // A queue stalled behind slow handlers is still released in time.
+    const head = scope.queue[0];
+    if (head) {
+      const at = Math.min(head.startBy, scope.startUntil);
+      scope.queueTimer = setTimeout(() => this.#startQueued(scope), Math.max(0, at - now));
+    }
+  }
+
+  #release(queued: QueuedTask[], scope: Scope): void {
+    const leases = queued.map(({ row }) => ({ id: Number(row.id), leaseToken: row.lease_token! }));
+    this.#keep(
+      releaseUnstarted(this.deps.storage, leases).then(
+        () => {},
+        (error: unknown) => {
+          this.logger.error(
+            { taskIds: leases.map((lease) => lease.id), error: describeThrown(error) },
+            'could not release tasks claimed ahead; their leases will expire and a scanner will rescue them',
+          );
+        },
+      ),
+      scope,
+    );
   }
 
   async #startQuietly(ids: TaskId[], scope: Scope): Promise<void> {
@@ -122,8 +217,17 @@ export class Executor {
     }
   }
 
-  async #execute(row: SelectedRow, scope: Scope): Promise<{ outcome: Outcome; childIds: TaskId[] }> {
-    const task = toTaskRow(row);
+  async #execute(
+    row: SelectedRow,
+    scope: Scope,
+    freeSlot: () => void,
+  ): Promise<{ outcome: Outcome; childIds: TaskId[] }> {
+    const task: AttemptOf = {
+      id: Number(row.id),
+      key: row.task_key,
+      attempts: Number(row.attempts),
+      maxAttempts: Number(row.max_attempts),
+    };
     const lease: LeaseRef = { id: task.id, leaseToken: row.lease_token! };
     const definition = this.deps.registry.get(task.key);
     const logger = this.logger;
@@ -133,14 +237,17 @@ export class Executor {
     let context: unknown;
     let arg: unknown;
     try {
-      context = restoreContext(task.context, marshalerFor(definition, this.deps.options));
+      context = restoreContext(row.context, marshalerFor(definition, this.deps.options));
     } catch (error) {
       return done(
         await this.#fail(lease, task, `stored context could not be restored: ${describeThrown(error)}`, null),
       );
     }
     try {
-      arg = await validateArgument(definition, task.arg);
+      // The argument column is jsonb, so its text always parses; without a schema there is
+      // nothing to wait for.
+      arg = JSON.parse(row.arg);
+      if (definition.schema) arg = await validateArgument(definition, arg);
     } catch (error) {
       return done(
         await this.#fail(lease, task, `stored argument is invalid: ${describeThrown(error)}`, null),
@@ -150,7 +257,9 @@ export class Executor {
     const children: NewTask[] = [];
     const result = await runAttempt({
       definition,
-      task,
+      task: () => toTaskRow(row),
+      attempt: task.attempts,
+      timeoutMs: Number(row.timeout_ms),
       arg,
       context,
       logger,
@@ -164,7 +273,15 @@ export class Executor {
       },
     });
 
+    freeSlot();
+
     if (result.ok) {
+      // A plain success joins the group-committed batch; children and row deletion need their own
+      // statement, as the children are inserted in the same statement as the parent's success.
+      if (children.length === 0 && !definition.cleanSucceeded) {
+        const recorded = await this.#batcher.complete(lease);
+        return recorded ? done('succeeded') : done(this.#lost(task));
+      }
       const childIds = await completeTask(this.deps.storage, lease, {
         deleteRow: definition.cleanSucceeded,
         children,
@@ -177,7 +294,7 @@ export class Executor {
 
   async #afterFailure(
     lease: LeaseRef,
-    task: TaskRow,
+    task: AttemptOf,
     definition: TaskDefinition<any, any, any>,
     thrown: unknown,
     aborted: AbortCause | null,
@@ -195,7 +312,12 @@ export class Executor {
     return this.#fail(lease, task, reason, delayMs);
   }
 
-  async #fail(lease: LeaseRef, task: TaskRow, error: string, retryDelayMs: number | null): Promise<Outcome> {
+  async #fail(
+    lease: LeaseRef,
+    task: AttemptOf,
+    error: string,
+    retryDelayMs: number | null,
+  ): Promise<Outcome> {
     const recorded = await failTask(this.deps.storage, lease, { error, retryDelayMs });
     if (!recorded) return this.#lost(task);
     const fields = { taskId: task.id, taskKey: task.key, attempt: task.attempts, error: firstLine(error) };
@@ -204,7 +326,7 @@ export class Executor {
     return retryDelayMs === null ? 'failed' : 'retried';
   }
 
-  #lost(task: TaskRow): Outcome {
+  #lost(task: AttemptOf): Outcome {
     this.logger.warn(
       { taskId: task.id, taskKey: task.key, attempt: task.attempts },
       'lease lost before the result was written (expired and rescued, or rerun); the result is discarded',

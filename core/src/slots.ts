@@ -1,10 +1,14 @@
 /**
  * Counting what runs at once. `Slots` is the manager's pool (`concurrency`); a `Scope` is one
- * invocation's share of work (a commit hook, a tick), with its own cap, counters and the promises
- * the invocation must keep alive.
+ * invocation's share of work (a commit hook, a tick), with its own cap, counters, the tasks it
+ * claimed ahead of a free slot, and the promises the invocation must keep alive.
+ *
+ * A slot belongs to a handler: it is taken when the handler starts and freed as soon as the
+ * handler settles, while its outcome may still be on its way to the database.
  * @module
  */
 import { AbortFanout } from './signals.js';
+import type { SelectedRow } from './storage/index.js';
 import type { TickReport } from './types.js';
 
 export class Slots {
@@ -26,6 +30,13 @@ export class Slots {
 
 export type Outcome = 'succeeded' | 'failed' | 'retried' | 'released' | 'lost';
 
+/** A task claimed ahead of a free slot. */
+export interface QueuedTask {
+  row: SelectedRow;
+  /** Epoch ms after which it may no longer start (its lease allowance for the wait ends). */
+  startBy: number;
+}
+
 export class Scope {
   readonly counts: Pick<TickReport, 'claimed' | 'succeeded' | 'failed' | 'retried'> = {
     claimed: 0,
@@ -33,8 +44,15 @@ export class Scope {
     failed: 0,
     retried: 0,
   };
+  /** Tasks claimed ahead, in run order, waiting for a handler of this scope to free a slot. */
+  readonly queue: QueuedTask[] = [];
+  /** Re-examines the queue when its head may no longer start; managed by the executor. */
+  queueTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #pending = new Set<Promise<void>>();
   #waiters: (() => void)[] = [];
+  #running = 0;
+  #finished = 0;
+  #firstStart: number | null = null;
 
   /** The invocation's deadline, shared by the attempts this scope runs. */
   readonly deadline: AbortFanout;
@@ -42,16 +60,47 @@ export class Scope {
   constructor(
     readonly cap: number,
     readonly signal: AbortSignal | undefined,
+    /** Epoch ms after which queued tasks are released instead of started (a tick's budget). */
+    readonly startUntil = Number.POSITIVE_INFINITY,
   ) {
     this.deadline = new AbortFanout(signal);
   }
 
+  /** Tracked work not yet settled: tasks running or having their outcome written, releases. */
   get inflight(): number {
     return this.#pending.size;
   }
 
+  /** Handlers of this scope running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Tasks claimed by this scope and not yet recorded: queued, running, or being written. */
+  get held(): number {
+    return this.queue.length + this.#pending.size;
+  }
+
+  /** How many more handlers the cap allows now. */
   free(): number {
-    return Math.max(0, this.cap - this.#pending.size);
+    return Math.max(0, this.cap - this.#running);
+  }
+
+  /** Handlers finished per millisecond since this scope started its first one. */
+  throughput(): number {
+    if (this.#firstStart === null) return 0;
+    return this.#finished / Math.max(1, Date.now() - this.#firstStart);
+  }
+
+  handlerStarted(): void {
+    this.#running++;
+    this.#firstStart ??= Date.now();
+  }
+
+  handlerFinished(): void {
+    this.#running--;
+    this.#finished++;
+    this.#wake();
   }
 
   record(outcome: Outcome): void {
@@ -63,14 +112,12 @@ export class Scope {
     this.#pending.add(work);
     void work.finally(() => {
       this.#pending.delete(work);
-      const waiters = this.#waiters;
-      this.#waiters = [];
-      for (const wake of waiters) wake();
+      this.#wake();
     });
   }
 
-  /** Resolves when any tracked work settles, or after `timeoutMs`. */
-  nextSettled(timeoutMs: number): Promise<void> {
+  /** Resolves when a handler finishes or tracked work settles, or after `timeoutMs`. */
+  nextChange(timeoutMs: number): Promise<void> {
     if (this.#pending.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, timeoutMs));
@@ -84,5 +131,11 @@ export class Scope {
   /** Resolves when all tracked work, including work tracked while waiting, has settled. */
   async settled(): Promise<void> {
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
   }
 }

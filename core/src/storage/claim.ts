@@ -9,6 +9,7 @@
  */
 import { type SQL, sql } from 'drizzle-orm';
 import type { TaskId } from '../types.js';
+import { completeTasks, completeUpdate, type LeaseRef, leaseKey } from './complete.js';
 import { rowColumns, type SelectedRow } from './rows.js';
 import { jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
@@ -20,22 +21,25 @@ export interface ClaimOptions {
   /** Only these ids (the commit hook's own tasks); otherwise any due task. */
   ids?: TaskId[];
   leaseMargin: number;
+  /**
+   * Extra lease time for tasks claimed ahead of a free slot, covering their wait in the local
+   * queue, so a task starts with at least its timeout plus `leaseMargin` left. @defaultValue 0
+   */
+  queueAllowance?: number;
   /** `initTimeoutSensitive` tasks due for longer than this are left for the abnormal check. */
   initializedTimeout: number;
 }
 
-/** Claims up to `limit` due tasks, moving them `initialized` → `running` (transition "claim"). */
-export async function claimTasks(context: StorageContext, options: ClaimOptions): Promise<SelectedRow[]> {
-  if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return [];
+/** The candidates CTE and the update of a claim, for `with candidates … update …`. */
+function claimParts(context: StorageContext, options: ClaimOptions): { candidates: SQL; update: SQL } {
   const table = tableOf(context);
   const now = nowOf(context);
   const onlyIds: SQL = options.ids
     ? sql`and candidate.id in (select value::bigint from jsonb_array_elements_text(${jsonParam(options.ids)}))`
     : sql``;
-  const rows = await queryRows<SelectedRow>(
-    context.db,
-    'claim',
-    sql`with candidates as materialized (
+  const leaseMs = options.leaseMargin + (options.queueAllowance ?? 0);
+  return {
+    candidates: sql`candidates as materialized (
         select candidate.id from ${table} as candidate
         where candidate.status = 'initialized'
           and candidate.run_at <= ${now}
@@ -49,18 +53,65 @@ export async function claimTasks(context: StorageContext, options: ClaimOptions)
           ${onlyIds}
         order by candidate.run_at, candidate.id
         limit ${options.limit}::int
-        for update skip locked)
-      update ${table} as task set
+        for update skip locked)`,
+    update: sql`update ${table} as task set
         status = 'running',
         attempts = task.attempts + 1,
         lease_token = gen_random_uuid(),
-        lease_expires_at = ${now} + ((task.timeout_ms + ${options.leaseMargin}::int)::float8 * interval '1 millisecond'),
+        lease_expires_at = ${now} + ((task.timeout_ms + ${leaseMs}::float8) * interval '1 millisecond'),
         started_at = ${now},
         finished_at = null,
         updated_at = ${now}
       from candidates
       where task.id = candidates.id and task.status = 'initialized'
       returning ${rowColumns('task')}`,
-  );
+  };
+}
+
+function inRunOrder(rows: SelectedRow[]): SelectedRow[] {
   return rows.sort((a, b) => a.run_at - b.run_at || Number(a.id) - Number(b.id));
+}
+
+/** Claims up to `limit` due tasks, moving them `initialized` → `running` (transition "claim"). */
+export async function claimTasks(context: StorageContext, options: ClaimOptions): Promise<SelectedRow[]> {
+  if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return [];
+  const { candidates, update } = claimParts(context, options);
+  return inRunOrder(await queryRows<SelectedRow>(context.db, 'claim', sql`with ${candidates} ${update}`));
+}
+
+/**
+ * {@link completeTasks} and {@link claimTasks} in one statement, saving a round trip: the
+ * successes `leases` are written (each guarded by its lease) and, with `options`, due tasks claimed.
+ * The two touch different rows (`running` ones, `initialized` ones); a successor in a sequence
+ * whose predecessor completes here is claimed by a later statement, as this one's snapshot still
+ * sees the predecessor running.
+ */
+export async function completeAndClaimTasks(
+  context: StorageContext,
+  leases: LeaseRef[],
+  options: ClaimOptions | undefined,
+): Promise<{ completed: Set<string>; claimed: SelectedRow[] }> {
+  if (!options || options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) {
+    return { completed: await completeTasks(context, leases), claimed: [] };
+  }
+  if (leases.length === 0) return { completed: new Set(), claimed: await claimTasks(context, options) };
+  const { candidates, update } = claimParts(context, options);
+  const rows = await queryRows<{ kind: string; body: string }>(
+    context.db,
+    'complete and claim',
+    sql`with done as (${completeUpdate(context, leases)}), ${candidates}, claimed as (${update})
+      select 'claimed' as kind, row_to_json(claimed)::text as body from claimed
+      union all
+      select 'done', coalesce(json_agg(json_build_array(done.id, done.lease_token)), '[]')::text from done`,
+  );
+  const claimed: SelectedRow[] = [];
+  let done: [string, string][] = [];
+  for (const row of rows) {
+    if (row.kind === 'claimed') claimed.push(JSON.parse(row.body) as SelectedRow);
+    else done = JSON.parse(row.body) as [string, string][];
+  }
+  return {
+    completed: new Set(done.map(([id, leaseToken]) => leaseKey({ id: Number(id), leaseToken }))),
+    claimed: inRunOrder(claimed),
+  };
 }

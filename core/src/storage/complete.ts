@@ -4,10 +4,10 @@
  * again) can never overwrite the newer attempt's result: its statement matches no row.
  * @module
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { TaskId } from '../types.js';
 import { insertChildren, type NewTask } from './insert.js';
-import { millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import { jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 export interface LeaseRef {
   id: TaskId;
@@ -47,6 +47,38 @@ export async function completeTask(
   );
   if (!row || Number(row.done) === 0) return null;
   return (JSON.parse(row.children) as string[]).map(Number);
+}
+
+/** Identifies one claim: the same task id claimed again carries a new token. */
+export function leaseKey(lease: LeaseRef): string {
+  return `${lease.id}:${lease.leaseToken}`;
+}
+
+/**
+ * Transition "complete" for many tasks in one statement, each row guarded by its own lease exactly
+ * as in {@link completeTask}, for tasks without children that keep their row. Returns the
+ * {@link leaseKey}s that were still held; the others were lost and wrote nothing.
+ */
+export async function completeTasks(context: StorageContext, leases: LeaseRef[]): Promise<Set<string>> {
+  if (leases.length === 0) return new Set();
+  const rows = await queryRows<{ id: string; lease_token: string }>(
+    context.db,
+    'complete',
+    completeUpdate(context, leases),
+  );
+  return new Set(rows.map((row) => leaseKey({ id: Number(row.id), leaseToken: row.lease_token })));
+}
+
+/** The update of {@link completeTasks}, returning the id and lease token of each row it wrote. */
+export function completeUpdate(context: StorageContext, leases: LeaseRef[]): SQL {
+  const now = nowOf(context);
+  // In id order, so that a plan driven by the list locks rows in the same order in every batch.
+  const input = [...leases].sort((a, b) => a.id - b.id);
+  return sql`update ${tableOf(context)} as task set status = 'succeeded', lease_token = null,
+        lease_expires_at = null, finished_at = ${now}, updated_at = ${now}
+      from jsonb_to_recordset(${jsonParam(input)}) as lease(id bigint, "leaseToken" uuid)
+      where task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
+      returning task.id::text as id, lease."leaseToken"::text as lease_token`;
 }
 
 /**
@@ -89,4 +121,24 @@ export async function releaseTask(context: StorageContext, lease: LeaseRef): Pro
         where ${held(lease)} returning id`,
   );
   return rows.length > 0;
+}
+
+/**
+ * Transition "release" for tasks a tick claimed ahead but never started (its budget ran out, its
+ * signal aborted, or they waited too long for a slot): back to `initialized` with their run time,
+ * last error and attempt count as before the claim. Returns how many were still held.
+ */
+export async function releaseUnstarted(context: StorageContext, leases: LeaseRef[]): Promise<number> {
+  if (leases.length === 0) return 0;
+  const table = tableOf(context);
+  const rows = await queryRows(
+    context.db,
+    'release unstarted',
+    sql`update ${table} as task set status = 'initialized', attempts = greatest(task.attempts - 1, 0),
+          lease_token = null, lease_expires_at = null, updated_at = ${nowOf(context)}
+        from jsonb_to_recordset(${jsonParam(leases)}) as lease(id bigint, "leaseToken" uuid)
+        where task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
+        returning task.id`,
+  );
+  return rows.length;
 }

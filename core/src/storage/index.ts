@@ -3,8 +3,16 @@
  * operation, grouped by file; the engine calls them through this barrel.
  * @module
  */
-export { claimTasks } from './claim.js';
-export { completeTask, failTask, type LeaseRef, releaseTask } from './complete.js';
+export { type ClaimOptions, claimTasks, completeAndClaimTasks } from './claim.js';
+export {
+  completeTask,
+  completeTasks,
+  failTask,
+  type LeaseRef,
+  leaseKey,
+  releaseTask,
+  releaseUnstarted,
+} from './complete.js';
 export { insertTask, insertTaskStatement, insertTasks, type NewTask } from './insert.js';
 export {
   cleanSucceededTasks,

@@ -1,0 +1,74 @@
+/**
+ * Sizes of one benchmark run, from the command line: `npm run bench` for the sizes of issue 8,
+ * `npm run bench -- --quick` for a smaller run, `--only=drain,latency` to pick measurements and
+ * `--systems=gta,plain-sql` to pick systems.
+ * @module
+ */
+import type { SystemName } from './systems/types.js';
+
+export const MEASURES = ['enqueue', 'drain', 'latency', 'round-trips', 'scale', 'memory', 'bundle'] as const;
+export type MeasureName = (typeof MEASURES)[number];
+export const SYSTEMS: SystemName[] = ['gta', 'graphile-worker', 'pg-boss', 'plain-sql'];
+
+export interface BenchConfig {
+  quick: boolean;
+  measures: MeasureName[];
+  systems: SystemName[];
+  /** Handlers at once, for every system. */
+  concurrency: number;
+  /** Tasks enqueued one per transaction. */
+  enqueueEach: number;
+  /** Tasks enqueued in batches of `enqueueBatchSize`. */
+  enqueueBatched: number;
+  enqueueBatchSize: number;
+  drainTasks: number;
+  /** Rounds of the drain comparison; configurations other than the best run in the first only. */
+  drainRounds: number;
+  /** A drain still running after this long is stopped and rated on what it finished. */
+  drainTimeLimitMs: number;
+  latencySamples: number;
+  /** Samples of a polling consumer, each costing half its interval on average. */
+  pollingSamples: number;
+  /** Due tasks drained in the scale measurement, alone and among `scaleTableRows` rows. */
+  scaleDue: number;
+  scaleTableRows: number;
+  memorySmall: number;
+  memoryLarge: number;
+}
+
+export function parseConfig(argv: string[]): BenchConfig {
+  const quick = argv.includes('--quick');
+  const list = (flag: string) =>
+    argv
+      .find((arg) => arg.startsWith(`--${flag}=`))
+      ?.slice(flag.length + 3)
+      .split(',')
+      .filter(Boolean);
+  const measures = (list('only') ?? [...MEASURES]) as MeasureName[];
+  const systems = (list('systems') ?? SYSTEMS) as SystemName[];
+  for (const measure of measures) {
+    if (!MEASURES.includes(measure))
+      throw new Error(`unknown measurement ${measure}; one of ${MEASURES.join(', ')}`);
+  }
+  for (const system of systems) {
+    if (!SYSTEMS.includes(system)) throw new Error(`unknown system ${system}; one of ${SYSTEMS.join(', ')}`);
+  }
+  return {
+    quick,
+    measures,
+    systems,
+    concurrency: 10,
+    enqueueEach: quick ? 300 : 2000,
+    enqueueBatched: quick ? 2000 : 10_000,
+    enqueueBatchSize: 100,
+    drainTasks: quick ? 2000 : 10_000,
+    drainRounds: quick ? 1 : 3,
+    drainTimeLimitMs: quick ? 8000 : 20_000,
+    latencySamples: quick ? 100 : 500,
+    pollingSamples: quick ? 8 : 30,
+    scaleDue: quick ? 2000 : 10_000,
+    scaleTableRows: quick ? 100_000 : 1_000_000,
+    memorySmall: quick ? 2000 : 10_000,
+    memoryLarge: quick ? 20_000 : 100_000,
+  };
+}

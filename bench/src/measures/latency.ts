@@ -1,0 +1,32 @@
+/**
+ * 3. Commit-to-start latency on an idle system: from the moment the enqueuing transaction's COMMIT
+ * returned (read by the statement-counting wrapper) to the handler's first line, one task at a time.
+ * @module
+ */
+import { type Latency, latencyOf } from '../stats.js';
+import type { System } from '../systems/types.js';
+
+export interface LatencyResult extends Latency {
+  system: string;
+  variant: string;
+  settings: string;
+}
+
+export async function measureLatency(systems: System[]): Promise<LatencyResult[]> {
+  const results: LatencyResult[] = [];
+  for (const system of systems) {
+    for (const variant of system.latencyVariants) {
+      const samples = await system.latency(variant);
+      results.push({
+        system: system.name,
+        variant: variant.name,
+        settings: variant.settings,
+        ...latencyOf(samples),
+      });
+      process.stderr.write(
+        `  latency ${system.name}/${variant.name}: p50 ${latencyOf(samples).p50.toFixed(2)} ms\n`,
+      );
+    }
+  }
+  return results;
+}

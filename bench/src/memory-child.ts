@@ -1,0 +1,45 @@
+/**
+ * One memory sample run, in its own process so that no other system's allocations count: fills a
+ * queue, then drains it with the system's best configuration while sampling the resident set size.
+ * Usage: memory-child.ts <system> <tasks> <database url> <postgres version>; prints one JSON line.
+ * @module
+ */
+import { createSystem } from './systems/index.js';
+import type { SystemName } from './systems/types.js';
+
+const [name, tasks, url, postgresVersion] = process.argv.slice(2) as [SystemName, string, string, string];
+
+async function sample(): Promise<{ tasks: number; ms: number; baseline: number; peak: number }> {
+  const system = createSystem(name, url, { latencySamples: 0, pollingSamples: 0 }, postgresVersion);
+  await system.setup();
+  let baseline = 0;
+  let peak = 0;
+  let sampler: ReturnType<typeof setInterval> | undefined;
+  const measure = () => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  };
+  try {
+    const run = await system.drain(system.drainVariants.find((variant) => variant.best)!, {
+      tasks: Number(tasks),
+      concurrency: 10,
+      timeLimitMs: 300_000,
+      onStart: () => {
+        baseline = process.memoryUsage.rss();
+        peak = baseline;
+        sampler = setInterval(measure, 20);
+      },
+    });
+    measure();
+    return { tasks: run.tasks, ms: run.ms, baseline, peak };
+  } finally {
+    clearInterval(sampler);
+    await system.close();
+  }
+}
+
+try {
+  process.stdout.write(`${JSON.stringify(await sample())}\n`);
+} catch (error) {
+  process.stderr.write(`${(error instanceof Error ? error.message : String(error)).split('\n')[0]}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,181 @@
+/**
+ * gta on drizzle-orm's node-postgres driver: enqueue in the caller's transaction, the commit hook
+ * for latency, and repeated `tick` calls (one process, concurrency 10) for draining.
+ * @module
+ */
+import { performance } from 'node:perf_hooks';
+import { createTaskManager, defineTask, silentLogger, type TaskManager } from '@gta/core';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type pg from 'pg';
+import { type Classifier, instrumentedPool, StatementLog } from '../statements.js';
+import {
+  type DrainInput,
+  type DrainRun,
+  type DrainVariant,
+  deferred,
+  gap,
+  type LatencyVariant,
+  type System,
+} from './types.js';
+
+/** Names gta's statements by the fragments that tell them apart (see core/src/storage/). */
+export const classifyGta: Classifier = (text) => {
+  const sql = text.trimStart().toLowerCase();
+  if (/^(begin|commit|rollback)\b/.test(sql)) return sql.split(/\s/)[0]!;
+  if (sql.startsWith('with done as (update')) return 'complete+claim';
+  if (sql.includes('with candidates as')) return 'claim';
+  if (sql.includes("set status = 'succeeded'") || sql.startsWith('with done as')) return 'complete';
+  if (sql.includes('last_error =') && sql.includes('where id =')) return 'fail';
+  if (sql.includes('with expired as')) return 'rescue';
+  if (sql.includes('with previous as') || sql.includes('as abnormal') || sql.includes('with old as')) {
+    return 'maintenance';
+  }
+  if (sql.includes('insert into')) return 'enqueue';
+  return 'other';
+};
+
+/** The tick budget of the drain loop: each tick is one cron-sized step. */
+export const TICK_BUDGET_MS = 1000;
+const FILL_CHUNK = 1000;
+
+let tables = 0;
+
+export class Gta implements System {
+  readonly name = 'gta' as const;
+  readonly log = new StatementLog(classifyGta);
+  readonly drainVariants: DrainVariant[] = [
+    {
+      name: 'tick',
+      settings: `repeated manager.tick({ budgetMs: ${TICK_BUDGET_MS}, concurrency: 10 }) until one claims nothing`,
+      best: true,
+    },
+  ];
+  readonly latencyVariants: LatencyVariant[];
+  readonly pool: pg.Pool;
+  readonly db: NodePgDatabase;
+
+  constructor(
+    url: string,
+    readonly version: string,
+    latencySamples: number,
+  ) {
+    this.pool = instrumentedPool({ connectionString: url, max: 12 }, this.log);
+    this.db = drizzle({ client: this.pool });
+    this.latencyVariants = [
+      {
+        name: 'commit hook',
+        settings: 'manager.transaction(fn, { waitUntil }): claimed by id right after COMMIT',
+        samples: latencySamples,
+      },
+    ];
+  }
+
+  async setup(): Promise<void> {}
+
+  /** A manager on a fresh task table; `run` is called at each handler start. */
+  async manager(run: (arg: { i: number }) => void, concurrency = 10): Promise<TaskManager> {
+    // Unique across the processes of one run (the memory samples run in their own).
+    const table = `gta_bench_${process.pid}_${++tables}`;
+    const noop = defineTask({ key: 'noop', handler: (arg: { i: number }) => run(arg) });
+    const manager = createTaskManager({
+      db: this.db,
+      table,
+      tasks: [noop],
+      logger: silentLogger,
+      concurrency,
+    });
+    await manager.migrate();
+    return manager;
+  }
+
+  /** Enqueues `count` tasks in a transaction the manager did not open, so only a scanner runs them. */
+  async fill(manager: TaskManager, count: number): Promise<void> {
+    for (let start = 0; start < count; start += FILL_CHUNK) {
+      const args = Array.from({ length: Math.min(FILL_CHUNK, count - start) }, (_, i) => ({ i: start + i }));
+      await this.db.transaction((tx) => manager.enqueueMany('noop', args, { tx }));
+    }
+  }
+
+  async enqueueEach(count: number): Promise<void> {
+    const manager = await this.manager(() => {});
+    for (let i = 0; i < count; i++) {
+      await this.db.transaction((tx) => manager.enqueue('noop', { i }, { tx }));
+    }
+    await this.pool.query(`drop table "${manager.options.table}"`);
+  }
+
+  async enqueueBatches(count: number, size: number): Promise<void> {
+    const manager = await this.manager(() => {});
+    for (let start = 0; start < count; start += size) {
+      const args = Array.from({ length: Math.min(size, count - start) }, (_, i) => ({ i: start + i }));
+      await this.db.transaction((tx) => manager.enqueueMany('noop', args, { tx }));
+    }
+    await this.pool.query(`drop table "${manager.options.table}"`);
+  }
+
+  /** Adds `rows` finished (half) and not-yet-due (half) tasks with one statement. */
+  async addBacklog(table: string, rows: number): Promise<void> {
+    await this.pool.query(
+      `insert into "${table}" (task_key, status, arg, max_attempts, timeout_ms, run_at, created_at, updated_at,
+         started_at, finished_at, attempts)
+       select 'noop', case when i <= $2 then 'succeeded' else 'initialized' end, '{}'::jsonb, 1, 60000,
+         case when i <= $2 then now() - interval '1 hour' else now() + interval '1 day' end,
+         now() - interval '1 hour', now() - interval '1 hour',
+         case when i <= $2 then now() - interval '1 hour' end,
+         case when i <= $2 then now() - interval '1 hour' end,
+         case when i <= $2 then 1 else 0 end
+       from generate_series(1, $1::int) as i`,
+      [rows, Math.floor(rows / 2)],
+    );
+  }
+
+  async drain(_variant: DrainVariant, input: DrainInput): Promise<DrainRun> {
+    const manager = await this.manager(() => {}, input.concurrency);
+    // The first tick of a fresh table runs the maintenance round; take it out of the timing.
+    await manager.tick({ budgetMs: 1, concurrency: 1 });
+    await this.fill(manager, input.tasks);
+    if (input.backlog) await this.addBacklog(manager.options.table, input.backlog);
+    await this.pool.query(`vacuum analyze "${manager.options.table}"`);
+    this.log.reset();
+    input.onStart?.();
+    const deadline = performance.now() + input.timeLimitMs;
+    const started = performance.now();
+    let finished = 0;
+    while (performance.now() < deadline) {
+      const budgetMs = Math.min(TICK_BUDGET_MS, deadline - performance.now());
+      if (budgetMs <= 0) break;
+      const report = await manager.tick({ budgetMs, concurrency: input.concurrency });
+      finished += report.succeeded;
+      if (report.claimed === 0) break;
+    }
+    const ms = performance.now() - started;
+    const statements = this.log.counts();
+    // Scanner claims mostly ride with completions; both kinds are claim statements.
+    const claimMs = ['claim', 'complete+claim'].flatMap((kind) => this.log.kinds.get(kind)?.samples ?? []);
+    await this.pool.query(`drop table "${manager.options.table}"`);
+    return { tasks: finished, ms, capped: finished < input.tasks, statements, claimMs };
+  }
+
+  async latency(variant: LatencyVariant): Promise<number[]> {
+    let started = deferred<number>();
+    const manager = await this.manager(() => started.resolve(performance.now()));
+    const latencies: number[] = [];
+    for (let i = 0; i < variant.samples; i++) {
+      await gap(variant);
+      started = deferred<number>();
+      const work: Promise<unknown>[] = [];
+      await manager.transaction((tx) => manager.enqueue('noop', { i }, { tx }), {
+        waitUntil: (promise) => work.push(promise),
+      });
+      const committed = this.log.lastEnd.get('commit')!;
+      latencies.push((await started.promise) - committed);
+      await Promise.all(work);
+    }
+    await this.pool.query(`drop table "${manager.options.table}"`);
+    return latencies;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
