@@ -35,6 +35,7 @@ export function drainChart(results: DrainResult[], title: string): string {
     ].join('\n  ');
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="13">
+  <title>${escapeXml(title)}</title>
   <rect width="100%" height="100%" fill="#ffffff"/>
   <text x="16" y="26" font-size="16" font-weight="600">${escapeXml(title)}</text>
   <text x="16" y="44" fill="#4b5563">Tasks per second, median over the rounds; faded bars are not the system's best configuration.</text>

@@ -221,7 +221,8 @@ export function toMarkdown(results: Results): string {
           `peak MiB, ${n(config.memorySmall)} tasks`,
           `peak MiB, ${n(config.memoryLarge)} tasks`,
           'ratio',
-          'baseline MiB',
+          'RSS at start (small / large)',
+          'heap kept after (small / large)',
         ],
         results.memory.map((r) => [
           r.system,
@@ -229,6 +230,7 @@ export function toMarkdown(results: Results): string {
           n(r.large.peakMiB, 1),
           `${r.peakRatio.toFixed(2)}×`,
           `${n(r.small.baselineMiB, 1)} / ${n(r.large.baselineMiB, 1)}`,
+          `${n(r.small.retainedHeapMiB, 1)} / ${n(r.large.retainedHeapMiB, 1)}`,
         ]),
       ),
     );

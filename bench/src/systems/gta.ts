@@ -36,7 +36,6 @@ export const classifyGta: Classifier = (text) => {
 
 /** The tick budget of the drain loop: each tick is one cron-sized step. */
 export const TICK_BUDGET_MS = 1000;
-const FILL_CHUNK = 1000;
 
 let tables = 0;
 
@@ -88,14 +87,6 @@ export class Gta implements System {
     return manager;
   }
 
-  /** Enqueues `count` tasks in a transaction the manager did not open, so only a scanner runs them. */
-  async fill(manager: TaskManager, count: number): Promise<void> {
-    for (let start = 0; start < count; start += FILL_CHUNK) {
-      const args = Array.from({ length: Math.min(FILL_CHUNK, count - start) }, (_, i) => ({ i: start + i }));
-      await this.db.transaction((tx) => manager.enqueueMany('noop', args, { tx }));
-    }
-  }
-
   async enqueueEach(count: number): Promise<void> {
     const manager = await this.manager(() => {});
     for (let i = 0; i < count; i++) {
@@ -113,28 +104,32 @@ export class Gta implements System {
     await this.pool.query(`drop table "${manager.options.table}"`);
   }
 
-  /** Adds `rows` finished (half) and not-yet-due (half) tasks with one statement. */
-  async addBacklog(table: string, rows: number): Promise<void> {
-    await this.pool.query(
-      `insert into "${table}" (task_key, status, arg, max_attempts, timeout_ms, run_at, created_at, updated_at,
-         started_at, finished_at, attempts)
-       select 'noop', case when i <= $2 then 'succeeded' else 'initialized' end, '{}'::jsonb, 1, 60000,
-         case when i <= $2 then now() - interval '1 hour' else now() + interval '1 day' end,
-         now() - interval '1 hour', now() - interval '1 hour',
-         case when i <= $2 then now() - interval '1 hour' end,
-         case when i <= $2 then now() - interval '1 hour' end,
-         case when i <= $2 then 1 else 0 end
-       from generate_series(1, $1::int) as i`,
-      [rows, Math.floor(rows / 2)],
-    );
+  /**
+   * Adds `due` tasks due now, then `backlog` more (half finished, half not yet due), each set with
+   * one INSERT … SELECT generate_series: what enqueueMany writes, without the client's cost.
+   */
+  async fill(table: string, due: number, backlog = 0): Promise<void> {
+    const insert = (count: number, finishedUpTo: number, dueNow: boolean) =>
+      this.pool.query(
+        `insert into "${table}" (task_key, status, arg, max_attempts, timeout_ms, run_at, created_at,
+           updated_at, started_at, finished_at, attempts)
+         select 'noop', case when i <= $2 then 'succeeded' else 'initialized' end, jsonb_build_object('i', i), 1,
+           60000, case when i <= $2 then now() - interval '1 hour' when $3 then now() else now() + interval '1 day' end,
+           now() - interval '1 hour', now() - interval '1 hour',
+           case when i <= $2 then now() - interval '1 hour' end, case when i <= $2 then now() - interval '1 hour' end,
+           case when i <= $2 then 1 else 0 end
+         from generate_series(1, $1::int) as i`,
+        [count, finishedUpTo, dueNow],
+      );
+    await insert(due, 0, true);
+    if (backlog > 0) await insert(backlog, Math.floor(backlog / 2), false);
   }
 
   async drain(_variant: DrainVariant, input: DrainInput): Promise<DrainRun> {
     const manager = await this.manager(() => {}, input.concurrency);
     // The first tick of a fresh table runs the maintenance round; take it out of the timing.
     await manager.tick({ budgetMs: 1, concurrency: 1 });
-    await this.fill(manager, input.tasks);
-    if (input.backlog) await this.addBacklog(manager.options.table, input.backlog);
+    await this.fill(manager.options.table, input.tasks, input.backlog);
     await this.pool.query(`vacuum analyze "${manager.options.table}"`);
     this.log.reset();
     input.onStart?.();
