@@ -25,7 +25,12 @@ export const TRANSITIONS = [
   { from: 'running', to: 'failed', name: 'fail', by: 'executor, lease rescue' },
   { from: 'running', to: 'initialized', name: 'retry', by: 'executor' },
   { from: 'running', to: 'initialized', name: 'rescue', by: 'tick, runner (lease expired)' },
-  { from: 'running', to: 'initialized', name: 'release', by: 'runner stop' },
+  {
+    from: 'running',
+    to: 'initialized',
+    name: 'release',
+    by: 'runner stop, tick (claimed ahead, never started)',
+  },
   { from: 'succeeded', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },
   { from: 'failed', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },
   {

@@ -46,6 +46,22 @@ function insertSelect(context: StorageContext, tasks: NewTask[], guard: SQL | nu
 }
 
 /**
+ * The insert of one task as a single VALUES row (planned far faster than a select from a jsonb
+ * array). A dedupe conflict inserts nothing.
+ */
+function insertOne(context: StorageContext, task: NewTask): SQL {
+  const now = nowOf(context);
+  return sql`insert into ${tableOf(context)}
+      (task_key, arg, context, max_attempts, timeout_ms, init_timeout_sensitive, run_at,
+       dedupe_key, sequence_key, parent_id, created_at, updated_at)
+    values (${task.key}, ${task.arg}::jsonb, ${task.context}, ${task.maxAttempts}::int, ${task.timeoutMs}::int,
+       ${task.initTimeoutSensitive}::boolean,
+       coalesce(${task.runAt}::timestamptz, ${now} + ${task.delayMs}::float8 * interval '1 millisecond'),
+       ${task.dedupeKey}, ${task.sequenceKey}, ${task.parentId}::bigint, ${now}, ${now})
+    on conflict (task_key, dedupe_key) where dedupe_key is not null do nothing`;
+}
+
+/**
  * Inserts one task and returns its id; with a dedupe key already stored, returns that task's id
  * and `inserted: false`. Retries once when a concurrent insert of the same dedupe key committed
  * after this statement's snapshot was taken.
@@ -54,8 +70,16 @@ export async function insertTask(
   context: StorageContext,
   task: NewTask,
 ): Promise<{ id: TaskId; inserted: boolean }> {
+  if (task.dedupeKey === null) {
+    const [row] = await queryRows<{ id: string }>(
+      context.db,
+      'enqueue',
+      sql`${insertOne(context, task)} returning id::text as id`,
+    );
+    return { id: Number(row!.id), inserted: true };
+  }
   const table = tableOf(context);
-  const statement = sql`with inserted as (${insertSelect(context, [task], null)})
+  const statement = sql`with inserted as (${insertOne(context, task)} returning id)
     select id::text as id, true as inserted from inserted
     union all
     select id::text, false from ${table}
@@ -73,7 +97,7 @@ export async function insertTask(
 
 /** The statement `insertTask` runs, for drivers that can only batch (neon-http's `db.batch`). */
 export function insertTaskStatement(context: StorageContext, task: NewTask): SQL {
-  return sql`${insertSelect(context, [task], null)}`;
+  return sql`${insertOne(context, task)} returning id`;
 }
 
 /** Inserts many tasks in one statement and returns their ids in input order (no dedupe keys). */
