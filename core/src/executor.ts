@@ -17,6 +17,7 @@ import {
   claimTasks,
   completeTask,
   failTask,
+  type InsertClaim,
   type LeaseRef,
   type NewTask,
   releaseTask,
@@ -26,6 +27,7 @@ import {
   toTaskRow,
 } from './storage/index.js';
 import { controlSignalOf, retryDelay, type TaskDefinition } from './task.js';
+import type { CommittedTask } from './transactions.js';
 import type { TaskId, TaskRow } from './types.js';
 
 /** What the executor needs of a claimed row to record and log its outcome. */
@@ -105,14 +107,44 @@ export class Executor {
   }
 
   /**
+   * How the insert of `task` claims it for the commit hook, or null when it must not: it is not
+   * due yet, waits for its sequence, or the manager stops. Its lease covers a wait of up to
+   * {@link QUEUE_WAIT_MS} from the insert to the handler's start (the rest of the caller's
+   * transaction, its COMMIT, a free slot).
+   */
+  insertClaim(task: NewTask): InsertClaim | null {
+    const dueNow = task.runAt === null && task.delayMs <= 0;
+    if (!dueNow || task.sequenceKey !== null || this.deps.stopSignal.aborted) return null;
+    if (!this.deps.registry.get(task.key)) return null;
+    return { leaseMs: this.deps.options.leaseMargin + QUEUE_WAIT_MS };
+  }
+
+  /**
    * The commit hook's work: starts the given committed tasks in submission order, as far as the
    * concurrency cap allows (the rest wait for a scanner), and settles when they all finished.
+   * Tasks their insert claimed start without a statement; those whose wait outlasted their lease
+   * allowance are released and claimed again.
    */
-  async runCommitted(ids: TaskId[], scope: Scope): Promise<void> {
-    await this.#startQuietly(
-      [...ids].sort((a, b) => a - b),
-      scope,
-    );
+  async runCommitted(tasks: CommittedTask[], scope: Scope): Promise<void> {
+    const now = Date.now();
+    const toClaim: TaskId[] = [];
+    const late: QueuedTask[] = [];
+    for (const task of [...tasks].sort((a, b) => a.id - b.id)) {
+      if (!task.claimed) toClaim.push(task.id);
+      else if (task.claimed.startBy > now) scope.queue.push(task.claimed);
+      else late.push(task.claimed);
+    }
+    this.#startQueued(scope);
+    // With no handler of this scope running, nothing would start the rest as slots free up.
+    if (scope.running === 0) late.push(...scope.queue.splice(0));
+    if (late.length > 0 && (await this.#releaseQuietly(late))) {
+      toClaim.push(...late.map(({ row }) => Number(row.id)));
+    }
+    if (toClaim.length > 0)
+      await this.#startQuietly(
+        toClaim.sort((a, b) => a - b),
+        scope,
+      );
     await scope.settled();
   }
 
@@ -191,19 +223,25 @@ export class Executor {
   }
 
   #release(queued: QueuedTask[], scope: Scope): void {
-    const leases = queued.map(({ row }) => ({ id: Number(row.id), leaseToken: row.lease_token! }));
     this.#keep(
-      releaseUnstarted(this.deps.storage, leases).then(
-        () => {},
-        (error: unknown) => {
-          this.logger.error(
-            { taskIds: leases.map((lease) => lease.id), error: describeThrown(error) },
-            'could not release tasks claimed ahead; their leases will expire and a scanner will rescue them',
-          );
-        },
-      ),
+      this.#releaseQuietly(queued).then(() => {}),
       scope,
     );
+  }
+
+  /** Releases tasks claimed ahead that never started; false (logged) when that failed. */
+  async #releaseQuietly(queued: QueuedTask[]): Promise<boolean> {
+    const leases = queued.map(({ row }) => ({ id: Number(row.id), leaseToken: row.lease_token! }));
+    try {
+      await releaseUnstarted(this.deps.storage, leases);
+      return true;
+    } catch (error) {
+      this.logger.error(
+        { taskIds: leases.map((lease) => lease.id), error: describeThrown(error) },
+        'could not release tasks claimed ahead; their leases will expire and a scanner will rescue them',
+      );
+      return false;
+    }
   }
 
   async #startQuietly(ids: TaskId[], scope: Scope): Promise<void> {

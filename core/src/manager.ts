@@ -7,7 +7,7 @@
 import type { SQL } from 'drizzle-orm';
 import { DryRun } from './dry-run.js';
 import { describeThrown, ERROR_CODES, GtaError } from './errors.js';
-import { Executor } from './executor.js';
+import { Executor, QUEUE_WAIT_MS } from './executor.js';
 import { type ResolvedOptions, resolveOptions, type TaskManagerOptions } from './options.js';
 import { assertOptionsObject, prepareTask, type TaskRef, TaskRegistry } from './prepare.js';
 import { Runner } from './runner.js';
@@ -18,7 +18,12 @@ import type { StorageContext } from './storage/index.js';
 import * as storage from './storage/index.js';
 import { MAX_TASK_KEY_LENGTH, type TaskDefinition } from './task.js';
 import { runTick } from './tick.js';
-import { TransactionTracker } from './transactions.js';
+import {
+  type ClaimBudget,
+  type CommittedTask,
+  type TrackedTransaction,
+  TransactionTracker,
+} from './transactions.js';
 import type {
   AbnormalTask,
   EnqueueOptions,
@@ -121,14 +126,21 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     const tracked = options.tx ? this.#transactions.enqueuedIn(options.tx) : undefined;
     if (this.#dryRun) {
       const id = this.#dryRun.add(prepared);
-      if (tracked) tracked.push(id);
-      else await this.#afterCommit([id], options.waitUntil);
+      if (tracked) tracked.tasks.push({ id, claimed: null });
+      else await this.#afterCommit([{ id, claimed: null }], options.waitUntil);
       return id;
     }
-    const { id, inserted } = await storage.insertTask(this.#on(options.tx), prepared);
+    // Only the commit hook starts what an insert claims: a foreign transaction's task waits for a scanner.
+    const claims = tracked ? tracked.claims : options.tx ? { left: 0 } : { left: 1 };
+    const eligible = this.#executor.insertClaim(prepared);
+    const claim = eligible && this.#takeClaims(claims, 1) > 0 ? eligible : null;
+    const sentAt = Date.now();
+    const { id, inserted, claimed } = await storage.insertTask(this.#on(options.tx), prepared, claim);
+    if (!claimed && claim) claims.left++;
     if (!inserted) return id;
-    if (tracked) tracked.push(id);
-    else if (!options.tx) await this.#afterCommit([id], options.waitUntil);
+    const committed = { id, claimed: claimed ? { row: claimed, startBy: sentAt + QUEUE_WAIT_MS } : null };
+    if (tracked) tracked.tasks.push(committed);
+    else if (!options.tx) await this.#afterCommit([committed], options.waitUntil);
     return id;
   }
 
@@ -158,12 +170,27 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       ),
     );
     const tracked = options.tx ? this.#transactions.enqueuedIn(options.tx) : undefined;
-    const ids = this.#dryRun
-      ? prepared.map((row) => this.#dryRun!.add(row))
-      : await storage.insertTasks(this.#on(options.tx), prepared);
-    if (tracked) tracked.push(...ids);
-    else if (!options.tx || this.#dryRun) await this.#afterCommit(ids, options.waitUntil);
-    return ids;
+    let tasks: CommittedTask[];
+    if (this.#dryRun) {
+      tasks = prepared.map((row) => ({ id: this.#dryRun!.add(row), claimed: null }));
+    } else {
+      const claims = tracked ? tracked.claims : options.tx ? { left: 0 } : { left: this.options.concurrency };
+      const claim = prepared[0] && this.#executor.insertClaim(prepared[0]);
+      const first = claim ? this.#takeClaims(claims, prepared.length) : 0;
+      const sentAt = Date.now();
+      const inserted = await storage.insertTasks(
+        this.#on(options.tx),
+        prepared,
+        claim && first > 0 ? { ...claim, first } : null,
+      );
+      tasks = inserted.map(({ id, claimed }) => ({
+        id,
+        claimed: claimed ? { row: claimed, startBy: sentAt + QUEUE_WAIT_MS } : null,
+      }));
+    }
+    if (tracked) tracked.tasks.push(...tasks);
+    else if (!options.tx || this.#dryRun) await this.#afterCommit(tasks, options.waitUntil);
+    return tasks.map((task) => task.id);
   }
 
   /**
@@ -194,9 +221,10 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     fn: (tx: TransactionOf<DB>) => Promise<R>,
     options: { waitUntil?: WaitUntil } = {},
   ): Promise<R> {
-    let enqueued: TaskId[] | undefined;
+    let enqueued: TrackedTransaction | undefined;
     const body = async (tx: any) => {
-      enqueued = this.#transactions.track(tx);
+      // Its inserts claim up to a slot pool's worth of tasks for the commit hook; more would wait.
+      enqueued = this.#transactions.track(tx, { left: this.options.concurrency });
       return fn(tx);
     };
     const db = this.#db as TransactionalDatabase | undefined;
@@ -211,7 +239,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       if (enqueued === undefined) throw transactionNotOpened(error);
       throw error;
     }
-    await this.#afterCommit(enqueued ?? [], options.waitUntil);
+    await this.#afterCommit(enqueued?.tasks ?? [], options.waitUntil);
     return result;
   }
 
@@ -253,7 +281,10 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
         Object.assign(row, { status: 'initialized', attempts: 0 });
         return true;
       });
-      await this.#afterCommit(rerun, undefined);
+      await this.#afterCommit(
+        rerun.map((id) => ({ id, claimed: null })),
+        undefined,
+      );
       return rerun.length;
     }
     return storage.forceRerunTasks(this.#storage, ids, status);
@@ -398,17 +429,25 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   }
 
   /** Starts committed tasks: through `waitUntil` when there is one, else awaited. Never rejects. */
-  async #afterCommit(ids: TaskId[], waitUntil: WaitUntil | undefined): Promise<void> {
-    if (ids.length === 0) return;
+  async #afterCommit(tasks: CommittedTask[], waitUntil: WaitUntil | undefined): Promise<void> {
+    if (tasks.length === 0) return;
+    const ids = tasks.map((task) => task.id);
     const work = this.#dryRun
       ? this.#dryRun.run(ids, this.#dryRunStop)
-      : this.#executor.runCommitted(ids, new Scope(Number.POSITIVE_INFINITY, undefined));
+      : this.#executor.runCommitted(tasks, new Scope(Number.POSITIVE_INFINITY, undefined));
     const safe = work.catch((error: unknown) => {
       this.options.logger.error({ taskIds: ids, error: describeThrown(error) }, 'commit hook failed');
     });
     const handOff = waitUntil ?? this.options.waitUntil;
     if (handOff) handOff(safe);
     else await safe;
+  }
+
+  /** Takes up to `wanted` claims from `claims`; returns how many it took. */
+  #takeClaims(claims: ClaimBudget, wanted: number): number {
+    const taken = Math.max(0, Math.min(claims.left, wanted));
+    claims.left -= taken;
+    return taken;
   }
 
   #on(tx: SqlExecutor | undefined): StorageContext {

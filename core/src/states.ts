@@ -3,7 +3,7 @@
  * transition it makes, and `test/states.test.ts` keeps the diagram in README.md in sync with it.
  *
  * ```
- *                 claim (commit hook, tick, runner)
+ *                 claim (commit hook: in the insert; tick, runner)
  *   initialized ─────────────────────────────────────▶ running
  *        ▲  ▲                                          │  │  │
  *        │  └──── retry / lease rescue / release ──────┘  │  │
@@ -20,7 +20,12 @@ export type TaskStatus = (typeof TASK_STATES)[number];
 
 /** Who may move a task from one state to another, and why. */
 export const TRANSITIONS = [
-  { from: 'initialized', to: 'running', name: 'claim', by: 'commit hook, tick, runner' },
+  {
+    from: 'initialized',
+    to: 'running',
+    name: 'claim',
+    by: 'commit hook (in the enqueue insert), tick, runner',
+  },
   { from: 'running', to: 'succeeded', name: 'complete', by: 'executor' },
   { from: 'running', to: 'failed', name: 'fail', by: 'executor, lease rescue' },
   { from: 'running', to: 'initialized', name: 'retry', by: 'executor' },
@@ -29,7 +34,7 @@ export const TRANSITIONS = [
     from: 'running',
     to: 'initialized',
     name: 'release',
-    by: 'runner stop, tick (claimed ahead, never started)',
+    by: 'runner stop, tick and commit hook (claimed ahead, never started)',
   },
   { from: 'succeeded', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },
   { from: 'failed', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },

@@ -13,7 +13,14 @@ export {
   releaseTask,
   releaseUnstarted,
 } from './complete.js';
-export { insertTask, insertTaskStatement, insertTasks, type NewTask } from './insert.js';
+export {
+  type InsertClaim,
+  type InsertedTask,
+  insertTask,
+  insertTaskStatement,
+  insertTasks,
+  type NewTask,
+} from './insert.js';
 export {
   cleanSucceededTasks,
   findAbnormalTasks,

@@ -1,10 +1,17 @@
 /**
  * Inserting tasks: one, many, or the nested children of a task (inside its completion).
+ *
+ * A task the commit hook will start can be claimed by its own insert (transition "claim"): it is
+ * written `running`, with a lease, so that right after COMMIT its handler starts without another
+ * round trip. Its lease is measured from the statement's own clock (`clock_timestamp()`, not the
+ * transaction's start), so a caller that reads the local time before sending the insert knows a
+ * lower bound of how long the lease lasts.
  * @module
  */
 import { type SQL, sql } from 'drizzle-orm';
 import { ERROR_CODES, GtaError } from '../errors.js';
 import type { TaskId } from '../types.js';
+import { rowColumns, type SelectedRow } from './rows.js';
 import { jsonParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 /** A task ready to be written: argument and context already serialized and checked. */
@@ -24,70 +31,124 @@ export interface NewTask {
   parentId: TaskId | null;
 }
 
+/** Claiming a task in its insert: the lease lasts its timeout plus `leaseMs`. */
+export interface InsertClaim {
+  leaseMs: number;
+}
+
+/** An inserted task; `claimed` is its row when the insert claimed it. */
+export interface InsertedTask {
+  id: TaskId;
+  claimed: SelectedRow | null;
+}
+
+const CLAIM_COLUMNS = sql`status, attempts, lease_token, lease_expires_at, started_at`;
+
+/**
+ * The values of {@link CLAIM_COLUMNS} for a task claimed by its insert, or (when `when` is false
+ * for a row) of an unclaimed one; `timeoutMs` is the row's timeout expression.
+ */
+function claimValues(context: StorageContext, claim: InsertClaim, timeoutMs: SQL, when: SQL): SQL {
+  const now = nowOf(context);
+  const leaseStart = context.clock ? now : sql`clock_timestamp()`;
+  const leaseEnd = sql`${leaseStart} + ((${timeoutMs} + ${claim.leaseMs}::float8) * interval '1 millisecond')`;
+  return sql`case when ${when} then 'running' else 'initialized' end,
+       case when ${when} then 1 else 0 end,
+       case when ${when} then gen_random_uuid() end,
+       case when ${when} then ${leaseEnd} end,
+       case when ${when} then ${now} end`;
+}
+
 /**
  * The insert of `tasks` in input order, as one statement selecting from a jsonb array: rows take
  * identity values in that order, so sorted ids match the input. Dedupe conflicts insert nothing.
  */
-function insertSelect(context: StorageContext, tasks: NewTask[], guard: SQL | null): SQL {
+function insertSelect(
+  context: StorageContext,
+  tasks: NewTask[],
+  guard: SQL | null,
+  returning: SQL,
+  claim?: InsertClaim & { first: number },
+): SQL {
   const now = nowOf(context);
   const payload = tasks.map((task) => ({ ...task, arg: JSON.parse(task.arg) as unknown }));
-  return sql`insert into ${tableOf(context)}
+  const claimed = claim
+    ? {
+        columns: sql`, ${CLAIM_COLUMNS}`,
+        values: sql`, ${claimValues(context, claim, sql`(v->>'timeoutMs')::int`, sql`input.ord <= ${claim.first}::int`)}`,
+      }
+    : { columns: sql``, values: sql`` };
+  return sql`insert into ${tableOf(context)} as task
       (task_key, arg, context, max_attempts, timeout_ms, init_timeout_sensitive, run_at,
-       dedupe_key, sequence_key, parent_id, created_at, updated_at)
+       dedupe_key, sequence_key, parent_id, created_at, updated_at${claimed.columns})
     select v->>'key', v->'arg', v->>'context', (v->>'maxAttempts')::int, (v->>'timeoutMs')::int,
        (v->>'initTimeoutSensitive')::boolean,
        coalesce((v->>'runAt')::timestamptz, ${now} + (v->>'delayMs')::float8 * interval '1 millisecond'),
-       v->>'dedupeKey', v->>'sequenceKey', (v->>'parentId')::bigint, ${now}, ${now}
+       v->>'dedupeKey', v->>'sequenceKey', (v->>'parentId')::bigint, ${now}, ${now}${claimed.values}
     from jsonb_array_elements(${jsonParam(payload)}) with ordinality as input(v, ord)
     ${guard ?? sql``}
     order by input.ord
     on conflict (task_key, dedupe_key) where dedupe_key is not null do nothing
-    returning id`;
+    returning ${returning}`;
 }
 
 /**
  * The insert of one task as a single VALUES row (planned far faster than a select from a jsonb
- * array). A dedupe conflict inserts nothing.
+ * array), claimed with `claim`. A dedupe conflict inserts nothing. Returns the id as text, and
+ * with a claim the whole row.
  */
-function insertOne(context: StorageContext, task: NewTask): SQL {
+function insertOne(context: StorageContext, task: NewTask, claim: InsertClaim | null): SQL {
   const now = nowOf(context);
-  return sql`insert into ${tableOf(context)}
+  const claimed = claim
+    ? {
+        columns: sql`, ${CLAIM_COLUMNS}`,
+        values: sql`, ${claimValues(context, claim, sql`${task.timeoutMs}::int`, sql`true`)}`,
+        returning: rowColumns('task'),
+      }
+    : { columns: sql``, values: sql``, returning: sql`task.id::text as id` };
+  return sql`insert into ${tableOf(context)} as task
       (task_key, arg, context, max_attempts, timeout_ms, init_timeout_sensitive, run_at,
-       dedupe_key, sequence_key, parent_id, created_at, updated_at)
+       dedupe_key, sequence_key, parent_id, created_at, updated_at${claimed.columns})
     values (${task.key}, ${task.arg}::jsonb, ${task.context}, ${task.maxAttempts}::int, ${task.timeoutMs}::int,
        ${task.initTimeoutSensitive}::boolean,
        coalesce(${task.runAt}::timestamptz, ${now} + ${task.delayMs}::float8 * interval '1 millisecond'),
-       ${task.dedupeKey}, ${task.sequenceKey}, ${task.parentId}::bigint, ${now}, ${now})
-    on conflict (task_key, dedupe_key) where dedupe_key is not null do nothing`;
+       ${task.dedupeKey}, ${task.sequenceKey}, ${task.parentId}::bigint, ${now}, ${now}${claimed.values})
+    on conflict (task_key, dedupe_key) where dedupe_key is not null do nothing
+    returning ${claimed.returning}`;
 }
 
 /**
- * Inserts one task and returns its id; with a dedupe key already stored, returns that task's id
- * and `inserted: false`. Retries once when a concurrent insert of the same dedupe key committed
- * after this statement's snapshot was taken.
+ * Inserts one task, claimed with `claim` when given, and returns its id; with a dedupe key already
+ * stored, returns that task's id and `inserted: false` (and claims nothing). Retries once when a
+ * concurrent insert of the same dedupe key committed after this statement's snapshot was taken.
  */
 export async function insertTask(
   context: StorageContext,
   task: NewTask,
-): Promise<{ id: TaskId; inserted: boolean }> {
+  claim: InsertClaim | null = null,
+): Promise<InsertedTask & { inserted: boolean }> {
   if (task.dedupeKey === null) {
-    const [row] = await queryRows<{ id: string }>(
-      context.db,
-      'enqueue',
-      sql`${insertOne(context, task)} returning id::text as id`,
-    );
-    return { id: Number(row!.id), inserted: true };
+    const [row] = await queryRows<SelectedRow>(context.db, 'enqueue', insertOne(context, task, claim));
+    return { id: Number(row!.id), inserted: true, claimed: claim ? row! : null };
   }
   const table = tableOf(context);
-  const statement = sql`with inserted as (${insertOne(context, task)} returning id)
-    select id::text as id, true as inserted from inserted
+  const statement = sql`with inserted as (${insertOne(context, task, claim)})
+    select id, true as inserted, ${claim ? sql`row_to_json(inserted)::text` : sql`null::text`} as claimed
+      from inserted
     union all
-    select id::text, false from ${table}
+    select id::text, false, null from ${table}
       where task_key = ${task.key} and dedupe_key = ${task.dedupeKey} and not exists (select 1 from inserted)
     limit 1`;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const [row] = await queryRows<{ id: string; inserted: boolean }>(context.db, 'enqueue', statement);
-    if (row) return { id: Number(row.id), inserted: Boolean(row.inserted) };
+    const [row] = await queryRows<{ id: string; inserted: boolean; claimed: string | null }>(
+      context.db,
+      'enqueue',
+      statement,
+    );
+    if (row) {
+      const claimed = row.claimed === null ? null : (JSON.parse(row.claimed) as SelectedRow);
+      return { id: Number(row.id), inserted: Boolean(row.inserted), claimed };
+    }
   }
   throw new GtaError(
     ERROR_CODES.storage,
@@ -97,21 +158,31 @@ export async function insertTask(
 
 /** The statement `insertTask` runs, for drivers that can only batch (neon-http's `db.batch`). */
 export function insertTaskStatement(context: StorageContext, task: NewTask): SQL {
-  return sql`${insertOne(context, task)} returning id`;
+  return insertOne(context, task, null);
 }
 
-/** Inserts many tasks in one statement and returns their ids in input order (no dedupe keys). */
-export async function insertTasks(context: StorageContext, tasks: NewTask[]): Promise<TaskId[]> {
+/**
+ * Inserts many tasks in one statement (no dedupe keys) and returns them in input order; with
+ * `claim`, the first `claim.first` are claimed by the insert.
+ */
+export async function insertTasks(
+  context: StorageContext,
+  tasks: NewTask[],
+  claim: (InsertClaim & { first: number }) | null = null,
+): Promise<InsertedTask[]> {
   if (tasks.length === 0) return [];
-  const rows = await queryRows<{ id: string }>(
+  const claimed = claim && claim.first > 0 ? claim : undefined;
+  const returning = claimed ? sql`${rowColumns('task')}, task.id as position` : sql`task.id as position`;
+  const rows = await queryRows<SelectedRow & { position: string }>(
     context.db,
     'enqueueMany',
-    sql`with inserted as (${insertSelect(context, tasks, null)}) select id::text as id from inserted order by inserted.id`,
+    sql`with inserted as (${insertSelect(context, tasks, null, returning, claimed)})
+      select ${claimed ? sql`inserted.*` : sql`position::text as id`} from inserted order by inserted.position`,
   );
-  return rows.map((row) => Number(row.id));
+  return rows.map((row) => ({ id: Number(row.id), claimed: row.status === 'running' ? row : null }));
 }
 
 /** The children part of a completion statement: inserted only if the `done` CTE updated a row. */
 export function insertChildren(context: StorageContext, children: NewTask[]): SQL {
-  return insertSelect(context, children, sql`where exists (select 1 from done)`);
+  return insertSelect(context, children, sql`where exists (select 1 from done)`, sql`task.id`);
 }

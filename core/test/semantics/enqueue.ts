@@ -1,6 +1,7 @@
 /** Enqueue in its three forms, the commit hook, savepoints, enqueueMany, dedupe keys and dry run. */
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
+import { QUEUE_WAIT_MS } from '../../src/executor.js';
 import { createTaskManager, defineTask, silentLogger } from '../../src/index.js';
 import { type DriverUnderTest, itNeeding } from './driver.js';
 import { eventually, gate, type Harness, waitUntilCollector } from './harness.js';
@@ -62,6 +63,71 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
         expect(runsBeforeCommit).toBe(0);
         expect(seenRows).toEqual([1]);
         expect((await manager.getTask(id))?.status).toBe('succeeded');
+      },
+    );
+
+    itInTransactions(
+      'the insert in manager.transaction claims the task, so after the commit it starts on that claim',
+      async () => {
+        const ranOn: { attempt: number; lease: string | null }[] = [];
+        const task = defineTask({
+          key: 'claimed-by-insert',
+          handler: (_arg: unknown, ctx) =>
+            void ranOn.push({ attempt: ctx.attempt, lease: ctx.task.leaseToken }),
+        });
+        const manager = await h().manager([task]);
+        const inside = await manager.transaction(async (tx) => {
+          const id = await manager.enqueue(task, {}, { tx });
+          return { id, ...(await claimOf(tx, manager.options.table, id)) };
+        });
+        expect(inside).toMatchObject({ status: 'running', attempts: 1 });
+        expect(inside.lease).toMatch(/^[0-9a-f-]{36}$/);
+        // The attempt ran on the lease its insert took: no second claim was made.
+        expect(ranOn).toEqual([{ attempt: 1, lease: inside.lease }]);
+        expect(await manager.getTask(inside.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+      },
+    );
+
+    itInTransactions(
+      'delayed, sequenced and foreign-transaction tasks are not claimed by their insert',
+      async () => {
+        const task = defineTask({ key: 'unclaimed', handler: () => {} });
+        const manager = await h().manager([task]);
+        const table = manager.options.table;
+        const statuses = await manager.transaction(async (tx) => {
+          const delayed = await manager.enqueue(task, {}, { tx, delayMs: 60_000 });
+          const sequenced = await manager.enqueue(task, {}, { tx, sequenceKey: 'account-1' });
+          return [(await claimOf(tx, table, delayed)).status, (await claimOf(tx, table, sequenced)).status];
+        });
+        expect(statuses).toEqual(['initialized', 'initialized']);
+        const foreign = await h().database.db.transaction(async (tx: any) => {
+          const id = await manager.enqueue(task, {}, { tx });
+          return claimOf(tx, table, id);
+        });
+        expect(foreign).toMatchObject({ status: 'initialized', attempts: 0, lease: null });
+      },
+    );
+
+    itInTransactions(
+      'a transaction that stays open past the claim allowance hands its task over to a fresh claim',
+      async () => {
+        const leases: (string | null)[] = [];
+        const task = defineTask({
+          key: 'late-commit',
+          handler: (_arg: unknown, ctx) => void leases.push(ctx.task.leaseToken),
+        });
+        const manager = await h().manager([task]);
+        const inside = await manager.transaction(async (tx) => {
+          const id = await manager.enqueue(task, {}, { tx });
+          const claim = await claimOf(tx, manager.options.table, id);
+          await new Promise((resolve) => setTimeout(resolve, QUEUE_WAIT_MS + 200));
+          return { id, ...claim };
+        });
+        expect(inside.status).toBe('running');
+        // Released unstarted and claimed again: one run, on a new lease, with one attempt counted.
+        expect(leases).toHaveLength(1);
+        expect(leases[0]).not.toBe(inside.lease);
+        expect(await manager.getTask(inside.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
       },
     );
 
@@ -261,4 +327,17 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect(await manager.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 3 });
     });
   });
+}
+
+/** The claim columns of task `id` as transaction `tx` sees them (before it commits). */
+async function claimOf(
+  tx: any,
+  table: string,
+  id: number,
+): Promise<{ status: string; attempts: number; lease: string | null }> {
+  const result = await tx.execute(
+    sql`select status, attempts, lease_token::text as lease from ${sql.identifier(table)} where id = ${id}`,
+  );
+  const [row] = Array.isArray(result) ? result : result.rows;
+  return { status: row.status, attempts: Number(row.attempts), lease: row.lease };
 }
