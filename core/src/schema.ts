@@ -56,7 +56,8 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
       index(`${name}_sequence_idx`)
         .on(table.sequenceKey, table.id)
         .where(sql`"sequence_key" IS NOT NULL AND "status" IN ('initialized', 'running')`),
-      index(`${name}_status_updated_idx`).on(table.status, table.updatedAt),
+      index(`${name}_succeeded_idx`).on(table.updatedAt).where(sql`"status" = 'succeeded'`),
+      index(`${name}_failed_idx`).on(table.finishedAt).where(sql`"status" = 'failed'`),
     ],
   );
 }

@@ -5,7 +5,7 @@
  * rollback are checked deterministically here.
  */
 import { readFileSync } from 'node:fs';
-import { migrate, type SqlExecutor } from '@gta/core';
+import { migrate, migrationStatements, type SqlExecutor } from '@gta/core';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpSchema } from '../../core/scripts/schema-dump.js';
@@ -15,7 +15,9 @@ import { ALL_DRIVERS, neonHttp, type PostgresDriver, pglite } from '../support/d
 
 const hasPostgres = await postgresAvailable();
 const committedSchema = readFileSync(new URL('../../core/schema.sql', import.meta.url), 'utf8');
-const LATEST_VERSION = 1;
+const VERSIONS = migrationStatements('gta_tasks').map((migration) => migration.version);
+const LATEST_VERSION = VERSIONS.at(-1)!;
+const LEDGER = VERSIONS.map((version) => ({ version }));
 
 async function ledger(database: TestDatabase, table = 'gta_tasks') {
   return database.query<{ version: number }>(`select version from "${table}_migrations" order by version`);
@@ -30,18 +32,35 @@ for (const driver of ALL_DRIVERS) {
     afterAll(() => database?.close());
 
     it('builds exactly the schema recorded in core/schema.sql, and a second call applies nothing', async () => {
-      expect(await migrate(database.db)).toEqual({ applied: [LATEST_VERSION], version: LATEST_VERSION });
+      expect(await migrate(database.db)).toEqual({ applied: VERSIONS, version: LATEST_VERSION });
       expect(await dumpSchema(database.query)).toBe(committedSchema);
       expect(await migrate(database.db)).toEqual({ applied: [], version: LATEST_VERSION });
-      expect(await ledger(database)).toEqual([{ version: LATEST_VERSION }]);
+      expect(await ledger(database)).toEqual(LEDGER);
     });
 
     it('migrates a table of another name, with its own ledger', async () => {
       expect(await migrate(database.db, { table: 'jobs' })).toEqual({
-        applied: [1],
+        applied: VERSIONS,
         version: LATEST_VERSION,
       });
       expect(await dumpSchema(database.query, 'jobs')).toBe(committedSchema.replaceAll('gta_tasks', 'jobs'));
+    });
+
+    it('upgrades a table left at version 1, keeping its tasks, to exactly the committed schema', async () => {
+      const table = 'from_v1';
+      const [first] = migrationStatements(table);
+      for (const statement of first!.statements) await database.exec(statement);
+      await database.exec(`create table "${table}_migrations" (version integer primary key, name text not null,
+        applied_at timestamptz not null default now())`);
+      await database.exec(`insert into "${table}_migrations" (version, name) values (1, '${first!.name}')`);
+      await database.exec(`insert into "${table}" (task_key, arg, timeout_ms, run_at, created_at, updated_at)
+        values ('kept', '{}', 1000, now(), now(), now())`);
+      expect(await migrate(database.db, { table })).toEqual({
+        applied: VERSIONS.slice(1),
+        version: LATEST_VERSION,
+      });
+      expect(await dumpSchema(database.query, table)).toBe(committedSchema.replaceAll('gta_tasks', table));
+      expect(await database.query(`select task_key from "${table}"`)).toEqual([{ task_key: 'kept' }]);
     });
 
     itNeeding(driver, 'concurrentSessions')(
@@ -52,8 +71,8 @@ for (const driver of ALL_DRIVERS) {
         );
         try {
           const results = await Promise.all(instances.map(({ db }) => migrate(db, { table: 'raced' })));
-          expect(results.map((result) => result.applied).sort()).toEqual([[], [], [], [1]]);
-          expect(await ledger(database, 'raced')).toEqual([{ version: 1 }]);
+          expect(results.map((result) => result.applied).sort()).toEqual([[], [], [], VERSIONS]);
+          expect(await ledger(database, 'raced')).toEqual(LEDGER);
         } finally {
           await Promise.all(instances.map((instance) => instance.close()));
         }
@@ -84,18 +103,21 @@ describe.skipIf(!hasPostgres)('migrate through db.batch (neon-http)', () => {
 
   it('refuses db.transaction, so migrate takes the batch path', async () => {
     await expect(database.db.transaction(async () => {})).rejects.toThrow('No transactions support');
-    expect(await migrate(database.db, { table: 'batched' })).toEqual({ applied: [1], version: 1 });
-    expect(await ledger(database, 'batched')).toEqual([{ version: 1 }]);
+    expect(await migrate(database.db, { table: 'batched' })).toEqual({
+      applied: VERSIONS,
+      version: LATEST_VERSION,
+    });
+    expect(await ledger(database, 'batched')).toEqual(LEDGER);
   });
 
   it('when another instance migrates between its read and its apply, rolls back, reads again and applies nothing', async () => {
     const racer = withBeforeBatch(async (batch) => {
       // Batch 1 read an empty ledger; before batch 2 applies, another instance completes the migration.
       if (batch === 2)
-        expect(await migrate(database.db, { table: 'overtaken' })).toMatchObject({ applied: [1] });
+        expect(await migrate(database.db, { table: 'overtaken' })).toMatchObject({ applied: VERSIONS });
     });
-    expect(await migrate(racer, { table: 'overtaken' })).toEqual({ applied: [], version: 1 });
-    expect(await ledger(database, 'overtaken')).toEqual([{ version: 1 }]);
+    expect(await migrate(racer, { table: 'overtaken' })).toEqual({ applied: [], version: LATEST_VERSION });
+    expect(await ledger(database, 'overtaken')).toEqual(LEDGER);
   });
 
   it('leaves neither the table nor a ledger row when the apply batch fails', async () => {

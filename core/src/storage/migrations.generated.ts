@@ -18,5 +18,14 @@ export const MIGRATIONS: readonly EmbeddedMigration[] = [
       "-- Sequence keys: the earliest unfinished task of a key is the only one that may run.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_sequence_idx\" ON \"gta_tasks\" (\"sequence_key\", \"id\") WHERE \"sequence_key\" IS NOT NULL AND \"status\" IN ('initialized', 'running');",
       "-- Cleanup, failed-task reports and the dashboard's lists.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_status_updated_idx\" ON \"gta_tasks\" (\"status\", \"updated_at\");"
     ]
+  },
+  {
+    "version": 2,
+    "name": "partial_status_indexes",
+    "statements": [
+      "-- Every status change writes a new entry into each index whose predicate the new row version\n-- matches, so a full index on status taxed every claim and completion. Only finished tasks are\n-- looked up by time, so only they are indexed by time.\n-- Cleanup of succeeded tasks by age.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_succeeded_idx\" ON \"gta_tasks\" (\"updated_at\") WHERE \"status\" = 'succeeded';",
+      "-- The abnormal-task check's newly failed tasks.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_failed_idx\" ON \"gta_tasks\" (\"finished_at\") WHERE \"status\" = 'failed';",
+      "DROP INDEX IF EXISTS \"gta_tasks_status_updated_idx\";"
+    ]
   }
 ];

@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { getTableConfig } from 'drizzle-orm/pg-core';
+import { describe, expect, it } from 'vitest';
+import { gtaTasksTable } from '../src/index.js';
+
+const committedSchema = readFileSync(new URL('../schema.sql', import.meta.url), 'utf8');
+
+describe('gtaTasksTable, the drizzle schema for users', () => {
+  const config = getTableConfig(gtaTasksTable());
+
+  it('has the columns the migrations create, in their order', () => {
+    const tableBlock = committedSchema.slice(committedSchema.indexOf('CREATE TABLE gta_tasks ('));
+    const migrated = tableBlock
+      .slice(0, tableBlock.indexOf(');'))
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(' ')[0])
+      .filter((name) => name !== '');
+    expect(config.columns.map((column) => column.name)).toEqual(migrated);
+  });
+
+  it('declares the indexes the migrations create, on the same columns', () => {
+    const migrated = [
+      ...committedSchema.matchAll(
+        /CREATE (?:UNIQUE )?INDEX (\w+) ON public\.gta_tasks USING btree \(([^)]*)\)/g,
+      ),
+    ]
+      .map(([, name, columns]) => `${name}(${columns})`)
+      .sort();
+    const declared = config.indexes
+      .map((index) => {
+        const columns = index.config.columns.map((column) => (column as { name: string }).name);
+        return `${index.config.name}(${columns.join(', ')})`;
+      })
+      .sort();
+    expect(declared).toEqual(migrated);
+  });
+});
