@@ -18,7 +18,7 @@ import type { TickOptions, TickReport } from './types.js';
 /** Most expired leases one tick rescues. */
 export const RESCUE_BATCH = 1000;
 /** A tick queues at most this many claimed tasks per slot of its cap. */
-export const QUEUE_FACTOR = 8;
+export const QUEUE_FACTOR = 16;
 /**
  * A tick queues about as many tasks as its handlers finished in this much time, so that queued
  * tasks start well within their allowance (`QUEUE_WAIT_MS`); slow handlers get no queue.

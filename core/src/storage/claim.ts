@@ -1,7 +1,7 @@
 /**
  * Claiming due tasks: one statement that locks up to n due rows with `FOR UPDATE SKIP LOCKED` and
  * updates them, so it needs no interactive transaction and many invocations can claim at once
- * without waiting on each other. Each claim gets a fresh lease token (the fencing token).
+ * without waiting on each other. Each claim statement draws a fresh lease token (the fencing token).
  *
  * The candidates sit in a materialized CTE rather than in `WHERE id IN (SELECT … LIMIT n)`: as a
  * subquery, the planner may rescan it and update more than n rows.
@@ -11,7 +11,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import type { TaskId } from '../types.js';
 import { completeTasks, completeUpdate, type LeaseRef, leaseKey } from './complete.js';
 import { rowColumns, type SelectedRow } from './rows.js';
-import { jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import { freshLeaseToken, jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 export interface ClaimOptions {
   /** Most tasks to claim. */
@@ -57,7 +57,7 @@ function claimParts(context: StorageContext, options: ClaimOptions): { candidate
     update: sql`update ${table} as task set
         status = 'running',
         attempts = task.attempts + 1,
-        lease_token = gen_random_uuid(),
+        lease_token = ${freshLeaseToken()},
         lease_expires_at = ${now} + ((task.timeout_ms + ${leaseMs}::float8) * interval '1 millisecond'),
         started_at = ${now},
         finished_at = null,

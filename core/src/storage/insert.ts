@@ -12,7 +12,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { ERROR_CODES, GtaError } from '../errors.js';
 import type { TaskId } from '../types.js';
 import { rowColumns, type SelectedRow } from './rows.js';
-import { jsonParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import { freshLeaseToken, jsonParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 /** A task ready to be written: argument and context already serialized and checked. */
 export interface NewTask {
@@ -54,7 +54,7 @@ function claimValues(context: StorageContext, claim: InsertClaim, timeoutMs: SQL
   const leaseEnd = sql`${leaseStart} + ((${timeoutMs} + ${claim.leaseMs}::float8) * interval '1 millisecond')`;
   return sql`case when ${when} then 'running' else 'initialized' end,
        case when ${when} then 1 else 0 end,
-       case when ${when} then gen_random_uuid() end,
+       case when ${when} then ${freshLeaseToken()} end,
        case when ${when} then ${leaseEnd} end,
        case when ${when} then ${now} end`;
 }

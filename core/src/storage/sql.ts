@@ -28,6 +28,15 @@ export function millis(ms: number): SQL {
   return sql`(${ms}::float8 * interval '1 millisecond')`;
 }
 
+/**
+ * A fresh lease token (the fencing token) for the rows one statement claims. A lease is checked
+ * as the pair (task id, token) and a statement claims an id at most once, so its rows can share
+ * one token; drawing it here spares the database a strong random number per row.
+ */
+export function freshLeaseToken(): SQL {
+  return sql`${globalThis.crypto.randomUUID()}::uuid`;
+}
+
 /** A JSON array parameter (lists travel as one jsonb value, the same on every driver). */
 export function jsonParam(value: unknown): SQL {
   return sql`${JSON.stringify(value)}::jsonb`;
