@@ -105,7 +105,12 @@ export async function measureBundle(): Promise<BundleResult> {
     });
     return { sizes };
   } catch (error) {
+    // esbuild lists its errors (an unbuilt workspace package, say) on the error, not in its message.
+    const reasons = (error as { errors?: { text: string }[] }).errors?.map((entry) => entry.text) ?? [];
     const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-    return { sizes, workerError: `the example worker does not bundle yet: ${message}` };
+    return {
+      sizes,
+      workerError: `the example worker does not bundle: ${[message, ...reasons].join('; ')} (run npm run build first)`,
+    };
   }
 }

@@ -14,6 +14,12 @@ export interface LeaseRef {
   leaseToken: string;
 }
 
+/**
+ * An attempt started by the commit hook on its insert's claim gets its start time when its outcome
+ * is written: the handler started right after the commit, within a second of the insert.
+ */
+const RECORD_START = sql`started_at = coalesce(started_at, created_at)`;
+
 function held(lease: LeaseRef) {
   return sql`id = ${lease.id}::bigint and lease_token = ${lease.leaseToken}::uuid and status = 'running'`;
 }
@@ -33,7 +39,7 @@ export async function completeTask(
   const finish = options.deleteRow
     ? sql`delete from ${table} where ${held(lease)} returning id`
     : sql`update ${table} set status = 'succeeded', lease_token = null, lease_expires_at = null,
-          finished_at = ${now}, updated_at = ${now} where ${held(lease)} returning id`;
+          ${RECORD_START}, finished_at = ${now}, updated_at = ${now} where ${held(lease)} returning id`;
   const children =
     options.children.length > 0
       ? sql`, children as (${insertChildren(context, options.children)})
@@ -75,7 +81,8 @@ export function completeUpdate(context: StorageContext, leases: LeaseRef[]): SQL
   // In id order, so that a plan driven by the list locks rows in the same order in every batch.
   const input = [...leases].sort((a, b) => a.id - b.id);
   return sql`update ${tableOf(context)} as task set status = 'succeeded', lease_token = null,
-        lease_expires_at = null, finished_at = ${now}, updated_at = ${now}
+        lease_expires_at = null, started_at = coalesce(task.started_at, task.created_at),
+        finished_at = ${now}, updated_at = ${now}
       from jsonb_to_recordset(${jsonParam(input)}) as lease(id bigint, "leaseToken" uuid)
       where task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
       returning task.id::text as id, lease."leaseToken"::text as lease_token`;
@@ -100,7 +107,7 @@ export async function failTask(
     context.db,
     'fail',
     sql`update ${table} set ${next}, last_error = ${options.error}, lease_token = null,
-          lease_expires_at = null, updated_at = ${now}
+          lease_expires_at = null, ${RECORD_START}, updated_at = ${now}
         where ${held(lease)} returning id`,
   );
   return rows.length > 0;
@@ -116,7 +123,7 @@ export async function releaseTask(context: StorageContext, lease: LeaseRef): Pro
     context.db,
     'release',
     sql`update ${tableOf(context)} set status = 'initialized', attempts = greatest(attempts - 1, 0),
-          run_at = ${now}, lease_token = null, lease_expires_at = null,
+          run_at = ${now}, lease_token = null, lease_expires_at = null, ${RECORD_START},
           last_error = 'released by a stopping runner before it finished', updated_at = ${now}
         where ${held(lease)} returning id`,
   );

@@ -5,7 +5,9 @@
  * written `running`, with a lease, so that right after COMMIT its handler starts without another
  * round trip. Its lease is measured from the statement's own clock (`clock_timestamp()`, not the
  * transaction's start), so a caller that reads the local time before sending the insert knows a
- * lower bound of how long the lease lasts.
+ * lower bound of how long the lease lasts. Its `started_at` stays null until the attempt's outcome
+ * is written: a lease rescue then knows the invocation may have ended before the handler started,
+ * and gives the attempt back (see `rescueExpiredLeases`).
  * @module
  */
 import { type SQL, sql } from 'drizzle-orm';
@@ -42,7 +44,7 @@ export interface InsertedTask {
   claimed: SelectedRow | null;
 }
 
-const CLAIM_COLUMNS = sql`status, attempts, lease_token, lease_expires_at, started_at`;
+const CLAIM_COLUMNS = sql`status, attempts, lease_token, lease_expires_at`;
 
 /**
  * The values of {@link CLAIM_COLUMNS} for a task claimed by its insert, or (when `when` is false
@@ -55,8 +57,7 @@ function claimValues(context: StorageContext, claim: InsertClaim, timeoutMs: SQL
   return sql`case when ${when} then 'running' else 'initialized' end,
        case when ${when} then 1 else 0 end,
        case when ${when} then ${freshLeaseToken()} end,
-       case when ${when} then ${leaseEnd} end,
-       case when ${when} then ${now} end`;
+       case when ${when} then ${leaseEnd} end`;
 }
 
 /**

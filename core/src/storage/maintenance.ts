@@ -14,6 +14,10 @@ export const MAINTENANCE_KEY = 'gta:maintenance';
 /**
  * Transition "rescue": running tasks whose lease expired go back to `initialized`, due now, or to
  * `failed` when their attempts are spent. Returns how many moved to each.
+ *
+ * A task claimed by its insert has no start time until its outcome is written: its invocation may
+ * have ended right after the commit, before the handler started, so that attempt is given back
+ * rather than counted. (A handler that kills its invocation so runs once more than its attempts.)
  */
 export async function rescueExpiredLeases(
   context: StorageContext,
@@ -21,6 +25,8 @@ export async function rescueExpiredLeases(
 ): Promise<{ retried: number; failed: number }> {
   const table = tableOf(context);
   const now = nowOf(context);
+  const unrecorded = sql`task.started_at is null`;
+  const retries = sql`(${unrecorded} or task.attempts < task.max_attempts)`;
   const rows = await queryRows<{ status: string }>(
     context.db,
     'rescue',
@@ -28,10 +34,13 @@ export async function rescueExpiredLeases(
         select id from ${table} where status = 'running' and lease_expires_at < ${now}
         order by lease_expires_at limit ${limit}::int for update skip locked)
       update ${table} as task set
-        status = case when task.attempts < task.max_attempts then 'initialized' else 'failed' end,
-        finished_at = case when task.attempts < task.max_attempts then null else ${now} end,
-        last_error = 'lease expired during attempt ' || task.attempts
-          || ': the invocation ended or stalled before completing the task',
+        status = case when ${retries} then 'initialized' else 'failed' end,
+        finished_at = case when ${retries} then null else ${now} end,
+        attempts = case when ${unrecorded} then greatest(task.attempts - 1, 0) else task.attempts end,
+        last_error = case when ${unrecorded}
+          then 'lease expired before the commit hook recorded an attempt: the invocation ended right after its commit, or during the handler'
+          else 'lease expired during attempt ' || task.attempts
+            || ': the invocation ended or stalled before completing the task' end,
         run_at = ${now}, lease_token = null, lease_expires_at = null, updated_at = ${now}
       from expired
       where task.id = expired.id and task.status = 'running' and task.lease_expires_at < ${now}

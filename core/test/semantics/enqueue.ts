@@ -84,7 +84,10 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
         expect(inside.lease).toMatch(/^[0-9a-f-]{36}$/);
         // The attempt ran on the lease its insert took: no second claim was made.
         expect(ranOn).toEqual([{ attempt: 1, lease: inside.lease }]);
-        expect(await manager.getTask(inside.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+        const row = await manager.getTask(inside.id);
+        expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
+        // Its start is recorded with its outcome.
+        expect(row?.startedAt).toBe(row?.createdAt);
       },
     );
 

@@ -1,6 +1,8 @@
 /** Running tasks: retries, timeouts, control signals, nested tasks, sequence keys, context, cleanSucceeded. */
 import { describe, expect, it } from 'vitest';
 import { CancelTask, defineTask, RetryAfter, type TaskContext } from '../../src/index.js';
+import { prepareTask } from '../../src/prepare.js';
+import { insertTask } from '../../src/storage/index.js';
 import { gate, type Harness, manualClock, waitUntilCollector } from './harness.js';
 
 export function executionSemantics(h: () => Harness) {
@@ -276,6 +278,29 @@ export function executionSemantics(h: () => Harness) {
       expect(row).toMatchObject({ status: 'succeeded', attempts: 2, leaseToken: null });
       expect(row?.lastError).toContain('lease expired during attempt 1');
       expect(runs).toEqual([1, 2]);
+    });
+
+    it('gives back the attempt of a task its insert claimed when the invocation ended before recording it', async () => {
+      const clock = manualClock();
+      const ran: number[] = [];
+      // One attempt only: counting the lost one would fail the task without ever running it.
+      const task = defineTask({
+        key: 'hook-never-ran',
+        timeoutMs: 1000,
+        handler: (_: unknown, ctx) => void ran.push(ctx.attempt),
+      });
+      const manager = await h().manager([task], { clock: clock.now, leaseMargin: 100 });
+      // What a commit hook's insert writes, by an invocation that then ended before starting it.
+      const prepared = await prepareTask(task, {}, {}, manager.options);
+      const storage = { db: h().database.db, table: manager.options.table, clock: clock.now };
+      const { id, claimed } = await insertTask(storage, prepared, { leaseMs: 100 });
+      expect(claimed).toMatchObject({ status: 'running', attempts: 1, started_at: null });
+      clock.advance(1101);
+      expect(await manager.tick({ budgetMs: 2000 })).toMatchObject({ rescued: 1, claimed: 1, succeeded: 1 });
+      expect(ran).toEqual([1]);
+      const row = await manager.getTask(id);
+      expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(row?.lastError).toContain('before the commit hook recorded an attempt');
     });
 
     it('fails a rescued task that has no attempts left', async () => {
