@@ -63,7 +63,8 @@ export class Gta implements System {
     this.latencyVariants = [
       {
         name: 'commit hook',
-        settings: 'manager.transaction(fn, { waitUntil }): the insert claims the task, which starts on the COMMIT reply',
+        settings:
+          'manager.transaction(fn, { waitUntil }): the insert claims the task, which starts on the COMMIT reply',
         samples: latencySamples,
       },
     ];
