@@ -1,5 +1,5 @@
 /**
- * Sizes of one benchmark run, from the command line: `npm run bench` for the sizes of issue 8,
+ * Sizes of one benchmark run, from the command line: `npm run bench` for the full sizes,
  * `npm run bench -- --quick` for a smaller run, `--only=drain,latency` to pick measurements and
  * `--systems=gta,plain-sql` to pick systems.
  * @module
@@ -62,7 +62,7 @@ export function parseConfig(argv: string[]): BenchConfig {
     enqueueBatched: quick ? 2000 : 10_000,
     enqueueBatchSize: 100,
     drainTasks: quick ? 2000 : 10_000,
-    drainRounds: quick ? 1 : 3,
+    drainRounds: quick ? 1 : 5,
     drainTimeLimitMs: quick ? 8000 : 20_000,
     latencySamples: quick ? 100 : 500,
     pollingSamples: quick ? 8 : 30,

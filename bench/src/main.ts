@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: gta against graphile-worker, pg-boss and a plain-SQL SKIP LOCKED loop, on the
- * same Postgres in one run. Prints the seven measurements of issue 8 as tables and writes them to
+ * same Postgres in one run. Prints the seven measurements as tables and writes them to
  * bench/results/ (JSON, Markdown, and the drain chart as SVG).
  * @module
  */

@@ -45,7 +45,7 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-/** The targets of issue 8, checked against this run's figures. */
+/** The speed targets, checked against this run's figures. */
 export function checkTargets(results: Results): Target[] {
   const targets: Target[] = [];
   for (const { against, ratio } of drainRatios(results.drain ?? [])) {
