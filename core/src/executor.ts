@@ -19,7 +19,9 @@ import {
   failTask,
   type InsertClaim,
   type LeaseRef,
+  leaseKey,
   type NewTask,
+  recordStarts,
   releaseTask,
   releaseUnstarted,
   type SelectedRow,
@@ -108,35 +110,45 @@ export class Executor {
 
   /**
    * How the insert of `task` claims it for the commit hook, or null when it must not: it is not
-   * due yet, waits for its sequence, or the manager stops. Its lease covers a wait of up to
-   * {@link QUEUE_WAIT_MS} from the insert to the handler's start (the rest of the caller's
-   * transaction, its COMMIT, a free slot).
+   * due yet, waits for its sequence, no slot is free, or the manager stops. Its lease covers a
+   * wait of up to {@link QUEUE_WAIT_MS} from the insert to the handler's start (the rest of the
+   * caller's transaction, its COMMIT, a free slot).
    */
   insertClaim(task: NewTask): InsertClaim | null {
     const dueNow = task.runAt === null && task.delayMs <= 0;
     if (!dueNow || task.sequenceKey !== null || this.deps.stopSignal.aborted) return null;
-    if (!this.deps.registry.get(task.key)) return null;
+    // With every slot taken the claim would only be released again.
+    if (this.deps.slots.free() === 0 || !this.deps.registry.get(task.key)) return null;
     return { leaseMs: this.deps.options.leaseMargin + QUEUE_WAIT_MS };
   }
 
   /**
    * The commit hook's work: starts the given committed tasks in submission order, as far as the
    * concurrency cap allows (the rest wait for a scanner), and settles when they all finished.
-   * Tasks their insert claimed start without a statement; those whose wait outlasted their lease
-   * allowance are released and claimed again.
+   *
+   * Tasks their insert claimed need no claim. Those of a transaction (`confirm`) first have their
+   * start recorded, which also proves the transaction committed them: a COMMIT can roll back
+   * without an error. Those whose wait outlasted their lease allowance are released and claimed
+   * again.
    */
-  async runCommitted(tasks: CommittedTask[], scope: Scope): Promise<void> {
+  async runCommitted(tasks: CommittedTask[], scope: Scope, confirm: boolean): Promise<void> {
     const now = Date.now();
     const toClaim: TaskId[] = [];
     const late: QueuedTask[] = [];
+    let ready: QueuedTask[] = [];
     for (const task of [...tasks].sort((a, b) => a.id - b.id)) {
       if (!task.claimed) toClaim.push(task.id);
-      else if (task.claimed.startBy > now) scope.queue.push(task.claimed);
+      else if (task.claimed.startBy > now) ready.push(task.claimed);
       else late.push(task.claimed);
     }
+    if (confirm && ready.length > 0) ready = await this.#recordStarts(ready);
+    scope.queue.push(...ready);
     this.#startQueued(scope);
     // With no handler of this scope running, nothing would start the rest as slots free up.
-    if (scope.running === 0) late.push(...scope.queue.splice(0));
+    if (scope.running === 0) {
+      late.push(...scope.queue.splice(0));
+      clearTimeout(scope.queueTimer);
+    }
     if (late.length > 0 && (await this.#releaseQuietly(late))) {
       toClaim.push(...late.map(({ row }) => Number(row.id)));
     }
@@ -146,6 +158,25 @@ export class Executor {
         scope,
       );
     await scope.settled();
+  }
+
+  /** The tasks of `claimed` whose start could be recorded, with their start time. */
+  async #recordStarts(claimed: QueuedTask[]): Promise<QueuedTask[]> {
+    const leases = claimed.map(({ row }) => ({ id: Number(row.id), leaseToken: row.lease_token! }));
+    let started: Map<string, number>;
+    try {
+      started = await recordStarts(this.deps.storage, leases);
+    } catch (error) {
+      this.logger.error(
+        { taskIds: leases.map((lease) => lease.id), error: describeThrown(error) },
+        'could not record the start of committed tasks; a scanner will run them once their leases expire',
+      );
+      return [];
+    }
+    return claimed.flatMap((queued, index) => {
+      const startedAt = started.get(leaseKey(leases[index]!));
+      return startedAt === undefined ? [] : [{ ...queued, row: { ...queued.row, started_at: startedAt } }];
+    });
   }
 
   start(row: SelectedRow, scope: Scope): void {

@@ -239,7 +239,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       if (enqueued === undefined) throw transactionNotOpened(error);
       throw error;
     }
-    await this.#afterCommit(enqueued?.tasks ?? [], options.waitUntil);
+    await this.#afterCommit(enqueued?.tasks ?? [], options.waitUntil, true);
     return result;
   }
 
@@ -429,12 +429,16 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   }
 
   /** Starts committed tasks: through `waitUntil` when there is one, else awaited. Never rejects. */
-  async #afterCommit(tasks: CommittedTask[], waitUntil: WaitUntil | undefined): Promise<void> {
+  async #afterCommit(
+    tasks: CommittedTask[],
+    waitUntil: WaitUntil | undefined,
+    fromTransaction = false,
+  ): Promise<void> {
     if (tasks.length === 0) return;
     const ids = tasks.map((task) => task.id);
     const work = this.#dryRun
       ? this.#dryRun.run(ids, this.#dryRunStop)
-      : this.#executor.runCommitted(tasks, new Scope(Number.POSITIVE_INFINITY, undefined));
+      : this.#executor.runCommitted(tasks, new Scope(Number.POSITIVE_INFINITY, undefined), fromTransaction);
     const safe = work.catch((error: unknown) => {
       this.options.logger.error({ taskIds: ids, error: describeThrown(error) }, 'commit hook failed');
     });

@@ -206,8 +206,12 @@ describe.skipIf(!hasPostgres)('a handler that outlives its lease', () => {
     );
   }
 
-  async function recordFinish(leaseToken: string) {
-    await database.query('update executions set finished_at = now() where lease_token = $1', [leaseToken]);
+  /** A lease is the pair (task id, token): one claim statement gives its tasks one token. */
+  async function recordFinish(taskId: number, leaseToken: string) {
+    await database.query(
+      'update executions set finished_at = now() where task_id = $1 and lease_token = $2',
+      [taskId, leaseToken],
+    );
   }
 
   const taskRow = async (id: number) =>
@@ -230,7 +234,7 @@ describe.skipIf(!hasPostgres)('a handler that outlives its lease', () => {
           await record(ctx.task.id, ctx.task.leaseToken!, ctx.attempt, 'A', ctx.task.lastError);
           aStarted.open();
           await aRelease.opened;
-          await recordFinish(ctx.task.leaseToken!);
+          await recordFinish(ctx.task.id, ctx.task.leaseToken!);
           aFinished.open();
           if (lateOutcome === 'fails') throw new Error('the stale holder failed after its lease was rescued');
         },
@@ -240,7 +244,7 @@ describe.skipIf(!hasPostgres)('a handler that outlives its lease', () => {
         retryTimes: 1,
         handler: async (_arg: Record<string, never>, ctx) => {
           await record(ctx.task.id, ctx.task.leaseToken!, ctx.attempt, 'B', ctx.task.lastError);
-          await recordFinish(ctx.task.leaseToken!);
+          await recordFinish(ctx.task.id, ctx.task.leaseToken!);
         },
       });
       const a = pools.open(database.url!, 2);
@@ -310,7 +314,7 @@ describe.skipIf(!hasPostgres)('a handler that outlives its lease', () => {
           await record(ctx.task.id, ctx.task.leaseToken!, ctx.attempt, name, ctx.task.lastError);
           started.open();
           await release.opened;
-          await recordFinish(ctx.task.leaseToken!);
+          await recordFinish(ctx.task.id, ctx.task.leaseToken!);
           finished?.open();
         },
       });

@@ -30,6 +30,7 @@ export const classifyGta: Classifier = (text) => {
   if (sql.includes('with previous as') || sql.includes('as abnormal') || sql.includes('with old as')) {
     return 'maintenance';
   }
+  if (sql.includes('set started_at =')) return 'record start';
   if (sql.includes('insert into')) return 'enqueue';
   return 'other';
 };
@@ -64,7 +65,13 @@ export class Gta implements System {
       {
         name: 'commit hook',
         settings:
-          'manager.transaction(fn, { waitUntil }): the insert claims the task, which starts on the COMMIT reply',
+          'manager.transaction(fn, { waitUntil }): the insert claims the task; after COMMIT one statement records its start (and proves the commit), then it starts',
+        samples: latencySamples,
+      },
+      {
+        name: 'enqueue on its own',
+        settings:
+          'manager.enqueue(task, arg, { waitUntil }): the insert commits on its own, claimed; the task starts on its reply',
         samples: latencySamples,
       },
     ];
@@ -160,10 +167,13 @@ export class Gta implements System {
       await gap(variant);
       started = deferred<number>();
       const work: Promise<unknown>[] = [];
-      await manager.transaction((tx) => manager.enqueue('noop', { i }, { tx }), {
-        waitUntil: (promise) => work.push(promise),
-      });
-      const committed = this.log.lastEnd.get('commit')!;
+      const waitUntil = (promise: Promise<unknown>) => void work.push(promise);
+      if (variant.name === 'commit hook') {
+        await manager.transaction((tx) => manager.enqueue('noop', { i }, { tx }), { waitUntil });
+      } else {
+        await manager.enqueue('noop', { i }, { waitUntil });
+      }
+      const committed = this.log.lastEnd.get(variant.name === 'commit hook' ? 'commit' : 'enqueue')!;
       latencies.push((await started.promise) - committed);
       await Promise.all(work);
     }

@@ -115,3 +115,33 @@ export async function completeAndClaimTasks(
     claimed: inRunOrder(claimed),
   };
 }
+
+/**
+ * Records the start of attempts whose insert claimed them, right after their transaction
+ * committed, and returns the start time of each lease still held. A row the transaction did not
+ * in fact commit (COMMIT after an error the caller caught rolls back without a word; so does a
+ * savepoint that rolled back over the insert) matches nothing, and its task must not start.
+ */
+export async function recordStarts(
+  context: StorageContext,
+  leases: LeaseRef[],
+): Promise<Map<string, number>> {
+  if (leases.length === 0) return new Map();
+  const now = nowOf(context);
+  const rows = await queryRows<{ id: string; lease_token: string; started_at: number }>(
+    context.db,
+    'record start',
+    sql`update ${tableOf(context)} as task set started_at = ${now}, updated_at = ${now}
+      from jsonb_to_recordset(${jsonParam(leases)}) as lease(id bigint, "leaseToken" uuid)
+      where task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
+        and task.started_at is null
+      returning task.id::text as id, task.lease_token::text as lease_token,
+        (extract(epoch from task.started_at) * 1000)::float8 as started_at`,
+  );
+  return new Map(
+    rows.map((row) => [
+      leaseKey({ id: Number(row.id), leaseToken: row.lease_token }),
+      Number(row.started_at),
+    ]),
+  );
+}

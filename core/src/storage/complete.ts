@@ -15,8 +15,8 @@ export interface LeaseRef {
 }
 
 /**
- * An attempt started by the commit hook on its insert's claim gets its start time when its outcome
- * is written: the handler started right after the commit, within a second of the insert.
+ * An attempt started by the commit hook on the claim of a task inserted on its own gets its start
+ * time when its outcome is written: the handler started right after that insert committed.
  */
 const RECORD_START = sql`started_at = coalesce(started_at, created_at)`;
 

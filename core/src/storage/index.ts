@@ -3,7 +3,7 @@
  * operation, grouped by file; the engine calls them through this barrel.
  * @module
  */
-export { type ClaimOptions, claimTasks, completeAndClaimTasks } from './claim.js';
+export { type ClaimOptions, claimTasks, completeAndClaimTasks, recordStarts } from './claim.js';
 export {
   completeTask,
   completeTasks,

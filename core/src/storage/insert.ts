@@ -5,9 +5,10 @@
  * written `running`, with a lease, so that right after COMMIT its handler starts without another
  * round trip. Its lease is measured from the statement's own clock (`clock_timestamp()`, not the
  * transaction's start), so a caller that reads the local time before sending the insert knows a
- * lower bound of how long the lease lasts. Its `started_at` stays null until the attempt's outcome
- * is written: a lease rescue then knows the invocation may have ended before the handler started,
- * and gives the attempt back (see `rescueExpiredLeases`).
+ * lower bound of how long the lease lasts. Its `started_at` stays null until the start is recorded
+ * (`recordStarts`, right after the commit of a transaction) or, for a task inserted on its own, its
+ * outcome is written: a lease rescue then knows the invocation may have ended before the handler
+ * started, and gives the attempt back (see `rescueExpiredLeases`).
  * @module
  */
 import { type SQL, sql } from 'drizzle-orm';

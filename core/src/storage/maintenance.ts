@@ -15,9 +15,10 @@ export const MAINTENANCE_KEY = 'gta:maintenance';
  * Transition "rescue": running tasks whose lease expired go back to `initialized`, due now, or to
  * `failed` when their attempts are spent. Returns how many moved to each.
  *
- * A task claimed by its insert has no start time until its outcome is written: its invocation may
+ * A task claimed by its insert has no start time until its start is recorded: its invocation may
  * have ended right after the commit, before the handler started, so that attempt is given back
- * rather than counted. (A handler that kills its invocation so runs once more than its attempts.)
+ * rather than counted. (A task enqueued on its own gets its start time with its outcome, so a
+ * handler that kills its invocation on that first attempt runs once more than its attempts.)
  */
 export async function rescueExpiredLeases(
   context: StorageContext,
@@ -132,8 +133,9 @@ export async function findAbnormalTasks(
           order by t.run_at limit ${thresholds.limit}::int)
         union all
         (select 'running-too-long' as reason, ${rowColumns('t')} from ${table} as t
-          where t.status = 'running' and t.started_at < ${now} - ${millis(thresholds.runningTimeout)}
-          order by t.started_at limit ${thresholds.limit}::int)
+          where t.status = 'running'
+            and coalesce(t.started_at, t.created_at) < ${now} - ${millis(thresholds.runningTimeout)}
+          order by coalesce(t.started_at, t.created_at) limit ${thresholds.limit}::int)
         union all
         (select 'failed' as reason, ${rowColumns('t')} from ${table} as t
           where t.status = 'failed' and t.finished_at >= ${failedSince}

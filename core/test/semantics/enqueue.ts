@@ -69,11 +69,15 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
     itInTransactions(
       'the insert in manager.transaction claims the task, so after the commit it starts on that claim',
       async () => {
-        const ranOn: { attempt: number; lease: string | null }[] = [];
+        const ranOn: { attempt: number; lease: string | null; startedAt: string | null }[] = [];
         const task = defineTask({
           key: 'claimed-by-insert',
           handler: (_arg: unknown, ctx) =>
-            void ranOn.push({ attempt: ctx.attempt, lease: ctx.task.leaseToken }),
+            void ranOn.push({
+              attempt: ctx.attempt,
+              lease: ctx.task.leaseToken,
+              startedAt: ctx.task.startedAt,
+            }),
         });
         const manager = await h().manager([task]);
         const inside = await manager.transaction(async (tx) => {
@@ -83,11 +87,49 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
         expect(inside).toMatchObject({ status: 'running', attempts: 1 });
         expect(inside.lease).toMatch(/^[0-9a-f-]{36}$/);
         // The attempt ran on the lease its insert took: no second claim was made.
-        expect(ranOn).toEqual([{ attempt: 1, lease: inside.lease }]);
         const row = await manager.getTask(inside.id);
+        expect(ranOn).toEqual([{ attempt: 1, lease: inside.lease, startedAt: row?.startedAt }]);
         expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
-        // Its start is recorded with its outcome.
-        expect(row?.startedAt).toBe(row?.createdAt);
+        // Its start was recorded after the commit, before the handler ran.
+        expect(Date.parse(row!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(row!.createdAt));
+      },
+    );
+
+    itInTransactions(
+      'a COMMIT that rolls back (an error caught inside the transaction) starts none of its claimed tasks',
+      async () => {
+        let runs = 0;
+        const task = defineTask({ key: 'aborted-commit', handler: () => void runs++ });
+        const manager = await h().manager([task]);
+        // The caller swallows a failed statement: the transaction is aborted, and its COMMIT rolls
+        // back. node-postgres reports nothing; PGlite rejects ("rolled back instead of committed").
+        await manager
+          .transaction(async (tx) => {
+            await manager.enqueue(task, {}, { tx });
+            await tx.execute(sql`select 1 / 0`).catch(() => {});
+          })
+          .catch((error: Error) => expect(error.message).toContain('rolled back'));
+        expect(runs).toBe(0);
+        expect(await h().rows(manager)).toHaveLength(0);
+      },
+    );
+
+    itInTransactions(
+      'a task enqueued on the outer transaction inside a savepoint that rolls back does not run',
+      async () => {
+        let runs = 0;
+        const task = defineTask({ key: 'outer-in-savepoint', handler: () => void runs++ });
+        const manager = await h().manager([task]);
+        await manager.transaction(async (tx) => {
+          await tx
+            .transaction(async () => {
+              await manager.enqueue(task, {}, { tx });
+              throw new Error('undo the savepoint');
+            })
+            .catch(() => {});
+        });
+        expect(runs).toBe(0);
+        expect(await h().rows(manager)).toHaveLength(0);
       },
     );
 
