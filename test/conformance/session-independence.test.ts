@@ -23,7 +23,8 @@ const hasPostgres = await postgresAvailable();
 const SESSION_BOUND: [RegExp, string][] = [
   [/\b(listen|unlisten|notify)\b|pg_notify\s*\(/i, 'LISTEN/NOTIFY needs one session for the whole wait'],
   [
-    /^\s*(set|reset|discard)\b|set_config\s*\(/i,
+    // SET LOCAL and set_config(…, true) end with their transaction; the others stay on the session.
+    /^\s*(set(?!\s+local\b)|reset|discard)\b|set_config\s*\([^)]*,\s*false\s*\)/i,
     'a session setting stays on a server connection others reuse',
   ],
   [/pg_(try_)?advisory_(?!xact_)\w*\s*\(/i, 'a session advisory lock outlives the transaction'],
@@ -96,6 +97,26 @@ describe.skipIf(!hasPostgres)(
       database = await neonHttp.open();
     });
     afterAll(() => database?.close());
+
+    it('tells session-bound statements from transaction-scoped ones', () => {
+      const bound = (text: string) => SESSION_BOUND.some(([shape]) => shape.test(text));
+      for (const text of [
+        'set statement_timeout = 0',
+        "select set_config('search_path', 'x', false)",
+        'listen gta',
+        'prepare q as select 1',
+        'select pg_advisory_lock(1)',
+      ]) {
+        expect(bound(text), text).toBe(true);
+      }
+      for (const text of [
+        'set local statement_timeout = 0',
+        "update t set a = 1 from (select set_config('synchronous_commit', 'off', true)) as s",
+        'select pg_advisory_xact_lock(1)',
+      ]) {
+        expect(bound(text), text).toBe(false);
+      }
+    });
 
     function expectSessionFree(statements: string[]): void {
       // The record really covers migrations, claims and lease rescue.
