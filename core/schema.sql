@@ -29,6 +29,7 @@ CREATE UNIQUE INDEX gta_tasks_dedupe_idx ON public.gta_tasks USING btree (task_k
 CREATE INDEX gta_tasks_due_idx ON public.gta_tasks USING btree (run_at, id) WHERE (status = 'initialized'::text);
 CREATE INDEX gta_tasks_failed_idx ON public.gta_tasks USING btree (finished_at) WHERE (status = 'failed'::text);
 CREATE INDEX gta_tasks_lease_idx ON public.gta_tasks USING btree (lease_expires_at) WHERE (status = 'running'::text);
+CREATE INDEX gta_tasks_sensitive_due_idx ON public.gta_tasks USING btree (run_at) WHERE ((status = 'initialized'::text) AND init_timeout_sensitive);
 CREATE INDEX gta_tasks_sequence_idx ON public.gta_tasks USING btree (sequence_key, id) WHERE ((sequence_key IS NOT NULL) AND (status = ANY (ARRAY['initialized'::text, 'running'::text])));
 CREATE INDEX gta_tasks_succeeded_idx ON public.gta_tasks USING btree (updated_at) WHERE (status = 'succeeded'::text);
 

@@ -7,4 +7,7 @@ CREATE INDEX IF NOT EXISTS "gta_tasks_succeeded_idx" ON "gta_tasks" ("updated_at
 -- The abnormal-task check's newly failed tasks.
 CREATE INDEX IF NOT EXISTS "gta_tasks_failed_idx" ON "gta_tasks" ("finished_at") WHERE "status" = 'failed';
 --> statement-breakpoint
+-- The abnormal check's initTimeoutSensitive tasks that waited too long (no scanner starts them).
+CREATE INDEX IF NOT EXISTS "gta_tasks_sensitive_due_idx" ON "gta_tasks" ("run_at") WHERE "status" = 'initialized' AND "init_timeout_sensitive";
+--> statement-breakpoint
 DROP INDEX IF EXISTS "gta_tasks_status_updated_idx";

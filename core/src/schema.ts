@@ -58,6 +58,9 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
         .where(sql`"sequence_key" IS NOT NULL AND "status" IN ('initialized', 'running')`),
       index(`${name}_succeeded_idx`).on(table.updatedAt).where(sql`"status" = 'succeeded'`),
       index(`${name}_failed_idx`).on(table.finishedAt).where(sql`"status" = 'failed'`),
+      index(`${name}_sensitive_due_idx`)
+        .on(table.runAt)
+        .where(sql`"status" = 'initialized' AND "init_timeout_sensitive"`),
     ],
   );
 }

@@ -109,7 +109,11 @@ export interface AbnormalThresholds {
   limit: number;
 }
 
-/** Tasks due too long without starting, running too long, and newly failed (built-ins excluded). */
+/**
+ * Tasks due too long without starting, running too long, and newly failed (built-ins excluded), at
+ * most `limit` of each. `initTimeoutSensitive` tasks due too long are counted apart, so a backlog of
+ * others cannot crowd them out: no scanner will ever start them, and this report is all they get.
+ */
 export async function findAbnormalTasks(
   context: StorageContext,
   thresholds: AbnormalThresholds,
@@ -129,7 +133,13 @@ export async function findAbnormalTasks(
     'abnormal check',
     sql`select * from (
         (select 'initialized-too-long' as reason, ${rowColumns('t')} from ${table} as t
-          where t.status = 'initialized' and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
+          where t.status = 'initialized' and t.init_timeout_sensitive
+            and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
+          order by t.run_at limit ${thresholds.limit}::int)
+        union all
+        (select 'initialized-too-long' as reason, ${rowColumns('t')} from ${table} as t
+          where t.status = 'initialized' and not t.init_timeout_sensitive
+            and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
           order by t.run_at limit ${thresholds.limit}::int)
         union all
         (select 'running-too-long' as reason, ${rowColumns('t')} from ${table} as t

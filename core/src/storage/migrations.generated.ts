@@ -25,6 +25,7 @@ export const MIGRATIONS: readonly EmbeddedMigration[] = [
     "statements": [
       "-- Every status change writes a new entry into each index whose predicate the new row version\n-- matches, so a full index on status taxed every claim and completion. Only finished tasks are\n-- looked up by time, so only they are indexed by time.\n-- Cleanup of succeeded tasks by age.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_succeeded_idx\" ON \"gta_tasks\" (\"updated_at\") WHERE \"status\" = 'succeeded';",
       "-- The abnormal-task check's newly failed tasks.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_failed_idx\" ON \"gta_tasks\" (\"finished_at\") WHERE \"status\" = 'failed';",
+      "-- The abnormal check's initTimeoutSensitive tasks that waited too long (no scanner starts them).\nCREATE INDEX IF NOT EXISTS \"gta_tasks_sensitive_due_idx\" ON \"gta_tasks\" (\"run_at\") WHERE \"status\" = 'initialized' AND \"init_timeout_sensitive\";",
       "DROP INDEX IF EXISTS \"gta_tasks_status_updated_idx\";"
     ]
   }

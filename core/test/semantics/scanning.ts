@@ -336,6 +336,22 @@ export function scanningSemantics(h: () => Harness) {
       await expect(manager.throughput({ minutes: 0 })).rejects.toThrow('minutes must be a whole number');
     });
 
+    it('reports overdue initTimeoutSensitive tasks however many other tasks are overdue', async () => {
+      const clock = manualClock();
+      const plain = defineTask({ key: 'crowd', handler: () => {} });
+      const sensitive = defineTask({ key: 'crowded-out', initTimeoutSensitive: true, handler: () => {} });
+      const manager = await h().manager([plain, sensitive], { clock: clock.now, initializedTimeout: 60_000 });
+      // Older than the sensitive one, so a single oldest-first list of two would hold only these.
+      await h().enqueueForScanner(manager, plain, [{}, {}, {}]);
+      clock.advance(1000);
+      const [late] = await h().enqueueForScanner(manager, sensitive, [{}]);
+      clock.advance(60_001);
+      const abnormal = await manager.abnormalTasks({ limit: 2 });
+      const overdue = abnormal.filter((entry) => entry.reason === 'initialized-too-long');
+      expect(overdue.map((entry) => entry.task.key)).toEqual(['crowded-out', 'crowd', 'crowd']);
+      expect(overdue[0]?.task.id).toBe(late);
+    });
+
     it('getTask, listTasks filters with keyset pagination, cancelTask and stats', async () => {
       const clock = manualClock();
       const a = defineTask({ key: 'list-a', handler: () => {} });
