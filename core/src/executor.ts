@@ -123,8 +123,9 @@ export class Executor {
   }
 
   /**
-   * The commit hook's work: starts the given committed tasks in submission order, as far as the
-   * concurrency cap allows (the rest wait for a scanner), and settles when they all finished.
+   * The commit hook's work: starts the given committed tasks in submission order (those their
+   * insert claimed first), as far as the concurrency cap allows (the rest wait for a scanner), and
+   * settles when they all finished.
    *
    * Tasks their insert claimed need no claim. Those of a transaction (`confirm`) first have their
    * start recorded, which also proves the transaction committed them: a COMMIT can roll back

@@ -1,7 +1,8 @@
 /**
- * Property test of the state machine: random interleavings of enqueue, claim, complete, fail,
- * lease expiry with rescue, forced rerun and cancel — including completions by stale lease
- * holders — run against the real storage statements (PGlite, injected clock) and against a model.
+ * Property test of the state machine: random interleavings of enqueue (plain, or claimed by its
+ * insert for the commit hook), start records, claim, complete, fail, lease expiry with rescue,
+ * forced rerun and cancel — including completions by stale lease holders — run against the real
+ * storage statements (PGlite, injected clock) and against a model.
  * After every step the table must equal the model, and every status change must be a transition
  * of core/src/states.ts.
  */
@@ -18,13 +19,16 @@ interface ModelTask {
   runAt: number;
   leaseExpiresAt: number | null;
   token: string | null;
+  /** Whether a running task's start is recorded; a rescue gives back the attempt of one that is not. */
+  started: boolean;
 }
 
 const TIMEOUT_MS = 1000;
 const MARGIN_MS = 100;
 
 type Op =
-  | { kind: 'enqueue'; retries: number; delayMs: number }
+  | { kind: 'enqueue'; retries: number; delayMs: number; claimed: boolean }
+  | { kind: 'start'; pick: number }
   | { kind: 'claim'; limit: number }
   | { kind: 'complete'; pick: number; stale: boolean }
   | { kind: 'fail'; pick: number; stale: boolean; retryDelayMs: number }
@@ -40,8 +44,10 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       kind: fc.constant('enqueue' as const),
       retries: fc.nat(2),
       delayMs: fc.constantFrom(0, 0, 500),
+      claimed: fc.boolean(),
     }),
   },
+  fc.record({ kind: fc.constant('start' as const), pick: fc.nat(20) }),
   {
     weight: 3,
     arbitrary: fc.record({ kind: fc.constant('claim' as const), limit: fc.integer({ min: 1, max: 3 }) }),
@@ -91,27 +97,47 @@ describe('the state machine under random interleavings', () => {
           const before = new Map([...model].map(([id, task]) => [id, task.status]));
           switch (step.kind) {
             case 'enqueue': {
-              const { id } = await storage.insertTask(context, {
-                key: 'prop',
-                arg: '{}',
-                context: null,
-                maxAttempts: step.retries + 1,
-                timeoutMs: TIMEOUT_MS,
-                initTimeoutSensitive: false,
-                runAt: null,
-                delayMs: step.delayMs,
-                dedupeKey: null,
-                sequenceKey: null,
-                parentId: null,
-              });
+              // Only a task due now is claimed by its insert, as the executor decides.
+              const claim = step.claimed && step.delayMs === 0 ? { leaseMs: MARGIN_MS } : null;
+              const { id, claimed } = await storage.insertTask(
+                context,
+                {
+                  key: 'prop',
+                  arg: '{}',
+                  context: null,
+                  maxAttempts: step.retries + 1,
+                  timeoutMs: TIMEOUT_MS,
+                  initTimeoutSensitive: false,
+                  runAt: null,
+                  delayMs: step.delayMs,
+                  dedupeKey: null,
+                  sequenceKey: null,
+                  parentId: null,
+                },
+                claim,
+              );
+              expect(claimed !== null).toBe(claim !== null);
               model.set(id, {
-                status: 'initialized',
-                attempts: 0,
+                status: claimed ? 'running' : 'initialized',
+                attempts: claimed ? 1 : 0,
                 maxAttempts: step.retries + 1,
                 runAt: now + step.delayMs,
-                leaseExpiresAt: null,
-                token: null,
+                leaseExpiresAt: claimed ? now + TIMEOUT_MS + MARGIN_MS : null,
+                token: claimed?.lease_token ?? null,
+                started: false,
               });
+              if (claimed) issued.set(id, [claimed.lease_token!]);
+              break;
+            }
+            case 'start': {
+              const id = pickId(step.pick);
+              const token = id === undefined ? undefined : issued.get(id)?.at(-1);
+              if (id === undefined || token === undefined) break;
+              const task = model.get(id)!;
+              const started = await storage.recordStarts(context, [{ id, leaseToken: token }]);
+              const records = task.status === 'running' && task.token === token && !task.started;
+              expect(started.size).toBe(records ? 1 : 0);
+              if (records) task.started = true;
               break;
             }
             case 'claim': {
@@ -136,6 +162,7 @@ describe('the state machine under random interleavings', () => {
                   attempts: task.attempts + 1,
                   leaseExpiresAt: now + TIMEOUT_MS + MARGIN_MS,
                   token: row.lease_token,
+                  started: true,
                 });
                 issued.set(Number(row.id), [...(issued.get(Number(row.id)) ?? []), row.lease_token!]);
               }
@@ -156,7 +183,14 @@ describe('the state machine under random interleavings', () => {
                   { deleteRow: false, children: [] },
                 );
                 expect(children !== null).toBe(holds);
-                if (holds) Object.assign(task, { status: 'succeeded', token: null, leaseExpiresAt: null });
+                if (holds) {
+                  Object.assign(task, {
+                    status: 'succeeded',
+                    token: null,
+                    leaseExpiresAt: null,
+                    started: true,
+                  });
+                }
               } else {
                 const retry = task.attempts < task.maxAttempts;
                 const recorded = await storage.failTask(
@@ -166,7 +200,7 @@ describe('the state machine under random interleavings', () => {
                 );
                 expect(recorded).toBe(holds);
                 if (holds) {
-                  Object.assign(task, { token: null, leaseExpiresAt: null });
+                  Object.assign(task, { token: null, leaseExpiresAt: null, started: true });
                   if (retry) Object.assign(task, { status: 'initialized', runAt: now + step.retryDelayMs });
                   else task.status = 'failed';
                 }
@@ -183,9 +217,11 @@ describe('the state machine under random interleavings', () => {
               const rescued = await storage.rescueExpiredLeases(context, 100);
               expect(rescued.retried + rescued.failed).toBe(expired.length);
               for (const task of expired) {
-                const retry = task.attempts < task.maxAttempts;
+                // An attempt whose start was never recorded is given back, not counted.
+                const retry = !task.started || task.attempts < task.maxAttempts;
                 Object.assign(task, {
                   status: retry ? 'initialized' : 'failed',
+                  attempts: task.started ? task.attempts : Math.max(0, task.attempts - 1),
                   runAt: now,
                   token: null,
                   leaseExpiresAt: null,
@@ -225,9 +261,29 @@ describe('the state machine under random interleavings', () => {
             status: string;
             attempts: number;
             lease_token: string | null;
-          }>(`select id, status, attempts, lease_token from ${table} where task_key = 'prop' order by id`);
-          expect(rows.map((row) => [Number(row.id), row.status, row.attempts, row.lease_token])).toEqual(
-            [...model].map(([id, task]) => [id, task.status, task.attempts, task.token]),
+            started: boolean;
+          }>(
+            `select id, status, attempts, lease_token, started_at is not null as started
+             from ${table} where task_key = 'prop' order by id`,
+          );
+          // Whether a start is recorded matters while the task runs.
+          const view = (status: string, started: boolean) => (status === 'running' ? started : null);
+          expect(
+            rows.map((row) => [
+              Number(row.id),
+              row.status,
+              row.attempts,
+              row.lease_token,
+              view(row.status, row.started),
+            ]),
+          ).toEqual(
+            [...model].map(([id, task]) => [
+              id,
+              task.status,
+              task.attempts,
+              task.token,
+              view(task.status, task.started),
+            ]),
           );
           for (const [id, status] of before) {
             const after = model.get(id)!.status;
