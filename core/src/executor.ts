@@ -99,6 +99,7 @@ export class Executor {
     // A scanner's claim rides with the completions waiting to be written; the commit hook claims
     // its own tasks at once.
     const rows = ids ? await claimTasks(this.deps.storage, options) : await this.#batcher.claim(options);
+    scope.noteClaimed(rows);
     if (!queues) {
       for (const row of rows) this.start(row, scope);
       return rows.length;

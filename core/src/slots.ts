@@ -53,6 +53,8 @@ export class Scope {
   #running = 0;
   #finished = 0;
   #firstStart: number | null = null;
+  #claimed = 0;
+  #claimedArgChars = 0;
 
   /** The invocation's deadline, shared by the attempts this scope runs. */
   readonly deadline: AbortFanout;
@@ -90,6 +92,17 @@ export class Scope {
   throughput(): number {
     if (this.#firstStart === null) return 0;
     return this.#finished / Math.max(1, Date.now() - this.#firstStart);
+  }
+
+  /** Notes the rows a claim of this scope returned, for {@link Scope.averageArgChars}. */
+  noteClaimed(rows: SelectedRow[]): void {
+    this.#claimed += rows.length;
+    for (const row of rows) this.#claimedArgChars += row.arg.length;
+  }
+
+  /** Mean length of the argument text of the tasks this scope claimed; 0 before any. */
+  averageArgChars(): number {
+    return this.#claimed === 0 ? 0 : this.#claimedArgChars / this.#claimed;
   }
 
   handlerStarted(): void {
