@@ -71,6 +71,23 @@ export function describeThrown(thrown: unknown): string {
   return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}…` : text;
 }
 
+/** How deep {@link errorCauses} follows a cause chain (a cycle must not loop forever). */
+const MAX_CAUSES = 5;
+
+/**
+ * The messages of an error's `cause` chain, nearest first (at most five): for a `GTA_STORAGE_ERROR`
+ * the driver's own error, such as a refused connection or a missing table. For log entries.
+ */
+export function errorCauses(error: unknown): string[] {
+  const causes: string[] = [];
+  let current = (error as { cause?: unknown } | null)?.cause;
+  while (current !== undefined && current !== null && causes.length < MAX_CAUSES) {
+    causes.push(current instanceof Error ? current.message : String(current));
+    current = (current as { cause?: unknown }).cause;
+  }
+  return causes;
+}
+
 /** The first line of a described error, for log entries. */
 export function firstLine(text: string): string {
   const end = text.indexOf('\n');

@@ -5,7 +5,14 @@
  * @module
  */
 export { AttemptAborted } from './attempt.js';
-export { describeThrown, ERROR_CODES, GtaError, type GtaErrorCode, isGtaError } from './errors.js';
+export {
+  describeThrown,
+  ERROR_CODES,
+  errorCauses,
+  GtaError,
+  type GtaErrorCode,
+  isGtaError,
+} from './errors.js';
 export { consoleLogger, type LogFields, type Logger, type LogLevel, silentLogger } from './logger.js';
 export { type ArgOf, createTaskManager, TaskManager, type TransactionOf } from './manager.js';
 export {

@@ -3,7 +3,7 @@
  * the time Lambda gives the invocation.
  * @module
  */
-import { describeThrown, type TaskManager, type TickReport, tickWindow } from '@gta/core';
+import { describeThrown, errorCauses, type TaskManager, type TickReport, tickWindow } from '@gta/core';
 import { withInvocation } from './invocation.js';
 import type { LambdaContext, ScheduledEvent } from './types.js';
 
@@ -53,7 +53,7 @@ export function handleCron(
         return report;
       } catch (error) {
         logger.error(
-          { awsRequestId: context.awsRequestId, error: describeThrown(error) },
+          { awsRequestId: context.awsRequestId, error: describeThrown(error), causes: errorCauses(error) },
           'cron tick failed',
         );
         throw error;

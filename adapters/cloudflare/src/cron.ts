@@ -3,7 +3,7 @@
  * wall time Workers give a scheduled invocation and capped at the connections one may open.
  * @module
  */
-import { describeThrown, type TaskManager, tickWindow } from '@gta/core';
+import { describeThrown, errorCauses, type TaskManager, tickWindow } from '@gta/core';
 import { WorkerInvocation } from './invocation.js';
 import type { ManagerFactory, ScheduledController, WorkerContext } from './types.js';
 
@@ -68,7 +68,7 @@ export function handleCron<Env, Manager extends TaskManager<any>>(
         manager.options.logger.info({ ...report, ...event }, 'cron tick done');
       } catch (error) {
         invocation.logger.error(
-          { ...event, error: describeThrown(error), causes: causesOf(error) },
+          { ...event, error: describeThrown(error), causes: errorCauses(error) },
           'cron tick failed',
         );
         throw error;
@@ -78,18 +78,4 @@ export function handleCron<Env, Manager extends TaskManager<any>>(
     };
     ctx.waitUntil(run());
   };
-}
-
-/** Most causes logged with a failed tick. */
-const MAX_CAUSES = 5;
-
-/** The messages of an error's causes: the driver's own (a refused connection, a missing table). */
-function causesOf(error: unknown): string[] {
-  const causes: string[] = [];
-  let current = (error as { cause?: unknown } | null)?.cause;
-  while (current !== undefined && current !== null && causes.length < MAX_CAUSES) {
-    causes.push(current instanceof Error ? current.message : String(current));
-    current = (current as { cause?: unknown }).cause;
-  }
-  return causes;
 }

@@ -3,7 +3,7 @@
  * one `tick` sized to the function's deadline.
  * @module
  */
-import { describeThrown, type TaskManager, type TickOptions, tickWindow } from '@gta/core';
+import { describeThrown, errorCauses, type TaskManager, type TickOptions, tickWindow } from '@gta/core';
 import { getDeadline, waitUntil as vercelWaitUntil } from '@vercel/functions';
 import { bearerMatches } from './bearer.js';
 import { hasRequestContext } from './wait-until.js';
@@ -72,7 +72,7 @@ export function handleCron(
       logger.info({ ...report }, 'cron tick done');
       return Response.json(report);
     } catch (error) {
-      logger.error({ error: describeThrown(error) }, 'cron tick failed');
+      logger.error({ error: describeThrown(error), causes: errorCauses(error) }, 'cron tick failed');
       return new Response(null, { status: 500 });
     }
   };

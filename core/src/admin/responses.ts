@@ -7,11 +7,8 @@
  */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { describeThrown, ERROR_CODES, isGtaError } from '../errors.js';
+import { describeThrown, ERROR_CODES, errorCauses, isGtaError } from '../errors.js';
 import type { Logger } from '../logger.js';
-
-/** How deep an error's cause chain is followed in the log (a cycle must not loop forever). */
-const MAX_CAUSES = 5;
 
 export interface Issue {
   path: string;
@@ -41,20 +38,9 @@ export function errorHandler(logger: Logger) {
       return errorJson(c, 400, 'invalid_request', error.message);
     }
     logger.error(
-      { method: c.req.method, path: c.req.path, error: describeThrown(error), causes: causesOf(error) },
+      { method: c.req.method, path: c.req.path, error: describeThrown(error), causes: errorCauses(error) },
       'gta admin: request failed',
     );
     return errorJson(c, 500, 'internal', 'the request failed; the server log has the details');
   };
-}
-
-/** The messages of an error's `cause` chain: a storage error's root cause is the driver's error. */
-function causesOf(error: unknown): string[] {
-  const causes: string[] = [];
-  let current = (error as { cause?: unknown } | null)?.cause;
-  while (current !== undefined && current !== null && causes.length < MAX_CAUSES) {
-    causes.push(current instanceof Error ? current.message : String(current));
-    current = (current as { cause?: unknown }).cause;
-  }
-  return causes;
 }
