@@ -80,12 +80,23 @@ const MAX_CAUSES = 5;
  */
 export function errorCauses(error: unknown): string[] {
   const causes: string[] = [];
-  let current = (error as { cause?: unknown } | null)?.cause;
-  while (current !== undefined && current !== null && causes.length < MAX_CAUSES) {
-    causes.push(current instanceof Error ? current.message : String(current));
-    current = (current as { cause?: unknown }).cause;
+  try {
+    let current = (error as { cause?: unknown } | null)?.cause;
+    while (current !== undefined && current !== null && causes.length < MAX_CAUSES) {
+      causes.push(causeText(current));
+      current = (current as { cause?: unknown }).cause;
+    }
+  } catch {
+    // A throwing `cause` getter ends the chain; what was read so far still helps.
   }
   return causes;
+}
+
+/** One cause as text: an AggregateError (a refused connection to every address) lists its errors. */
+function causeText(cause: unknown): string {
+  if (!(cause instanceof Error)) return firstLine(describeThrown(cause));
+  const inner = cause instanceof AggregateError ? cause.errors.map((each) => causeText(each)) : [];
+  return [cause.message || cause.name, ...inner].join('; ');
 }
 
 /** The first line of a described error, for log entries. */

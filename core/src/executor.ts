@@ -143,7 +143,7 @@ export class Executor {
       else if (task.claimed.startBy > now) ready.push(task.claimed);
       else late.push(task.claimed);
     }
-    if (confirm && ready.length > 0) ready = await this.#recordStarts(ready);
+    if (confirm && ready.length > 0) ready = await this.#recordStarts(ready, scope);
     scope.queue.push(...ready);
     this.#startQueued(scope);
     // With no handler of this scope running, nothing would start the rest as slots free up.
@@ -162,21 +162,27 @@ export class Executor {
     await scope.settled();
   }
 
-  /** The tasks of `claimed` whose start could be recorded, with their start time. */
-  async #recordStarts(claimed: QueuedTask[]): Promise<QueuedTask[]> {
+  /**
+   * The tasks of `claimed` (in id order) that their transaction did commit, the start of those that
+   * get a slot at once recorded. When that statement fails they are released: as it may have
+   * committed all the same, a start recorded for a task that never ran must not count an attempt.
+   */
+  async #recordStarts(claimed: QueuedTask[], scope: Scope): Promise<QueuedTask[]> {
     const leases = claimed.map(({ row }) => ({ id: Number(row.id), leaseToken: row.lease_token! }));
-    let started: Map<string, number>;
+    const startingNow = leases.slice(0, this.capacity(scope)).map((lease) => lease.id);
+    let confirmed: Map<string, number | null>;
     try {
-      started = await recordStarts(this.deps.storage, leases);
+      confirmed = await recordStarts(this.deps.storage, leases, startingNow);
     } catch (error) {
       this.logger.error(
         { taskIds: leases.map((lease) => lease.id), error: describeThrown(error) },
-        'could not record the start of committed tasks; a scanner will run them once their leases expire',
+        'could not confirm committed tasks; they are released for a scanner',
       );
+      await this.#releaseQuietly(claimed);
       return [];
     }
     return claimed.flatMap((queued, index) => {
-      const startedAt = started.get(leaseKey(leases[index]!));
+      const startedAt = confirmed.get(leaseKey(leases[index]!));
       return startedAt === undefined ? [] : [{ ...queued, row: { ...queued.row, started_at: startedAt } }];
     });
   }

@@ -53,8 +53,7 @@ export class Scope {
   #running = 0;
   #finished = 0;
   #firstStart: number | null = null;
-  #claimed = 0;
-  #claimedArgChars = 0;
+  #recentArgChars = 0;
 
   /** The invocation's deadline, shared by the attempts this scope runs. */
   readonly deadline: AbortFanout;
@@ -96,13 +95,19 @@ export class Scope {
 
   /** Notes the rows a claim of this scope returned, for {@link Scope.averageArgChars}. */
   noteClaimed(rows: SelectedRow[]): void {
-    this.#claimed += rows.length;
-    for (const row of rows) this.#claimedArgChars += row.arg.length;
+    if (rows.length === 0) return;
+    let chars = 0;
+    for (const row of rows) chars += row.arg.length + (row.context?.length ?? 0);
+    this.#recentArgChars = chars / rows.length;
   }
 
-  /** Mean length of the argument text of the tasks this scope claimed; 0 before any. */
+  /**
+   * Mean length of the argument and context text of the tasks in this scope's latest claim (0
+   * before any): the latest, so that a turn from small arguments to large ones shortens the queue
+   * at once.
+   */
   averageArgChars(): number {
-    return this.#claimed === 0 ? 0 : this.#claimedArgChars / this.#claimed;
+    return this.#recentArgChars;
   }
 
   handlerStarted(): void {

@@ -44,7 +44,7 @@ export function queueTarget(input: {
   cap: number;
   /** Handlers finished per millisecond so far. */
   throughput: number;
-  /** Mean argument length of the tasks claimed so far (0 before the first). */
+  /** Mean argument and context length of the tasks claimed last (0 before the first claim). */
   averageArgChars: number;
 }): number {
   return Math.min(

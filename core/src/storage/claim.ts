@@ -131,24 +131,32 @@ function leasesHeld(leases: LeaseRef[]): SQL {
 }
 
 /**
- * Records the start of attempts whose insert claimed them, right after their transaction
- * committed, and returns the start time of each lease still held. A row the transaction did not
- * in fact commit (COMMIT after an error the caller caught rolls back without a word; so does a
- * savepoint that rolled back over the insert) matches nothing, and its task must not start.
+ * Confirms, right after their transaction committed, the tasks its inserts claimed, and records the
+ * start of those among them that start at once (`startingNow`; the others wait for a slot and get
+ * their start time with their outcome). Returns the start time of each lease still held, null for
+ * one confirmed but not started. A row the transaction did not in fact commit (COMMIT after an
+ * error the caller caught rolls back without a word; so does a savepoint that rolled back over the
+ * insert) matches nothing, and its task must not start.
  */
 export async function recordStarts(
   context: StorageContext,
   leases: LeaseRef[],
-): Promise<Map<string, number>> {
+  startingNow: TaskId[],
+): Promise<Map<string, number | null>> {
   if (leases.length === 0) return new Map();
   const now = nowOf(context);
-  const rows = await queryRows<{ id: string; lease_token: string; started_at: number }>(
+  const starts =
+    startingNow.length === leases.length
+      ? now
+      : sql`case when task.id in (select value::bigint from jsonb_array_elements_text(${jsonParam(startingNow)}))
+          then ${now} end`;
+  const rows = await queryRows<{ id: string; lease_token: string; started_at: number | null }>(
     context.db,
     'record start',
     // Only `started_at`, which no index holds, so the row can be updated in place (a HOT update).
     // Its commit need not wait for the WAL flush: were it lost in a database crash, the start would
     // only read as not recorded, which costs no attempt.
-    sql`update ${tableOf(context)} as task set started_at = ${now}
+    sql`update ${tableOf(context)} as task set started_at = ${starts}
       from (select set_config('synchronous_commit', 'off', true)) as no_flush
       where ${leasesHeld(leases)} and task.status = 'running' and task.started_at is null
       returning task.id::text as id, task.lease_token::text as lease_token,
@@ -157,7 +165,7 @@ export async function recordStarts(
   return new Map(
     rows.map((row) => [
       leaseKey({ id: Number(row.id), leaseToken: row.lease_token }),
-      Number(row.started_at),
+      row.started_at === null ? null : Number(row.started_at),
     ]),
   );
 }

@@ -142,7 +142,7 @@ export async function releaseUnstarted(context: StorageContext, leases: LeaseRef
     context.db,
     'release unstarted',
     sql`update ${table} as task set status = 'initialized', attempts = greatest(task.attempts - 1, 0),
-          lease_token = null, lease_expires_at = null, updated_at = ${nowOf(context)}
+          lease_token = null, lease_expires_at = null, started_at = null, updated_at = ${nowOf(context)}
         from jsonb_to_recordset(${jsonParam(leases)}) as lease(id bigint, "leaseToken" uuid)
         where task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
         returning task.id`,

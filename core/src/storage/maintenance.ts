@@ -128,33 +128,36 @@ export async function findAbnormalTasks(
     thresholds.failedUntilMs === null
       ? sql`${now} + interval '1 second'`
       : sql`to_timestamp(${thresholds.failedUntilMs / 1000}::float8)`;
-  const rows = await queryRows<SelectedRow & { reason: AbnormalReason }>(
+  const rows = await queryRows<SelectedRow & { rank: number; reason: AbnormalReason }>(
     context.db,
     'abnormal check',
     sql`select * from (
-        (select 'initialized-too-long' as reason, ${rowColumns('t')} from ${table} as t
-          where t.status = 'initialized' and t.init_timeout_sensitive
-            and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
-          order by t.run_at limit ${thresholds.limit}::int)
+        (select * from (
+          (select 0 as rank, 'initialized-too-long' as reason, ${rowColumns('t')} from ${table} as t
+            where t.status = 'initialized' and t.init_timeout_sensitive
+              and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
+            order by t.run_at limit ${thresholds.limit}::int)
+          union all
+          (select 1, 'initialized-too-long', ${rowColumns('t')} from ${table} as t
+            where t.status = 'initialized' and not t.init_timeout_sensitive
+              and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
+            order by t.run_at limit ${thresholds.limit}::int)
+        ) as overdue order by rank, run_at limit ${thresholds.limit}::int)
         union all
-        (select 'initialized-too-long' as reason, ${rowColumns('t')} from ${table} as t
-          where t.status = 'initialized' and not t.init_timeout_sensitive
-            and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
-          order by t.run_at limit ${thresholds.limit}::int)
-        union all
-        (select 'running-too-long' as reason, ${rowColumns('t')} from ${table} as t
+        (select 2, 'running-too-long', ${rowColumns('t')} from ${table} as t
           where t.status = 'running'
             and coalesce(t.started_at, t.created_at) < ${now} - ${millis(thresholds.runningTimeout)}
           order by coalesce(t.started_at, t.created_at) limit ${thresholds.limit}::int)
         union all
-        (select 'failed' as reason, ${rowColumns('t')} from ${table} as t
+        (select 3, 'failed', ${rowColumns('t')} from ${table} as t
           where t.status = 'failed' and t.finished_at >= ${failedSince}
             and t.finished_at < ${failedUntil}
             and t.task_key not like 'gta:%'
           order by t.finished_at limit ${thresholds.limit}::int)
       ) as abnormal`,
   );
-  return rows.map(({ reason, ...row }) => ({ reason, row }));
+  // `rank` orders the overdue tasks (initTimeoutSensitive ones first); it is no part of the row.
+  return rows.map(({ rank: _rank, reason, ...row }) => ({ reason, row }));
 }
 
 /** Deletes up to `limit` succeeded tasks last updated before `storageTimeout` ago. */

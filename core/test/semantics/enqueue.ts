@@ -135,6 +135,36 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
     );
 
     itInTransactions(
+      'a committed task that waits for a slot gets no start time until it starts, so its attempt is never counted unrun',
+      async () => {
+        const hold = gate();
+        const task = defineTask({
+          key: 'slot-wait',
+          handler: (arg: { hold: boolean }) => (arg.hold ? hold.opened : undefined),
+        });
+        const manager = await h().manager([task], { concurrency: 2 });
+        const collector = waitUntilCollector();
+        // One slot is taken by a task of its own; the transaction's two tasks find one free slot.
+        await manager.enqueue(task, { hold: true }, { waitUntil: collector.waitUntil });
+        const [first, second] = await manager.transaction(
+          async (tx) => [
+            await manager.enqueue(task, { hold: true }, { tx }),
+            await manager.enqueue(task, { hold: false }, { tx }),
+          ],
+          { waitUntil: collector.waitUntil },
+        );
+        const startOf = async (id: number) => (await manager.getTask(id))?.startedAt ?? null;
+        await eventually(async () => ((await startOf(first!)) !== null ? true : undefined));
+        expect(await manager.getTask(second!)).toMatchObject({ status: 'running', startedAt: null });
+        hold.open();
+        await collector.settle();
+        for (const id of [first!, second!]) {
+          expect(await manager.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+        }
+      },
+    );
+
+    itInTransactions(
       'delayed, sequenced and foreign-transaction tasks are not claimed by their insert',
       async () => {
         const task = defineTask({ key: 'unclaimed', handler: () => {} });
