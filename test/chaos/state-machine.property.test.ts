@@ -134,7 +134,7 @@ describe('the state machine under random interleavings', () => {
               const token = id === undefined ? undefined : issued.get(id)?.at(-1);
               if (id === undefined || token === undefined) break;
               const task = model.get(id)!;
-              const started = await storage.recordStarts(context, [{ id, leaseToken: token }]);
+              const started = await storage.recordStarts(context, [{ id, leaseToken: token }], [id]);
               const records = task.status === 'running' && task.token === token && !task.started;
               expect(started.size).toBe(records ? 1 : 0);
               if (records) task.started = true;
