@@ -14,7 +14,7 @@ import { Runner } from './runner.js';
 import { AbortFanout } from './signals.js';
 import { Scope, Slots } from './slots.js';
 import { isTaskStatus, TASK_STATES, type TaskStatus } from './states.js';
-import type { StorageContext } from './storage/index.js';
+import type { SelectedRow, StorageContext } from './storage/index.js';
 import * as storage from './storage/index.js';
 import { MAX_TASK_KEY_LENGTH, type TaskDefinition } from './task.js';
 import { runTick } from './tick.js';
@@ -130,15 +130,14 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       else await this.#afterCommit([{ id, claimed: null }], options.waitUntil);
       return id;
     }
-    // Only the commit hook starts what an insert claims: a foreign transaction's task waits for a scanner.
-    const claims = tracked ? tracked.claims : options.tx ? { left: 0 } : { left: 1 };
+    const claims = this.#claimBudget(tracked, options.tx, 1);
     const eligible = this.#executor.insertClaim(prepared);
     const claim = eligible && this.#takeClaims(claims, 1) > 0 ? eligible : null;
     const sentAt = Date.now();
     const { id, inserted, claimed } = await storage.insertTask(this.#on(options.tx), prepared, claim);
     if (!claimed && claim) claims.left++;
     if (!inserted) return id;
-    const committed = { id, claimed: claimed ? { row: claimed, startBy: sentAt + QUEUE_WAIT_MS } : null };
+    const committed = committedTask(id, claimed, sentAt);
     if (tracked) tracked.tasks.push(committed);
     else if (!options.tx) await this.#afterCommit([committed], options.waitUntil);
     return id;
@@ -174,7 +173,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     if (this.#dryRun) {
       tasks = prepared.map((row) => ({ id: this.#dryRun!.add(row), claimed: null }));
     } else {
-      const claims = tracked ? tracked.claims : options.tx ? { left: 0 } : { left: this.options.concurrency };
+      const claims = this.#claimBudget(tracked, options.tx, this.options.concurrency);
       const claim = prepared[0] && this.#executor.insertClaim(prepared[0]);
       const first = claim ? this.#takeClaims(claims, prepared.length) : 0;
       const sentAt = Date.now();
@@ -183,10 +182,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
         prepared,
         claim && first > 0 ? { ...claim, first } : null,
       );
-      tasks = inserted.map(({ id, claimed }) => ({
-        id,
-        claimed: claimed ? { row: claimed, startBy: sentAt + QUEUE_WAIT_MS } : null,
-      }));
+      tasks = inserted.map(({ id, claimed }) => committedTask(id, claimed, sentAt));
     }
     if (tracked) tracked.tasks.push(...tasks);
     else if (!options.tx || this.#dryRun) await this.#afterCommit(tasks, options.waitUntil);
@@ -447,6 +443,15 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     else await safe;
   }
 
+  /**
+   * How many tasks an enqueue's insert may claim for the commit hook: its transaction's budget, none
+   * in a foreign transaction (no commit hook starts them), `alone` for an insert that is its own commit.
+   */
+  #claimBudget(tracked: TrackedTransaction | undefined, tx: unknown, alone: number): ClaimBudget {
+    if (tracked) return tracked.claims;
+    return { left: tx ? 0 : alone };
+  }
+
   /** Takes up to `wanted` claims from `claims`; returns how many it took. */
   #takeClaims(claims: ClaimBudget, wanted: number): number {
     const taken = Math.max(0, Math.min(claims.left, wanted));
@@ -517,6 +522,11 @@ function pageLimit(limit: number | undefined): number {
     );
   }
   return value;
+}
+
+/** A committed task for the commit hook; one its insert claimed may start until a wait allowance after that insert. */
+function committedTask(id: TaskId, claimed: SelectedRow | null, insertSentAt: number): CommittedTask {
+  return { id, claimed: claimed ? { row: claimed, startBy: insertSentAt + QUEUE_WAIT_MS } : null };
 }
 
 /** Why `db.transaction` failed before running the body: a driver without transactions, or a fault. */
