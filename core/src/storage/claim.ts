@@ -10,7 +10,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { TaskId } from '../types.js';
 import { completeTasks, completeUpdate, type LeaseRef, leaseKey } from './complete.js';
-import { rowColumns, type SelectedRow } from './rows.js';
+import { type ClaimedColumns, claimedColumns, claimedRow, type SelectedRow } from './rows.js';
 import { freshLeaseToken, jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 export interface ClaimOptions {
@@ -30,14 +30,25 @@ export interface ClaimOptions {
   initializedTimeout: number;
 }
 
+interface ClaimParts {
+  candidates: SQL;
+  update: SQL;
+  /** The number of columns `update` returns. */
+  columns: number;
+  /** The claimed rows as the statement returned them, completed into whole rows. */
+  rowsOf: (returned: ClaimedColumns[]) => SelectedRow[];
+}
+
 /** The candidates CTE and the update of a claim, for `with candidates … update …`. */
-function claimParts(context: StorageContext, options: ClaimOptions): { candidates: SQL; update: SQL } {
+function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts {
   const table = tableOf(context);
   const now = nowOf(context);
   const onlyIds: SQL = options.ids
     ? sql`and candidate.id in (select value::bigint from jsonb_array_elements_text(${jsonParam(options.ids)}))`
     : sql``;
   const leaseMs = options.leaseMargin + (options.queueAllowance ?? 0);
+  const leaseToken = freshLeaseToken();
+  const returning = claimedColumns('task', now);
   return {
     candidates: sql`candidates as materialized (
         select candidate.id from ${table} as candidate
@@ -57,14 +68,16 @@ function claimParts(context: StorageContext, options: ClaimOptions): { candidate
     update: sql`update ${table} as task set
         status = 'running',
         attempts = task.attempts + 1,
-        lease_token = ${freshLeaseToken()},
+        lease_token = ${leaseToken}::uuid,
         lease_expires_at = ${now} + ((task.timeout_ms + ${leaseMs}::float8) * interval '1 millisecond'),
         started_at = ${now},
         finished_at = null,
         updated_at = ${now}
       from candidates
       where task.id = candidates.id and task.status = 'initialized'
-      returning ${rowColumns('task')}`,
+      returning ${sql.join(returning, sql`, `)}`,
+    columns: returning.length,
+    rowsOf: (returned) => inRunOrder(returned.map((row) => claimedRow(row, leaseToken, leaseMs))),
   };
 }
 
@@ -75,8 +88,8 @@ function inRunOrder(rows: SelectedRow[]): SelectedRow[] {
 /** Claims up to `limit` due tasks, moving them `initialized` → `running` (transition "claim"). */
 export async function claimTasks(context: StorageContext, options: ClaimOptions): Promise<SelectedRow[]> {
   if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return [];
-  const { candidates, update } = claimParts(context, options);
-  return inRunOrder(await queryRows<SelectedRow>(context.db, 'claim', sql`with ${candidates} ${update}`));
+  const { candidates, update, rowsOf } = claimParts(context, options);
+  return rowsOf(await queryRows<ClaimedColumns>(context.db, 'claim', sql`with ${candidates} ${update}`));
 }
 
 /**
@@ -95,24 +108,26 @@ export async function completeAndClaimTasks(
     return { completed: await completeTasks(context, leases), claimed: [] };
   }
   if (leases.length === 0) return { completed: new Set(), claimed: await claimTasks(context, options) };
-  const { candidates, update } = claimParts(context, options);
-  const rows = await queryRows<{ kind: string; body: string }>(
+  const { candidates, update, columns, rowsOf } = claimParts(context, options);
+  // One row per claimed task, and one more, null but for `done`, listing the completions written.
+  const rows = await queryRows<ClaimedColumns & { done: string | null }>(
     context.db,
     'complete and claim',
     sql`with done as (${completeUpdate(context, leases)}), ${candidates}, claimed as (${update})
-      select 'claimed' as kind, row_to_json(claimed)::text as body from claimed
+      select claimed.*, null as done from claimed
       union all
-      select 'done', coalesce(json_agg(json_build_array(done.id, done.lease_token)), '[]')::text from done`,
+      select ${sql.raw(Array(columns).fill('null').join(', '))},
+        coalesce(json_agg(json_build_array(done.id, done.lease_token)), '[]')::text from done`,
   );
-  const claimed: SelectedRow[] = [];
+  const claimed: ClaimedColumns[] = [];
   let done: [string, string][] = [];
   for (const row of rows) {
-    if (row.kind === 'claimed') claimed.push(JSON.parse(row.body) as SelectedRow);
-    else done = JSON.parse(row.body) as [string, string][];
+    if (row.done === null) claimed.push(row);
+    else done = JSON.parse(row.done) as [string, string][];
   }
   return {
     completed: new Set(done.map(([id, leaseToken]) => leaseKey({ id: Number(id), leaseToken }))),
-    claimed: inRunOrder(claimed),
+    claimed: rowsOf(claimed),
   };
 }
 

@@ -57,7 +57,7 @@ function claimValues(context: StorageContext, claim: InsertClaim, timeoutMs: SQL
   const leaseEnd = sql`${leaseStart} + ((${timeoutMs} + ${claim.leaseMs}::float8) * interval '1 millisecond')`;
   return sql`case when ${when} then 'running' else 'initialized' end,
        case when ${when} then 1 else 0 end,
-       case when ${when} then ${freshLeaseToken()} end,
+       case when ${when} then ${freshLeaseToken()}::uuid end,
        case when ${when} then ${leaseEnd} end`;
 }
 

@@ -33,8 +33,8 @@ export function millis(ms: number): SQL {
  * as the pair (task id, token) and a statement claims an id at most once, so its rows can share
  * one token; drawing it here spares the database a strong random number per row.
  */
-export function freshLeaseToken(): SQL {
-  return sql`${globalThis.crypto.randomUUID()}::uuid`;
+export function freshLeaseToken(): string {
+  return globalThis.crypto.randomUUID();
 }
 
 /** A JSON array parameter (lists travel as one jsonb value, the same on every driver). */

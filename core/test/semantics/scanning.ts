@@ -27,6 +27,28 @@ export function scanningSemantics(h: () => Harness) {
       expect(maxRunning).toBe(2);
     });
 
+    it('gives each handler its task row exactly as the claim stored it', async () => {
+      // The claim returns only the columns it did not write; the rest of ctx.task is filled in
+      // from what it wrote, and must read the same as the row in the table.
+      const seen: { inHandler: unknown; stored: unknown }[] = [];
+      const task = defineTask({
+        key: 'tick-row',
+        retryTimes: 2,
+        timeoutMs: 4321,
+        handler: async (_arg: unknown, ctx) => {
+          seen.push({ inHandler: ctx.task, stored: await manager.getTask(ctx.task.id) });
+        },
+      });
+      const manager = await h().manager([task]);
+      const ids = await h().enqueueForScanner(manager, task, [{ n: 1 }, { n: 2, text: 'é "quoted"' }]);
+      await manager.tick({ budgetMs: 10_000, concurrency: 1 });
+      expect(seen.map(({ inHandler }) => (inHandler as { id: number }).id).sort()).toEqual([...ids].sort());
+      for (const { inHandler, stored } of seen) {
+        expect(inHandler).toMatchObject({ status: 'running', attempts: 1, maxAttempts: 3, timeoutMs: 4321 });
+        expect(inHandler).toEqual(stored);
+      }
+    });
+
     it('stops claiming when its budget is spent and leaves the rest for the next tick', async () => {
       const task = defineTask({ key: 'tick-budget', handler: () => sleep(60) });
       const manager = await h().manager([task]);
