@@ -1,23 +1,27 @@
 /**
  * One attempt of a handler: its context object, its deadline, and a result that never rejects,
  * whatever the handler does (throws a non-Error, hangs, never settles).
+ *
+ * An attempt is a single object, which is also the handler's `ctx`: the executor runs thousands
+ * of attempts a second, and the promises, closures and timers of an attempt built of parts were a
+ * large share of its work, and the garbage collector's.
  * @module
  */
 import type { Logger } from './logger.js';
-import type { AbortFanout } from './signals.js';
+import type { AbortCause, AbortFanout } from './signals.js';
+import { type SelectedRow, toTaskRow } from './storage/index.js';
 import type { ChildEnqueueOptions, TaskContext, TaskDefinition } from './task.js';
 import type { TaskRow } from './types.js';
 
-/** Why an attempt's signal aborted. */
-export type AbortCause = { kind: 'timeout'; timeoutMs: number } | { kind: 'deadline' } | { kind: 'stop' };
+export type { AbortCause } from './signals.js';
 
 export type AttemptResult = { ok: true } | { ok: false; thrown: unknown; aborted: AbortCause | null };
 
 /**
- * The task row as claimed; or, from the executor, a function building it on first read of
- * `ctx.task` (most handlers never read it), with the two fields the attempt itself needs.
+ * The task row as claimed: whole, or as the storage selected it, mapped on the first read of
+ * `ctx.task` (most handlers never read it).
  */
-export type AttemptTask = { task: TaskRow } | { task: () => TaskRow; attempt: number; timeoutMs: number };
+export type AttemptTask = { task: TaskRow } | { row: SelectedRow };
 
 export type AttemptInput = AttemptTask & {
   definition: TaskDefinition<any, any, any>;
@@ -49,65 +53,138 @@ export class AttemptAborted extends Error {
   }
 }
 
-/** Runs the handler once with a timeout; settles when the handler settles or the signal aborts. */
-export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
-  const { definition } = input;
-  const lazy = 'attempt' in input;
-  const attempt = lazy ? input.attempt : input.task.attempts;
-  const timeoutMs = lazy ? input.timeoutMs : input.task.timeoutMs;
-  let task = lazy ? undefined : input.task;
-  // The AbortController and the row are made on first read: a quick handler that reads neither
-  // then costs no more than its own call.
-  let controller: AbortController | undefined;
-  let abortedWith: AttemptAborted | undefined;
-  let rejectAborted!: (reason: AttemptAborted) => void;
-  const aborted = new Promise<never>((_, reject) => {
-    rejectAborted = reject;
-  });
-  aborted.catch(() => {});
-  const abortWith = (cause: AbortCause) => {
-    if (abortedWith) return;
-    abortedWith = new AttemptAborted(cause);
-    rejectAborted(abortedWith);
-    controller?.abort(abortedWith);
-  };
-  const timer = setTimeout(() => abortWith({ kind: 'timeout', timeoutMs }), timeoutMs);
-  const unsubscribeDeadline = input.deadline?.subscribe(() => abortWith({ kind: 'deadline' }));
-  const unsubscribeStop = input.stop?.subscribe(() => abortWith({ kind: 'stop' }));
+const SUCCEEDED: AttemptResult = Object.freeze({ ok: true });
 
-  const pendingChildren: Promise<void>[] = [];
-  const ctx: TaskContext<any> = {
-    get task() {
-      task ??= (input.task as () => TaskRow)();
-      return task;
-    },
-    attempt,
-    get signal() {
-      if (!controller) {
-        controller = new AbortController();
-        if (abortedWith) controller.abort(abortedWith);
-      }
-      return controller.signal;
-    },
-    context: input.context,
-    logger: input.logger,
-    enqueue: (child, arg, options) => {
-      const pending = input.enqueueChild(child, arg, options);
-      pending.catch(() => {});
-      pendingChildren.push(pending);
-    },
-  };
+/**
+ * Runs the handler once, after the current synchronous work, with a timeout; settles when the
+ * handler settles (and the nested tasks it enqueued are prepared) or the attempt is aborted.
+ */
+export function runAttempt(input: AttemptInput): Promise<AttemptResult> {
+  return Attempt.run(input);
+}
 
-  try {
-    await Promise.race([Promise.resolve().then(() => definition.handler(input.arg, ctx)), aborted]);
-    if (pendingChildren.length > 0) await Promise.race([Promise.all(pendingChildren), aborted]);
-    return { ok: true };
-  } catch (thrown) {
-    const cause = thrown instanceof AttemptAborted ? thrown.abortCause : null;
-    return { ok: false, thrown, aborted: cause };
-  } finally {
-    clearTimeout(timer);
-    unsubscribeDeadline?.();
-    unsubscribeStop?.();
+class Attempt implements TaskContext<unknown> {
+  readonly attempt: number;
+  readonly context: unknown;
+  readonly logger: Logger;
+  readonly #input: AttemptInput;
+  readonly #timeoutMs: number;
+  #task: TaskRow | undefined;
+  #resolve: ((result: AttemptResult) => void) | undefined;
+  #done = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #abortedWith: AttemptAborted | undefined;
+  // Made on first read of `ctx.signal`: a quick handler that never reads it costs no controller.
+  #controller: AbortController | undefined;
+  #children: Promise<void>[] | undefined;
+  /** The timer's callback (called without a cause) and the abort fan-outs' listener. */
+  readonly #onAbort: (cause?: AbortCause) => void = (cause) =>
+    this.#abort(cause ?? { kind: 'timeout', timeoutMs: this.#timeoutMs });
+
+  private constructor(input: AttemptInput) {
+    this.#input = input;
+    if ('task' in input) {
+      this.#task = input.task;
+      this.attempt = input.task.attempts;
+      this.#timeoutMs = input.task.timeoutMs;
+    } else {
+      this.attempt = Number(input.row.attempts);
+      this.#timeoutMs = Number(input.row.timeout_ms);
+    }
+    this.context = input.context;
+    this.logger = input.logger;
   }
+
+  static run(input: AttemptInput): Promise<AttemptResult> {
+    const attempt = new Attempt(input);
+    return new Promise((resolve) => {
+      attempt.#resolve = resolve;
+      attempt.#timer = setTimeout(attempt.#onAbort, attempt.#timeoutMs);
+      input.deadline?.add(attempt.#onAbort);
+      input.stop?.add(attempt.#onAbort);
+      // Never inside the caller's synchronous work (the executor starting a batch of tasks).
+      if (!attempt.#done) queueMicrotask(() => attempt.#callHandler());
+    });
+  }
+
+  get task(): TaskRow {
+    if (!this.#task && 'row' in this.#input) this.#task = toTaskRow(this.#input.row);
+    return this.#task!;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#abortedWith) this.#controller.abort(this.#abortedWith);
+    }
+    return this.#controller.signal;
+  }
+
+  /** An own property, so that a handler may take it out of `ctx` and call it on its own. */
+  readonly enqueue: TaskContext['enqueue'] = (child, arg, options) => {
+    const pending = this.#input.enqueueChild(child, arg, options);
+    pending.catch(() => {});
+    this.#children ??= [];
+    this.#children.push(pending);
+  };
+
+  #callHandler(): void {
+    if (this.#done) return;
+    let returned: unknown;
+    let pending: boolean;
+    try {
+      returned = this.#input.definition.handler(this.#input.arg, this);
+      pending = isThenable(returned);
+    } catch (thrown) {
+      this.#failWith(thrown);
+      return;
+    }
+    if (pending) {
+      Promise.resolve(returned).then(
+        () => this.#handlerSucceeded(),
+        (thrown) => this.#failWith(thrown),
+      );
+    } else {
+      this.#handlerSucceeded();
+    }
+  }
+
+  #handlerSucceeded(): void {
+    if (!this.#children) {
+      this.#finish(SUCCEEDED);
+      return;
+    }
+    Promise.all(this.#children).then(
+      () => this.#finish(SUCCEEDED),
+      (thrown) => this.#failWith(thrown),
+    );
+  }
+
+  #failWith(thrown: unknown): void {
+    this.#finish({ ok: false, thrown, aborted: thrown instanceof AttemptAborted ? thrown.abortCause : null });
+  }
+
+  #abort(cause: AbortCause): void {
+    if (this.#done) return;
+    this.#abortedWith = new AttemptAborted(cause);
+    this.#controller?.abort(this.#abortedWith);
+    this.#finish({ ok: false, thrown: this.#abortedWith, aborted: cause });
+  }
+
+  #finish(result: AttemptResult): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#input.deadline?.delete(this.#onAbort);
+    this.#input.stop?.delete(this.#onAbort);
+    this.#resolve?.(result);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }

@@ -4,7 +4,7 @@
  * result could not be written stays `running` until its lease expires and a scanner rescues it.
  * @module
  */
-import { type AbortCause, runAttempt } from './attempt.js';
+import { type AbortCause, type AttemptResult, runAttempt } from './attempt.js';
 import { Batcher } from './batcher.js';
 import { describeThrown, firstLine } from './errors.js';
 import type { Logger } from './logger.js';
@@ -26,14 +26,31 @@ import {
   releaseUnstarted,
   type SelectedRow,
   type StorageContext,
-  toTaskRow,
 } from './storage/index.js';
 import { controlSignalOf, retryDelay, type TaskDefinition } from './task.js';
 import type { CommittedTask } from './transactions.js';
 import type { TaskId, TaskRow } from './types.js';
+import { WorkInProgress } from './work.js';
 
 /** What the executor needs of a claimed row to record and log its outcome. */
 type AttemptOf = Pick<TaskRow, 'id' | 'key' | 'attempts' | 'maxAttempts'>;
+
+/** A started task's attempt: the handler's result, or why it could not be called. */
+type Ran =
+  | { kind: 'ran'; definition: TaskDefinition<any, any, any>; result: AttemptResult; children: NewTask[] }
+  | { kind: 'unrunnable'; error: string };
+
+interface Recorded {
+  outcome: Outcome;
+  /** The nested tasks inserted with the success, in submission order. */
+  childIds: TaskId[];
+}
+
+const NO_CHILDREN: TaskId[] = [];
+
+function recorded(outcome: Outcome): Recorded {
+  return { outcome, childIds: NO_CHILDREN };
+}
 
 export interface ExecutorDeps {
   storage: StorageContext;
@@ -51,13 +68,13 @@ export interface ExecutorDeps {
 export const QUEUE_WAIT_MS = 1000;
 
 export class Executor {
-  /** Work of every started task; a set, as a forced rerun may run one id twice at once. */
-  readonly #running = new Set<Promise<void>>();
+  /** Every started task until its outcome is written, and every release. */
+  readonly #work = new WorkInProgress();
   readonly #stop: AbortFanout;
   readonly #batcher: Batcher;
 
   constructor(readonly deps: ExecutorDeps) {
-    this.#stop = new AbortFanout(deps.stopSignal);
+    this.#stop = new AbortFanout(deps.stopSignal, { kind: 'stop' });
     this.#batcher = new Batcher(deps.storage);
   }
 
@@ -66,8 +83,8 @@ export class Executor {
   }
 
   /** Settles once every task this executor started has finished. */
-  async idle(): Promise<void> {
-    while (this.#running.size > 0) await Promise.all([...this.#running]);
+  idle(): Promise<void> {
+    return this.#work.idle();
   }
 
   /** How many more tasks `scope` may start now. */
@@ -149,7 +166,7 @@ export class Executor {
     // With no handler of this scope running, nothing would start the rest as slots free up.
     if (scope.running === 0) {
       late.push(...scope.queue.splice(0));
-      clearTimeout(scope.queueTimer);
+      scope.cancelQueueRecheck();
     }
     if (late.length > 0 && (await this.#releaseQuietly(late))) {
       toClaim.push(...late.map(({ row }) => Number(row.id)));
@@ -191,43 +208,55 @@ export class Executor {
     this.deps.slots.take();
     scope.handlerStarted();
     scope.counts.claimed++;
-    const id = Number(row.id);
-    let holdsSlot = true;
-    // The slot frees once the handler settles, so the next task starts while this outcome is
-    // still being written (and may share that statement with others).
-    const freeSlot = () => {
-      if (!holdsSlot) return;
-      holdsSlot = false;
-      this.deps.slots.release();
-      scope.handlerFinished();
-      this.#startQueued(scope);
+    this.#work.begin();
+    scope.workBegun();
+    void this.#run(row, scope);
+  }
+
+  /**
+   * A started task from its attempt to its recorded outcome; never rejects. Its slot frees once
+   * the handler settles, so the next task starts while this outcome is still being written (and
+   * may share that statement with others).
+   */
+  async #run(row: SelectedRow, scope: Scope): Promise<void> {
+    const task: AttemptOf = {
+      id: Number(row.id),
+      key: row.task_key,
+      attempts: Number(row.attempts),
+      maxAttempts: Number(row.max_attempts),
     };
-    this.#keep(
-      (async () => {
-        let childIds: TaskId[] = [];
-        try {
-          const result = await this.#execute(row, scope, freeSlot);
-          scope.record(result.outcome);
-          childIds = result.childIds;
-        } catch (error) {
-          this.logger.error(
-            { taskId: id, error: describeThrown(error) },
-            'task outcome could not be recorded; its lease will expire and a scanner will rescue it',
-          );
-        } finally {
-          freeSlot();
-        }
-        // Children start once the parent's outcome is written, in submission order.
-        if (childIds.length > 0) await this.#startQuietly(childIds, scope);
-      })(),
-      scope,
-    );
+    let holdsSlot = true;
+    let childIds = NO_CHILDREN;
+    try {
+      const ran = await this.#attempt(row, task, scope);
+      holdsSlot = false;
+      this.#freeSlot(scope);
+      const result = await this.#record({ id: task.id, leaseToken: row.lease_token! }, task, ran);
+      scope.record(result.outcome);
+      childIds = result.childIds;
+    } catch (error) {
+      this.logger.error(
+        { taskId: task.id, error: describeThrown(error) },
+        'task outcome could not be recorded; its lease will expire and a scanner will rescue it',
+      );
+    } finally {
+      if (holdsSlot) this.#freeSlot(scope);
+    }
+    // Children start once the parent's outcome is written, in submission order.
+    if (childIds.length > 0) await this.#startQuietly(childIds, scope);
+    this.#work.end();
+    scope.workEnded();
+  }
+
+  #freeSlot(scope: Scope): void {
+    this.deps.slots.release();
+    scope.handlerFinished();
+    this.#startQueued(scope);
   }
 
   /** Keeps `work` (which never rejects) alive for `idle()` and for the scope's invocation. */
   #keep(work: Promise<void>, scope: Scope): void {
-    this.#running.add(work);
-    void work.finally(() => this.#running.delete(work));
+    this.#work.track(work);
     scope.track(work);
   }
 
@@ -237,12 +266,13 @@ export class Executor {
    * their lease allows) are released unstarted: their attempt is not counted.
    */
   #startQueued(scope: Scope): void {
-    const unstartable: QueuedTask[] = [];
+    let unstartable: QueuedTask[] | undefined;
     const now = Date.now();
     const stopping = this.deps.stopSignal.aborted || scope.signal?.aborted || now >= scope.startUntil;
     while (scope.queue.length > 0) {
       const next = scope.queue[0]!;
       if (stopping || now >= next.startBy) {
+        unstartable ??= [];
         unstartable.push(scope.queue.shift()!);
         continue;
       }
@@ -250,15 +280,11 @@ export class Executor {
       scope.queue.shift();
       this.start(next.row, scope);
     }
-    if (unstartable.length > 0) this.#release(unstartable, scope);
-    clearTimeout(scope.queueTimer);
-    scope.queueTimer = undefined;
+    if (unstartable) this.#release(unstartable, scope);
     // A queue stalled behind slow handlers is still released in time.
     const head = scope.queue[0];
-    if (head) {
-      const at = Math.min(head.startBy, scope.startUntil);
-      scope.queueTimer = setTimeout(() => this.#startQueued(scope), Math.max(0, at - now));
-    }
+    if (head) scope.recheckQueueAt(Math.min(head.startBy, scope.startUntil), () => this.#startQueued(scope));
+    else scope.cancelQueueRecheck();
   }
 
   #release(queued: QueuedTask[], scope: Scope): void {
@@ -294,31 +320,16 @@ export class Executor {
     }
   }
 
-  async #execute(
-    row: SelectedRow,
-    scope: Scope,
-    freeSlot: () => void,
-  ): Promise<{ outcome: Outcome; childIds: TaskId[] }> {
-    const task: AttemptOf = {
-      id: Number(row.id),
-      key: row.task_key,
-      attempts: Number(row.attempts),
-      maxAttempts: Number(row.max_attempts),
-    };
-    const lease: LeaseRef = { id: task.id, leaseToken: row.lease_token! };
+  /** Calls the handler of `row` once; or says why it cannot be called. */
+  async #attempt(row: SelectedRow, task: AttemptOf, scope: Scope): Promise<Ran> {
     const definition = this.deps.registry.get(task.key);
-    const logger = this.logger;
-    const done = (outcome: Outcome) => ({ outcome, childIds: [] });
-    if (!definition) return done(await this.#fail(lease, task, `no task registered as ${task.key}`, null));
-
+    if (!definition) return { kind: 'unrunnable', error: `no task registered as ${task.key}` };
     let context: unknown;
     let arg: unknown;
     try {
       context = restoreContext(row.context, marshalerFor(definition, this.deps.options));
     } catch (error) {
-      return done(
-        await this.#fail(lease, task, `stored context could not be restored: ${describeThrown(error)}`, null),
-      );
+      return { kind: 'unrunnable', error: `stored context could not be restored: ${describeThrown(error)}` };
     }
     try {
       // The argument column is jsonb, so its text always parses; without a schema there is
@@ -326,20 +337,15 @@ export class Executor {
       arg = JSON.parse(row.arg);
       if (definition.schema) arg = await validateArgument(definition, arg);
     } catch (error) {
-      return done(
-        await this.#fail(lease, task, `stored argument is invalid: ${describeThrown(error)}`, null),
-      );
+      return { kind: 'unrunnable', error: `stored argument is invalid: ${describeThrown(error)}` };
     }
-
     const children: NewTask[] = [];
     const result = await runAttempt({
       definition,
-      task: () => toTaskRow(row),
-      attempt: task.attempts,
-      timeoutMs: Number(row.timeout_ms),
+      row,
       arg,
       context,
-      logger,
+      logger: this.logger,
       deadline: scope.deadline,
       stop: this.#stop,
       enqueueChild: async (child, childArg, options = {}) => {
@@ -349,24 +355,26 @@ export class Executor {
         );
       },
     });
+    return { kind: 'ran', definition, result, children };
+  }
 
-    freeSlot();
-
-    if (result.ok) {
-      // A plain success joins the group-committed batch; children and row deletion need their own
-      // statement, as the children are inserted in the same statement as the parent's success.
-      if (children.length === 0 && !definition.cleanSucceeded) {
-        const recorded = await this.#batcher.complete(lease);
-        return recorded ? done('succeeded') : done(this.#lost(task));
-      }
-      const childIds = await completeTask(this.deps.storage, lease, {
-        deleteRow: definition.cleanSucceeded,
-        children,
-      });
-      if (childIds === null) return done(this.#lost(task));
-      return { outcome: 'succeeded', childIds };
+  /** Writes the outcome of an attempt. */
+  async #record(lease: LeaseRef, task: AttemptOf, ran: Ran): Promise<Recorded> {
+    if (ran.kind === 'unrunnable') return recorded(await this.#fail(lease, task, ran.error, null));
+    const { definition, result, children } = ran;
+    if (!result.ok) {
+      return recorded(await this.#afterFailure(lease, task, definition, result.thrown, result.aborted));
     }
-    return done(await this.#afterFailure(lease, task, definition, result.thrown, result.aborted));
+    // A plain success joins the group-committed batch; children and row deletion need their own
+    // statement, as the children are inserted in the same statement as the parent's success.
+    if (children.length === 0 && !definition.cleanSucceeded) {
+      return recorded((await this.#batcher.complete(lease)) ? 'succeeded' : this.#lost(task));
+    }
+    const childIds = await completeTask(this.deps.storage, lease, {
+      deleteRow: definition.cleanSucceeded,
+      children,
+    });
+    return childIds === null ? recorded(this.#lost(task)) : { outcome: 'succeeded', childIds };
   }
 
   async #afterFailure(

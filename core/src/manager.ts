@@ -85,7 +85,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     });
     this.#runner = new Runner(this.#executor, () => this.#shutdown.abort());
     this.#dryRun = this.options.dryRun ? new DryRun(this.registry, this.options) : null;
-    this.#dryRunStop = new AbortFanout(this.#shutdown.signal);
+    this.#dryRunStop = new AbortFanout(this.#shutdown.signal, { kind: 'stop' });
     for (const definition of options.tasks ?? []) this.register(definition);
   }
 

@@ -3,31 +3,39 @@
  * to every running attempt: adding a listener per attempt would pile up on the shared signal.
  * @module
  */
-export class AbortFanout {
-  readonly #listeners = new Set<() => void>();
 
-  constructor(readonly signal: AbortSignal | undefined) {
+/** Why an attempt's signal aborted. */
+export type AbortCause = { kind: 'timeout'; timeoutMs: number } | { kind: 'deadline' } | { kind: 'stop' };
+
+export type AbortListener = (cause: AbortCause) => void;
+
+export class AbortFanout {
+  readonly #listeners = new Set<AbortListener>();
+
+  /** `cause` is what the listeners are told when `signal` aborts. */
+  constructor(
+    readonly signal: AbortSignal | undefined,
+    readonly cause: AbortCause,
+  ) {
     signal?.addEventListener(
       'abort',
       () => {
         const listeners = [...this.#listeners];
         this.#listeners.clear();
-        for (const listener of listeners) listener();
+        for (const listener of listeners) listener(cause);
       },
       { once: true },
     );
   }
 
-  /** Calls `listener` when the signal aborts (at once if it already has); returns the unsubscribe. */
-  subscribe(listener: () => void): () => void {
-    if (!this.signal) return () => {};
-    if (this.signal.aborted) {
-      listener();
-      return () => {};
-    }
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
+  /** Calls `listener` when the signal aborts, at once if it already has. */
+  add(listener: AbortListener): void {
+    if (!this.signal) return;
+    if (this.signal.aborted) listener(this.cause);
+    else this.#listeners.add(listener);
+  }
+
+  delete(listener: AbortListener): void {
+    this.#listeners.delete(listener);
   }
 }

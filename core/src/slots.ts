@@ -10,6 +10,7 @@
 import { AbortFanout } from './signals.js';
 import type { SelectedRow } from './storage/index.js';
 import type { TickReport } from './types.js';
+import { WorkInProgress } from './work.js';
 
 export class Slots {
   #inUse = 0;
@@ -46,10 +47,10 @@ export class Scope {
   };
   /** Tasks claimed ahead, in run order, waiting for a handler of this scope to free a slot. */
   readonly queue: QueuedTask[] = [];
-  /** Re-examines the queue when its head may no longer start; managed by the executor. */
-  queueTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #pending = new Set<Promise<void>>();
-  #waiters: (() => void)[] = [];
+  #recheck: { timer: ReturnType<typeof setTimeout>; at: number } | undefined;
+  readonly #work = new WorkInProgress();
+  #workEnded = 0;
+  #waiters: { ready: () => boolean; wake: () => void }[] = [];
   #running = 0;
   #finished = 0;
   #firstStart: number | null = null;
@@ -64,12 +65,17 @@ export class Scope {
     /** Epoch ms after which queued tasks are released instead of started (a tick's budget). */
     readonly startUntil = Number.POSITIVE_INFINITY,
   ) {
-    this.deadline = new AbortFanout(signal);
+    this.deadline = new AbortFanout(signal, { kind: 'deadline' });
   }
 
   /** Tracked work not yet settled: tasks running or having their outcome written, releases. */
   get inflight(): number {
-    return this.#pending.size;
+    return this.#work.count;
+  }
+
+  /** Pieces of tracked work that have ended so far (a task's outcome written, a release). */
+  get workDone(): number {
+    return this.#workEnded;
   }
 
   /** Handlers of this scope running now. */
@@ -79,7 +85,7 @@ export class Scope {
 
   /** Tasks claimed by this scope and not yet recorded: queued, running, or being written. */
   get held(): number {
-    return this.queue.length + this.#pending.size;
+    return this.queue.length + this.#work.count;
   }
 
   /** How many more handlers the cap allows now. */
@@ -110,6 +116,29 @@ export class Scope {
     return this.#recentArgChars;
   }
 
+  /**
+   * Calls `recheck` at `at` (epoch ms), when the queue's head may no longer start, unless a
+   * recheck is set for then or earlier: one timer per queue, not one per task that starts.
+   */
+  recheckQueueAt(at: number, recheck: () => void): void {
+    if (this.#recheck && this.#recheck.at <= at) return;
+    this.cancelQueueRecheck();
+    const timer = setTimeout(
+      () => {
+        this.#recheck = undefined;
+        recheck();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    this.#recheck = { timer, at };
+  }
+
+  cancelQueueRecheck(): void {
+    if (!this.#recheck) return;
+    clearTimeout(this.#recheck.timer);
+    this.#recheck = undefined;
+  }
+
   handlerStarted(): void {
     this.#running++;
     this.#firstStart ??= Date.now();
@@ -125,35 +154,54 @@ export class Scope {
     if (outcome === 'succeeded' || outcome === 'failed' || outcome === 'retried') this.counts[outcome]++;
   }
 
-  /** Keeps `work` (which never rejects) until it settles. */
-  track(work: Promise<void>): void {
-    this.#pending.add(work);
-    void work.finally(() => {
-      this.#pending.delete(work);
-      this.#wake();
-    });
+  /** Counts work of this scope (a started task, a release) until {@link Scope.workEnded}. */
+  workBegun(): void {
+    this.#work.begin();
   }
 
-  /** Resolves when a handler finishes or tracked work settles, or after `timeoutMs`. */
-  nextChange(timeoutMs: number): Promise<void> {
-    if (this.#pending.size === 0) return Promise.resolve();
+  workEnded(): void {
+    this.#workEnded++;
+    this.#work.end();
+    this.#wake();
+  }
+
+  /** Counts `work` (which never rejects) until it settles. */
+  track(work: Promise<void>): void {
+    this.workBegun();
+    void work.then(() => this.workEnded());
+  }
+
+  /**
+   * Resolves once `ready()` holds when a handler finishes or tracked work settles, or after
+   * `timeoutMs`; at once when no work is tracked. Asking `ready` spares the waiter a wake-up (and
+   * a new timer) for every handler that finishes when it only waits for a half-empty queue.
+   */
+  nextChange(timeoutMs: number, ready: () => boolean = () => true): Promise<void> {
+    if (this.#work.count === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, timeoutMs));
-      this.#waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
+      this.#waiters.push({
+        ready,
+        wake: () => {
+          clearTimeout(timer);
+          resolve();
+        },
       });
     });
   }
 
   /** Resolves when all tracked work, including work tracked while waiting, has settled. */
-  async settled(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  settled(): Promise<void> {
+    return this.#work.idle();
   }
 
   #wake(): void {
+    if (this.#waiters.length === 0) return;
     const waiters = this.#waiters;
     this.#waiters = [];
-    for (const wake of waiters) wake();
+    for (const waiter of waiters) {
+      if (waiter.ready() || this.#work.count === 0) waiter.wake();
+      else this.#waiters.push(waiter);
+    }
   }
 }
