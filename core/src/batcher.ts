@@ -8,10 +8,10 @@
 import {
   type ClaimOptions,
   completeAndClaimTasks,
-  type LeaseRef,
   leaseKey,
   type SelectedRow,
   type StorageContext,
+  type Success,
 } from './storage/index.js';
 
 /** Statements in flight at once: a claim need not wait behind the completions in flight. */
@@ -35,7 +35,7 @@ interface Pending<T> {
 }
 
 export class Batcher {
-  #completions: (Pending<boolean> & { lease: LeaseRef })[] = [];
+  #completions: (Pending<boolean> & { success: Success })[] = [];
   #claims: (Pending<SelectedRow[]> & { options: ClaimOptions })[] = [];
   #inFlight = 0;
   #scheduled = false;
@@ -43,12 +43,12 @@ export class Batcher {
   constructor(readonly storage: StorageContext) {}
 
   /**
-   * Records the success of the claim `lease` (transition "complete", row kept, no children).
-   * Resolves to false when the lease was lost; rejects when the statement failed.
+   * Records a success (transition "complete", the row kept or deleted, no children). Resolves to
+   * false when its lease was lost; rejects when the statement failed.
    */
-  complete(lease: LeaseRef): Promise<boolean> {
+  complete(success: Success): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      this.#completions.push({ lease, resolve, reject });
+      this.#completions.push({ success, resolve, reject });
       this.#schedule();
     });
   }
@@ -78,10 +78,10 @@ export class Batcher {
       try {
         const { completed, claimed } = await completeAndClaimTasks(
           this.storage,
-          completions.map((waiting) => waiting.lease),
+          completions.map((waiting) => waiting.success),
           claim?.options,
         );
-        for (const waiting of completions) waiting.resolve(completed.has(leaseKey(waiting.lease)));
+        for (const waiting of completions) waiting.resolve(completed.has(leaseKey(waiting.success)));
         claim?.resolve(claimed);
       } catch (error) {
         for (const waiting of completions) waiting.reject(error);

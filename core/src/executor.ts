@@ -365,10 +365,11 @@ export class Executor {
     if (!result.ok) {
       return recorded(await this.#afterFailure(lease, task, definition, result.thrown, result.aborted));
     }
-    // A plain success joins the group-committed batch; children and row deletion need their own
-    // statement, as the children are inserted in the same statement as the parent's success.
-    if (children.length === 0 && !definition.cleanSucceeded) {
-      return recorded((await this.#batcher.complete(lease)) ? 'succeeded' : this.#lost(task));
+    // A success without children joins the group-committed batch; children need their own
+    // statement, as they are inserted in the same statement as the parent's success.
+    if (children.length === 0) {
+      const success = { ...lease, deleteRow: definition.cleanSucceeded };
+      return recorded((await this.#batcher.complete(success)) ? 'succeeded' : this.#lost(task));
     }
     const childIds = await completeTask(this.deps.storage, lease, {
       deleteRow: definition.cleanSucceeded,

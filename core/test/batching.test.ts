@@ -208,6 +208,29 @@ describe.each([
     expect(sent.filter(writesSuccess).length).toBeLessThan(40);
   });
 
+  it.skipIf(skip)('writes cleanSucceeded successes in the shared batch, deleting their rows', async () => {
+    const tidy = defineTask({ key: 'tidy-many', cleanSucceeded: true, handler: () => {} });
+    const kept = defineTask({ key: 'kept-many', handler: () => {} });
+    const { manager, statements, enqueue, rows } = await setUp([tidy, kept]);
+    await enqueue(
+      tidy,
+      Array.from({ length: 60 }, (_, i) => ({ i })),
+    );
+    const keptIds = await enqueue(
+      kept,
+      Array.from({ length: 20 }, (_, i) => ({ i })),
+    );
+    const before = statements.length;
+    const report = await manager.tick({ budgetMs: 30_000, concurrency: 2 });
+    expect(report).toMatchObject({ claimed: 80, succeeded: 80 });
+    const stored = await rows();
+    expect(stored.map((row) => Number(row.id)).sort((a, b) => a - b)).toEqual(keptIds);
+    expect(stored.every((row) => row.status === 'succeeded')).toBe(true);
+    const deletes = statements.slice(before).filter((text) => text.includes('delete from'));
+    expect(deletes.length).toBeGreaterThan(0);
+    expect(deletes.length).toBeLessThan(30);
+  });
+
   it.skipIf(skip)(
     'gives back, unstarted, the tasks it claimed ahead but could not start within its budget',
     async () => {

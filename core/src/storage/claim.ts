@@ -9,7 +9,7 @@
  */
 import { type SQL, sql } from 'drizzle-orm';
 import type { TaskId } from '../types.js';
-import { completeTasks, completeUpdate, type LeaseRef, leaseKey } from './complete.js';
+import { completeTasks, completionCtes, type LeaseRef, leaseKey, type Success } from './complete.js';
 import { type ClaimedColumns, claimedColumns, claimedRow, type SelectedRow } from './rows.js';
 import { freshLeaseToken, jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
@@ -94,26 +94,26 @@ export async function claimTasks(context: StorageContext, options: ClaimOptions)
 
 /**
  * {@link completeTasks} and {@link claimTasks} in one statement, saving a round trip: the
- * successes `leases` are written (each guarded by its lease) and, with `options`, due tasks claimed.
+ * `successes` are written (each guarded by its lease) and, with `options`, due tasks claimed.
  * The two touch different rows (`running` ones, `initialized` ones); a successor in a sequence
  * whose predecessor completes here is claimed by a later statement, as this one's snapshot still
  * sees the predecessor running.
  */
 export async function completeAndClaimTasks(
   context: StorageContext,
-  leases: LeaseRef[],
+  successes: Success[],
   options: ClaimOptions | undefined,
 ): Promise<{ completed: Set<string>; claimed: SelectedRow[] }> {
   if (!options || options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) {
-    return { completed: await completeTasks(context, leases), claimed: [] };
+    return { completed: await completeTasks(context, successes), claimed: [] };
   }
-  if (leases.length === 0) return { completed: new Set(), claimed: await claimTasks(context, options) };
+  if (successes.length === 0) return { completed: new Set(), claimed: await claimTasks(context, options) };
   const { candidates, update, columns, rowsOf } = claimParts(context, options);
   // One row per claimed task, and one more, null but for `done`, listing the completions written.
   const rows = await queryRows<ClaimedColumns & { done: string | null }>(
     context.db,
     'complete and claim',
-    sql`with done as (${completeUpdate(context, leases)}), ${candidates}, claimed as (${update})
+    sql`with ${completionCtes(context, successes)}, ${candidates}, claimed as (${update})
       select claimed.*, null as done from claimed
       union all
       select ${sql.raw(Array(columns).fill('null').join(', '))},

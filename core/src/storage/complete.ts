@@ -60,32 +60,65 @@ export function leaseKey(lease: LeaseRef): string {
   return `${lease.id}:${lease.leaseToken}`;
 }
 
+/** A success to write in a batch: the task's lease, and whether its row goes (`cleanSucceeded`). */
+export interface Success extends LeaseRef {
+  deleteRow: boolean;
+}
+
 /**
  * Transition "complete" for many tasks in one statement, each row guarded by its own lease exactly
- * as in {@link completeTask}, for tasks without children that keep their row. Returns the
- * {@link leaseKey}s that were still held; the others were lost and wrote nothing.
+ * as in {@link completeTask}, for tasks without children. Returns the {@link leaseKey}s that were
+ * still held; the others were lost and wrote nothing.
  */
-export async function completeTasks(context: StorageContext, leases: LeaseRef[]): Promise<Set<string>> {
-  if (leases.length === 0) return new Set();
+export async function completeTasks(context: StorageContext, successes: Success[]): Promise<Set<string>> {
+  if (successes.length === 0) return new Set();
   const rows = await queryRows<{ id: string; lease_token: string }>(
     context.db,
     'complete',
-    completeUpdate(context, leases),
+    sql`with ${completionCtes(context, successes)} select id, lease_token from done`,
   );
   return new Set(rows.map((row) => leaseKey({ id: Number(row.id), leaseToken: row.lease_token })));
 }
 
-/** The update of {@link completeTasks}, returning the id and lease token of each row it wrote. */
-export function completeUpdate(context: StorageContext, leases: LeaseRef[]): SQL {
+/**
+ * The common table expressions of {@link completeTasks}, ending in `done`: the id and lease token
+ * of each row written, kept as `succeeded` or deleted.
+ */
+export function completionCtes(context: StorageContext, successes: Success[]): SQL {
+  const kept = successes.filter((success) => !success.deleteRow);
+  const removed = successes.filter((success) => success.deleteRow);
+  if (removed.length === 0) return sql`done as (${keepSucceeded(context, kept)})`;
+  if (kept.length === 0) return sql`done as (${deleteSucceeded(context, removed)})`;
+  return sql`kept as (${keepSucceeded(context, kept)}), removed as (${deleteSucceeded(context, removed)}),
+    done as (select id, lease_token from kept union all select id, lease_token from removed)`;
+}
+
+/**
+ * The lease column list of a batch (in id order, so that a plan driven by the list locks rows in
+ * the same order in every batch).
+ */
+function leaseList(leases: LeaseRef[]): SQL {
+  const input = leases.map(({ id, leaseToken }) => ({ id, leaseToken })).sort((a, b) => a.id - b.id);
+  return sql`jsonb_to_recordset(${jsonParam(input)}) as lease(id bigint, "leaseToken" uuid)`;
+}
+
+const HELD_BY_LEASE = sql`task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'`;
+const WRITTEN = sql`task.id::text as id, lease."leaseToken"::text as lease_token`;
+
+function keepSucceeded(context: StorageContext, leases: LeaseRef[]): SQL {
   const now = nowOf(context);
-  // In id order, so that a plan driven by the list locks rows in the same order in every batch.
-  const input = [...leases].sort((a, b) => a.id - b.id);
   return sql`update ${tableOf(context)} as task set status = 'succeeded', lease_token = null,
         lease_expires_at = null, started_at = coalesce(task.started_at, task.created_at),
         finished_at = ${now}, updated_at = ${now}
-      from jsonb_to_recordset(${jsonParam(input)}) as lease(id bigint, "leaseToken" uuid)
-      where task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
-      returning task.id::text as id, lease."leaseToken"::text as lease_token`;
+      from ${leaseList(leases)}
+      where ${HELD_BY_LEASE}
+      returning ${WRITTEN}`;
+}
+
+function deleteSucceeded(context: StorageContext, leases: LeaseRef[]): SQL {
+  return sql`delete from ${tableOf(context)} as task using ${leaseList(leases)}
+      where ${HELD_BY_LEASE}
+      returning ${WRITTEN}`;
 }
 
 /**

@@ -7,6 +7,7 @@ export { type ClaimOptions, claimTasks, completeAndClaimTasks, recordStarts } fr
 export {
   completeTask,
   completeTasks,
+  type Success,
   failTask,
   type LeaseRef,
   leaseKey,
