@@ -7,12 +7,12 @@ export { type ClaimOptions, claimTasks, completeAndClaimTasks, recordStarts } fr
 export {
   completeTask,
   completeTasks,
-  type Success,
   failTask,
   type LeaseRef,
   leaseKey,
   releaseTask,
   releaseUnstarted,
+  type Success,
 } from './complete.js';
 export {
   type InsertClaim,
