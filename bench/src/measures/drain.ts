@@ -6,6 +6,7 @@
  * @module
  */
 import type { BenchConfig } from '../config.js';
+import { type CpuReading, cpuPerTask, readCpu } from '../cpu.js';
 import { median, rate } from '../stats.js';
 import type { System } from '../systems/types.js';
 
@@ -18,6 +19,10 @@ export interface DrainResult {
   rates: number[];
   median: number;
   capped: boolean;
+  /** CPU µs per task in this process (consumer and driver), each round. */
+  clientCpu: number[];
+  /** CPU µs per task in the Postgres server's processes, each round; empty when not readable. */
+  databaseCpu: number[];
   /** Statements per task, from the first round. */
   statementsPerTask: number;
   statements: Record<string, number>;
@@ -29,11 +34,16 @@ export async function measureDrain(systems: System[], config: BenchConfig): Prom
     for (const system of systems) {
       for (const variant of system.drainVariants) {
         if (round > 0 && !variant.best) continue;
+        let cpuAtStart: CpuReading | undefined;
         const run = await system.drain(variant, {
           tasks: config.drainTasks,
           concurrency: config.concurrency,
           timeLimitMs: config.drainTimeLimitMs,
+          onStart: () => {
+            cpuAtStart = readCpu();
+          },
         });
+        const cpu = cpuPerTask(cpuAtStart!, readCpu(), run.tasks);
         const key = `${system.name}/${variant.name}`;
         const result = results.get(key) ?? {
           system: system.name,
@@ -41,6 +51,8 @@ export async function measureDrain(systems: System[], config: BenchConfig): Prom
           settings: variant.settings,
           best: variant.best,
           rates: [],
+          clientCpu: [],
+          databaseCpu: [],
           median: 0,
           capped: false,
           statementsPerTask:
@@ -48,6 +60,8 @@ export async function measureDrain(systems: System[], config: BenchConfig): Prom
           statements: run.statements,
         };
         result.rates.push(rate(run.tasks, run.ms));
+        result.clientCpu.push(cpu.client);
+        if (cpu.database !== null) result.databaseCpu.push(cpu.database);
         result.capped ||= run.capped;
         result.median = median(result.rates);
         results.set(key, result);

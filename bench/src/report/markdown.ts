@@ -7,6 +7,7 @@ import type { LatencyResult } from '../measures/latency.js';
 import type { MemoryResult } from '../measures/memory.js';
 import type { RoundTripResult } from '../measures/round-trips.js';
 import type { ScaleResult } from '../measures/scale.js';
+import { median } from '../stats.js';
 import type { Machine } from './machine.js';
 
 export interface Results {
@@ -124,7 +125,16 @@ export function toMarkdown(results: Results): string {
     parts.push(
       `### 2. Drain throughput: ${n(config.drainTasks)} no-op tasks, one process, concurrency ${config.concurrency}`,
       table(
-        ['system', 'configuration', 'tasks/s (median)', 'rounds (tasks/s)', 'statements/task', 'gta ÷ this'],
+        [
+          'system',
+          'configuration',
+          'tasks/s (median)',
+          'rounds (tasks/s)',
+          'statements/task',
+          'CPU µs/task: consumer',
+          'CPU µs/task: Postgres',
+          'gta ÷ this',
+        ],
         [...results.drain]
           .sort((a, b) => b.median - a.median)
           .map((r) => [
@@ -133,9 +143,14 @@ export function toMarkdown(results: Results): string {
             n(r.median),
             r.rates.map((x) => n(x)).join(', '),
             n(r.statementsPerTask, 3),
+            n(median(r.clientCpu)),
+            r.databaseCpu.length > 0 ? n(median(r.databaseCpu)) : 'n/a',
             gta ? `${(gta.median / r.median).toFixed(2)}×` : '–',
           ]),
       ),
+      'CPU time per task is the median over the rounds: the consumer is this process (the system ' +
+        'under test, its driver and the loop around it); Postgres is every `postgres` process on ' +
+        'the machine (its backends, the WAL writer, autovacuum), read from `/proc`.',
       `Ratios taken round by round (median): ${drainRatios(results.drain)
         .map(({ against, ratio }) => `gta ÷ ${against} = ${ratio.toFixed(2)}×`)
         .join('; ')}.`,
