@@ -178,11 +178,12 @@ export function executionSemantics(h: () => Harness) {
         key: 'parent',
         retryTimes: 1,
         retryInterval: () => 0,
-        handler: async (_: unknown, ctx) => {
+        // Taken out of ctx, enqueue still works on its own.
+        handler: async (_: unknown, { enqueue }) => {
           parentRuns++;
-          ctx.enqueue(child, { n: 1 });
-          ctx.enqueue(child, { n: 2 });
-          ctx.enqueue(child, { n: 3 });
+          enqueue(child, { n: 1 });
+          enqueue(child, { n: 2 });
+          enqueue(child, { n: 3 });
           if (parentRuns === 1) throw new Error('parent fails after enqueueing');
           events.push('parent done');
         },
