@@ -9,13 +9,18 @@
  */
 import type { Logger } from './logger.js';
 import type { AbortCause, AbortFanout } from './signals.js';
-import { type SelectedRow, toTaskRow } from './storage/index.js';
+import { type NewTask, type SelectedRow, toTaskRow } from './storage/index.js';
 import type { ChildEnqueueOptions, TaskContext, TaskDefinition } from './task.js';
 import type { TaskRow } from './types.js';
 
 export type { AbortCause } from './signals.js';
 
-export type AttemptResult = { ok: true } | { ok: false; thrown: unknown; aborted: AbortCause | null };
+export type AttemptResult =
+  | {
+      ok: true /** The nested tasks the handler enqueued, prepared, in submission order. */;
+      children: NewTask[];
+    }
+  | { ok: false; thrown: unknown; aborted: AbortCause | null };
 
 /**
  * The task row as claimed: whole, or as the storage selected it, mapped on the first read of
@@ -32,13 +37,16 @@ export type AttemptInput = AttemptTask & {
   deadline: AbortFanout | undefined;
   /** The manager's stop. */
   stop: AbortFanout | undefined;
-  /** Buffers a nested task; the returned promise rejects with a typed error for bad input. */
-  enqueueChild: (
-    task: TaskDefinition<any, any, any> | string,
-    arg: unknown,
-    options?: ChildEnqueueOptions,
-  ) => Promise<void>;
+  /** Prepares a nested task of `parentId`; rejects with a typed error for bad input. */
+  prepareChild: PrepareChild;
 };
+
+export type PrepareChild = (
+  task: TaskDefinition<any, any, any> | string,
+  arg: unknown,
+  options: ChildEnqueueOptions | undefined,
+  parentId: number,
+) => Promise<NewTask>;
 
 export class AttemptAborted extends Error {
   constructor(readonly abortCause: AbortCause) {
@@ -53,7 +61,10 @@ export class AttemptAborted extends Error {
   }
 }
 
-const SUCCEEDED: AttemptResult = Object.freeze({ ok: true });
+const SUCCEEDED: AttemptResult = Object.freeze({
+  ok: true,
+  children: Object.freeze([]) as unknown as NewTask[],
+});
 
 /**
  * Runs the handler once, after the current synchronous work, with a timeout; settles when the
@@ -67,7 +78,15 @@ class Attempt implements TaskContext<unknown> {
   readonly attempt: number;
   readonly context: unknown;
   readonly logger: Logger;
-  readonly #input: AttemptInput;
+  // The input's fields, not the input: an attempt may outlive a young-generation collection or
+  // two, and what it holds on to then is promoted and costs a full collection later.
+  readonly #definition: TaskDefinition<any, any, any>;
+  readonly #arg: unknown;
+  readonly #row: SelectedRow | undefined;
+  readonly #id: number;
+  readonly #deadline: AbortFanout | undefined;
+  readonly #stop: AbortFanout | undefined;
+  readonly #prepareChild: PrepareChild;
   readonly #timeoutMs: number;
   #task: TaskRow | undefined;
   #resolve: ((result: AttemptResult) => void) | undefined;
@@ -76,21 +95,28 @@ class Attempt implements TaskContext<unknown> {
   #abortedWith: AttemptAborted | undefined;
   // Made on first read of `ctx.signal`: a quick handler that never reads it costs no controller.
   #controller: AbortController | undefined;
-  #children: Promise<void>[] | undefined;
+  #children: Promise<NewTask>[] | undefined;
   /** The timer's callback (called without a cause) and the abort fan-outs' listener. */
   readonly #onAbort: (cause?: AbortCause) => void = (cause) =>
     this.#abort(cause ?? { kind: 'timeout', timeoutMs: this.#timeoutMs });
 
   private constructor(input: AttemptInput) {
-    this.#input = input;
     if ('task' in input) {
       this.#task = input.task;
+      this.#id = input.task.id;
       this.attempt = input.task.attempts;
       this.#timeoutMs = input.task.timeoutMs;
     } else {
+      this.#row = input.row;
+      this.#id = Number(input.row.id);
       this.attempt = Number(input.row.attempts);
       this.#timeoutMs = Number(input.row.timeout_ms);
     }
+    this.#definition = input.definition;
+    this.#arg = input.arg;
+    this.#deadline = input.deadline;
+    this.#stop = input.stop;
+    this.#prepareChild = input.prepareChild;
     this.context = input.context;
     this.logger = input.logger;
   }
@@ -100,16 +126,16 @@ class Attempt implements TaskContext<unknown> {
     return new Promise((resolve) => {
       attempt.#resolve = resolve;
       attempt.#timer = setTimeout(attempt.#onAbort, attempt.#timeoutMs);
-      input.deadline?.add(attempt.#onAbort);
-      input.stop?.add(attempt.#onAbort);
+      attempt.#deadline?.add(attempt.#onAbort);
+      attempt.#stop?.add(attempt.#onAbort);
       // Never inside the caller's synchronous work (the executor starting a batch of tasks).
       if (!attempt.#done) queueMicrotask(() => attempt.#callHandler());
     });
   }
 
   get task(): TaskRow {
-    if (!this.#task && 'row' in this.#input) this.#task = toTaskRow(this.#input.row);
-    return this.#task!;
+    this.#task ??= toTaskRow(this.#row!);
+    return this.#task;
   }
 
   get signal(): AbortSignal {
@@ -122,7 +148,7 @@ class Attempt implements TaskContext<unknown> {
 
   /** An own property, so that a handler may take it out of `ctx` and call it on its own. */
   readonly enqueue: TaskContext['enqueue'] = (child, arg, options) => {
-    const pending = this.#input.enqueueChild(child, arg, options);
+    const pending = this.#prepareChild(child, arg, options, this.#id);
     pending.catch(() => {});
     this.#children ??= [];
     this.#children.push(pending);
@@ -133,7 +159,7 @@ class Attempt implements TaskContext<unknown> {
     let returned: unknown;
     let pending: boolean;
     try {
-      returned = this.#input.definition.handler(this.#input.arg, this);
+      returned = this.#definition.handler(this.#arg, this);
       pending = isThenable(returned);
     } catch (thrown) {
       this.#failWith(thrown);
@@ -155,7 +181,7 @@ class Attempt implements TaskContext<unknown> {
       return;
     }
     Promise.all(this.#children).then(
-      () => this.#finish(SUCCEEDED),
+      (children) => this.#finish({ ok: true, children }),
       (thrown) => this.#failWith(thrown),
     );
   }
@@ -175,8 +201,8 @@ class Attempt implements TaskContext<unknown> {
     if (this.#done) return;
     this.#done = true;
     clearTimeout(this.#timer);
-    this.#input.deadline?.delete(this.#onAbort);
-    this.#input.stop?.delete(this.#onAbort);
+    this.#deadline?.delete(this.#onAbort);
+    this.#stop?.delete(this.#onAbort);
     this.#resolve?.(result);
   }
 }

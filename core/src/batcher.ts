@@ -35,7 +35,7 @@ interface Pending<T> {
 }
 
 export class Batcher {
-  #completions: (Pending<boolean> & { success: Success })[] = [];
+  #completions: (Pending<boolean> & Success)[] = [];
   #claims: (Pending<SelectedRow[]> & { options: ClaimOptions })[] = [];
   #inFlight = 0;
   #scheduled = false;
@@ -46,9 +46,10 @@ export class Batcher {
    * Records a success (transition "complete", the row kept or deleted, no children). Resolves to
    * false when its lease was lost; rejects when the statement failed.
    */
-  complete(success: Success): Promise<boolean> {
+  complete({ id, leaseToken, deleteRow }: Success): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      this.#completions.push({ success, resolve, reject });
+      // One object per waiting success: it may wait through a young-generation collection.
+      this.#completions.push({ id, leaseToken, deleteRow, resolve, reject });
       this.#schedule();
     });
   }
@@ -76,12 +77,8 @@ export class Batcher {
       const completions = this.#completions.splice(0, MAX_COMPLETION_BATCH);
       const claim = this.#claims.shift();
       try {
-        const { completed, claimed } = await completeAndClaimTasks(
-          this.storage,
-          completions.map((waiting) => waiting.success),
-          claim?.options,
-        );
-        for (const waiting of completions) waiting.resolve(completed.has(leaseKey(waiting.success)));
+        const { completed, claimed } = await completeAndClaimTasks(this.storage, completions, claim?.options);
+        for (const waiting of completions) waiting.resolve(completed.has(leaseKey(waiting)));
         claim?.resolve(claimed);
       } catch (error) {
         for (const waiting of completions) waiting.reject(error);

@@ -67,7 +67,6 @@ export class DryRun {
     for (;;) {
       if (stop.signal?.aborted) return;
       update({ status: 'running', attempts: row.attempts + 1, startedAt: new Date().toISOString() });
-      const children: NewTask[] = [];
       let result: Awaited<ReturnType<typeof runAttempt>>;
       try {
         const arg = await validateArgument(definition, row.arg);
@@ -80,12 +79,10 @@ export class DryRun {
           logger: this.options.logger,
           deadline: undefined,
           stop,
-          enqueueChild: async (child, childArg, childOptions = {}) => {
-            const childDefinition = this.registry.resolve(child);
-            children.push(
-              await prepareTask(childDefinition, childArg, childOptions, this.options, { parentId: id }),
-            );
-          },
+          prepareChild: (child, childArg, childOptions, parentId) =>
+            prepareTask(this.registry.resolve(child), childArg, childOptions ?? {}, this.options, {
+              parentId,
+            }),
         });
       } catch (error) {
         update({ status: 'failed', lastError: describeThrown(error), finishedAt: new Date().toISOString() });
@@ -95,7 +92,7 @@ export class DryRun {
         update({ status: 'succeeded', finishedAt: new Date().toISOString() });
         if (definition.cleanSucceeded) this.rows.delete(id);
         await this.run(
-          children.map((child) => this.add(child)),
+          result.children.map((child) => this.add(child)),
           stop,
         );
         return;

@@ -4,7 +4,7 @@
  * result could not be written stays `running` until its lease expires and a scanner rescues it.
  * @module
  */
-import { type AbortCause, type AttemptResult, runAttempt } from './attempt.js';
+import { type AbortCause, type AttemptResult, type PrepareChild, runAttempt } from './attempt.js';
 import { Batcher } from './batcher.js';
 import { describeThrown, firstLine } from './errors.js';
 import type { Logger } from './logger.js';
@@ -37,7 +37,7 @@ type AttemptOf = Pick<TaskRow, 'id' | 'key' | 'attempts' | 'maxAttempts'>;
 
 /** A started task's attempt: the handler's result, or why it could not be called. */
 type Ran =
-  | { kind: 'ran'; definition: TaskDefinition<any, any, any>; result: AttemptResult; children: NewTask[] }
+  | { kind: 'ran'; definition: TaskDefinition<any, any, any>; result: AttemptResult }
   | { kind: 'unrunnable'; error: string };
 
 interface Recorded {
@@ -72,6 +72,9 @@ export class Executor {
   readonly #work = new WorkInProgress();
   readonly #stop: AbortFanout;
   readonly #batcher: Batcher;
+
+  readonly #prepareChild: PrepareChild = (child, arg, options, parentId) =>
+    prepareTask(this.deps.registry.resolve(child), arg, options ?? {}, this.deps.options, { parentId });
 
   constructor(readonly deps: ExecutorDeps) {
     this.#stop = new AbortFanout(deps.stopSignal, { kind: 'stop' });
@@ -339,7 +342,6 @@ export class Executor {
     } catch (error) {
       return { kind: 'unrunnable', error: `stored argument is invalid: ${describeThrown(error)}` };
     }
-    const children: NewTask[] = [];
     const result = await runAttempt({
       definition,
       row,
@@ -348,28 +350,28 @@ export class Executor {
       logger: this.logger,
       deadline: scope.deadline,
       stop: this.#stop,
-      enqueueChild: async (child, childArg, options = {}) => {
-        const childDefinition = this.deps.registry.resolve(child);
-        children.push(
-          await prepareTask(childDefinition, childArg, options, this.deps.options, { parentId: task.id }),
-        );
-      },
+      prepareChild: this.#prepareChild,
     });
-    return { kind: 'ran', definition, result, children };
+    return { kind: 'ran', definition, result };
   }
 
   /** Writes the outcome of an attempt. */
   async #record(lease: LeaseRef, task: AttemptOf, ran: Ran): Promise<Recorded> {
     if (ran.kind === 'unrunnable') return recorded(await this.#fail(lease, task, ran.error, null));
-    const { definition, result, children } = ran;
+    const { definition, result } = ran;
     if (!result.ok) {
       return recorded(await this.#afterFailure(lease, task, definition, result.thrown, result.aborted));
     }
+    const { children } = result;
     // A success without children joins the group-committed batch; children need their own
     // statement, as they are inserted in the same statement as the parent's success.
     if (children.length === 0) {
-      const success = { ...lease, deleteRow: definition.cleanSucceeded };
-      return recorded((await this.#batcher.complete(success)) ? 'succeeded' : this.#lost(task));
+      const written = await this.#batcher.complete({
+        id: lease.id,
+        leaseToken: lease.leaseToken,
+        deleteRow: definition.cleanSucceeded,
+      });
+      return recorded(written ? 'succeeded' : this.#lost(task));
     }
     const childIds = await completeTask(this.deps.storage, lease, {
       deleteRow: definition.cleanSucceeded,
