@@ -32,7 +32,14 @@ async function sample() {
     });
     measure();
     global.gc?.();
-    return { tasks: run.tasks, ms: run.ms, baseline, peak, retainedHeap: process.memoryUsage().heapUsed };
+    return {
+      tasks: run.tasks,
+      ms: run.ms,
+      capped: run.capped,
+      baseline,
+      peak,
+      retainedHeap: process.memoryUsage().heapUsed,
+    };
   } finally {
     clearInterval(sampler);
     await system.close();

@@ -15,7 +15,9 @@ const run = promisify(execFile);
 const child = fileURLToPath(new URL('../memory-child.ts', import.meta.url));
 
 export interface MemoryRun {
+  /** Tasks drained: fewer than asked when the run reached its time cap. */
   tasks: number;
+  capped: boolean;
   /** RSS when draining started, after a full garbage collection. */
   baselineMiB: number;
   peakMiB: number;
@@ -23,12 +25,23 @@ export interface MemoryRun {
   retainedHeapMiB: number;
 }
 
-export interface MemoryResult {
-  system: string;
-  small: MemoryRun;
-  large: MemoryRun;
-  /** Peak with the large backlog over peak with the small one. */
-  peakRatio: number;
+export type MemoryResult =
+  | {
+      system: string;
+      small: MemoryRun;
+      large: MemoryRun;
+      /** Peak with the large backlog over peak with the small one. */
+      peakRatio: number;
+    }
+  | {
+      system: string /** Why a sample could not be taken; the other systems are still measured. */;
+      failure: string;
+    };
+
+/** The line of a failed child's stderr that names the error, rather than the stack's first frame. */
+function errorLine(stderr: string | undefined): string | undefined {
+  const lines = stderr?.trim().split('\n') ?? [];
+  return lines.find((line) => /^\s*(\w*Error\b|error:)/i.test(line))?.trim() ?? lines[0];
 }
 
 const MiB = 1024 * 1024;
@@ -45,17 +58,19 @@ async function sample(
     { maxBuffer: 16 * 1024 * 1024 },
   ).catch((error: { stderr?: string }) => {
     throw new Error(
-      `memory sample of ${system} failed: ${error.stderr?.trim().split('\n')[0] ?? String(error)}`,
+      `memory sample of ${system} (${tasks} tasks) failed: ${errorLine(error.stderr) ?? String(error)}`,
     );
   });
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
     tasks: number;
+    capped: boolean;
     baseline: number;
     peak: number;
     retainedHeap: number;
   };
   return {
     tasks: result.tasks,
+    capped: result.capped,
     baselineMiB: result.baseline / MiB,
     peakMiB: result.peak / MiB,
     retainedHeapMiB: result.retainedHeap / MiB,
@@ -70,12 +85,18 @@ export async function measureMemory(
 ): Promise<MemoryResult[]> {
   const results: MemoryResult[] = [];
   for (const system of systems) {
-    const small = await sample(system.name, config.memorySmall, url, postgresVersion);
-    const large = await sample(system.name, config.memoryLarge, url, postgresVersion);
-    results.push({ system: system.name, small, large, peakRatio: large.peakMiB / small.peakMiB });
-    process.stderr.write(
-      `  memory ${system.name}: ${small.peakMiB.toFixed(0)} → ${large.peakMiB.toFixed(0)} MiB\n`,
-    );
+    try {
+      const small = await sample(system.name, config.memorySmall, url, postgresVersion);
+      const large = await sample(system.name, config.memoryLarge, url, postgresVersion);
+      results.push({ system: system.name, small, large, peakRatio: large.peakMiB / small.peakMiB });
+      process.stderr.write(
+        `  memory ${system.name}: ${small.peakMiB.toFixed(0)} → ${large.peakMiB.toFixed(0)} MiB\n`,
+      );
+    } catch (error) {
+      const failure = error instanceof Error ? error.message : String(error);
+      results.push({ system: system.name, failure });
+      process.stderr.write(`  ${failure}\n`);
+    }
   }
   return results;
 }

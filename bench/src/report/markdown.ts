@@ -79,7 +79,7 @@ export function checkTargets(results: Results): Target[] {
     });
   }
   const memory = results.memory?.find((result) => result.system === 'gta');
-  if (memory) {
+  if (memory && 'peakRatio' in memory) {
     targets.push({
       target: `peak RSS flat (${n(memory.large.tasks)} vs ${n(memory.small.tasks)} tasks, ≤ 1.2×)`,
       value: `${memory.peakRatio.toFixed(2)}×`,
@@ -239,14 +239,18 @@ export function toMarkdown(results: Results): string {
           'RSS at start (small / large)',
           'heap kept after (small / large)',
         ],
-        results.memory.map((r) => [
-          r.system,
-          n(r.small.peakMiB, 1),
-          n(r.large.peakMiB, 1),
-          `${r.peakRatio.toFixed(2)}×`,
-          `${n(r.small.baselineMiB, 1)} / ${n(r.large.baselineMiB, 1)}`,
-          `${n(r.small.retainedHeapMiB, 1)} / ${n(r.large.retainedHeapMiB, 1)}`,
-        ]),
+        results.memory.map((r) =>
+          'failure' in r
+            ? [r.system, 'failed', r.failure, '–', '–', '–']
+            : [
+                r.system,
+                `${n(r.small.peakMiB, 1)}${r.small.capped ? ` (time cap: ${n(r.small.tasks)} tasks)` : ''}`,
+                `${n(r.large.peakMiB, 1)}${r.large.capped ? ` (time cap: ${n(r.large.tasks)} tasks)` : ''}`,
+                `${r.peakRatio.toFixed(2)}×`,
+                `${n(r.small.baselineMiB, 1)} / ${n(r.large.baselineMiB, 1)}`,
+                `${n(r.small.retainedHeapMiB, 1)} / ${n(r.large.retainedHeapMiB, 1)}`,
+              ],
+        ),
       ),
     );
   }
