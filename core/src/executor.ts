@@ -73,6 +73,8 @@ export class Executor {
   readonly #stop: AbortFanout;
   readonly #batcher: Batcher;
 
+  /** {@link Executor.#startQueued} for a scope's recheck timer, made once rather than per call. */
+  readonly #recheckQueue = (scope: Scope) => this.#startQueued(scope);
   readonly #prepareChild: PrepareChild = (child, arg, options, parentId) =>
     prepareTask(this.deps.registry.resolve(child), arg, options ?? {}, this.deps.options, { parentId });
 
@@ -245,10 +247,13 @@ export class Executor {
     } finally {
       if (holdsSlot) this.#freeSlot(scope);
     }
-    // Children start once the parent's outcome is written, in submission order.
-    if (childIds.length > 0) await this.#startQuietly(childIds, scope);
-    this.#work.end();
-    scope.workEnded();
+    try {
+      // Children start once the parent's outcome is written, in submission order.
+      if (childIds.length > 0) await this.#startQuietly(childIds, scope);
+    } finally {
+      this.#work.end();
+      scope.workEnded();
+    }
   }
 
   #freeSlot(scope: Scope): void {
@@ -286,7 +291,7 @@ export class Executor {
     if (unstartable) this.#release(unstartable, scope);
     // A queue stalled behind slow handlers is still released in time.
     const head = scope.queue[0];
-    if (head) scope.recheckQueueAt(Math.min(head.startBy, scope.startUntil), () => this.#startQueued(scope));
+    if (head) scope.recheckQueueAt(Math.min(head.startBy, scope.startUntil), this.#recheckQueue);
     else scope.cancelQueueRecheck();
   }
 

@@ -120,13 +120,13 @@ export class Scope {
    * Calls `recheck` at `at` (epoch ms), when the queue's head may no longer start, unless a
    * recheck is set for then or earlier: one timer per queue, not one per task that starts.
    */
-  recheckQueueAt(at: number, recheck: () => void): void {
+  recheckQueueAt(at: number, recheck: (scope: Scope) => void): void {
     if (this.#recheck && this.#recheck.at <= at) return;
     this.cancelQueueRecheck();
     const timer = setTimeout(
       () => {
         this.#recheck = undefined;
-        recheck();
+        recheck(this);
       },
       Math.max(0, at - Date.now()),
     );
@@ -179,14 +179,21 @@ export class Scope {
   nextChange(timeoutMs: number, ready: () => boolean = () => true): Promise<void> {
     if (this.#work.count === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, timeoutMs));
-      this.#waiters.push({
+      const waiter = {
         ready,
         wake: () => {
           clearTimeout(timer);
           resolve();
         },
-      });
+      };
+      const timer = setTimeout(
+        () => {
+          this.#waiters = this.#waiters.filter((other) => other !== waiter);
+          resolve();
+        },
+        Math.max(0, timeoutMs),
+      );
+      this.#waiters.push(waiter);
     });
   }
 
