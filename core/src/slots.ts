@@ -165,10 +165,11 @@ export class Scope {
     this.#wake();
   }
 
-  /** Counts `work` (which never rejects) until it settles. */
+  /** Counts `work` until it settles (it is not to reject; if it did, it would still end). */
   track(work: Promise<void>): void {
     this.workBegun();
-    void work.then(() => this.workEnded());
+    const ended = () => this.workEnded();
+    void work.then(ended, ended);
   }
 
   /**

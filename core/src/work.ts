@@ -24,10 +24,11 @@ export class WorkInProgress {
     for (const resolve of waiting) resolve();
   }
 
-  /** Counts `work` (which never rejects) until it settles. */
+  /** Counts `work` until it settles (it is not to reject; if it did, it would still end). */
   track(work: Promise<void>): void {
     this.begin();
-    void work.then(() => this.end());
+    const end = () => this.end();
+    void work.then(end, end);
   }
 
   /** Resolves when no work is left, including work begun while waiting. */

@@ -48,6 +48,12 @@ describe('WorkInProgress', () => {
     expect(await settledNow(idle)).toBe(true);
     expect(work.count).toBe(0);
   });
+
+  it('ends a tracked promise that rejects all the same', async () => {
+    const work = new WorkInProgress();
+    work.track(Promise.reject(new Error('not expected, yet handled')));
+    expect(await settledNow(work.idle())).toBe(true);
+  });
 });
 
 describe('Scope.nextChange', () => {
