@@ -30,37 +30,54 @@ export interface SelectedRow {
   finished_at: number | null;
 }
 
-function epochMs(column: string, alias: string): SQL {
+/** Columns that travel as text (ids, which may exceed a double; the argument; the lease token). */
+const AS_TEXT = new Set<keyof SelectedRow>(['id', 'arg', 'lease_token', 'parent_id']);
+/** Timestamp columns, which travel as epoch milliseconds. */
+const AS_EPOCH_MS = new Set<keyof SelectedRow>([
+  'run_at',
+  'lease_expires_at',
+  'created_at',
+  'updated_at',
+  'started_at',
+  'finished_at',
+]);
+
+/** The select expression of one column of a {@link SelectedRow}; `alias` names the table. */
+function selected(alias: string, column: keyof SelectedRow): SQL {
   const ref = sql.raw(`${alias}."${column}"`);
-  return sql`(extract(epoch from ${ref}) * 1000)::float8 as ${sql.identifier(column)}`;
+  if (AS_TEXT.has(column)) return sql`${ref}::text as ${sql.identifier(column)}`;
+  if (AS_EPOCH_MS.has(column))
+    return sql`(extract(epoch from ${ref}) * 1000)::float8 as ${sql.identifier(column)}`;
+  return ref;
 }
+
+const ROW_COLUMNS: (keyof SelectedRow)[] = [
+  'id',
+  'task_key',
+  'status',
+  'arg',
+  'context',
+  'attempts',
+  'max_attempts',
+  'timeout_ms',
+  'init_timeout_sensitive',
+  'run_at',
+  'lease_expires_at',
+  'lease_token',
+  'last_error',
+  'dedupe_key',
+  'sequence_key',
+  'parent_id',
+  'created_at',
+  'updated_at',
+  'started_at',
+  'finished_at',
+];
 
 /** The select list of a task row; `alias` names the table in the statement. */
 export function rowColumns(alias: string): SQL {
-  const col = (name: string) => sql.raw(`${alias}."${name}"`);
   return sql.join(
-    [
-      sql`${col('id')}::text as "id"`,
-      col('task_key'),
-      col('status'),
-      sql`${col('arg')}::text as "arg"`,
-      col('context'),
-      col('attempts'),
-      col('max_attempts'),
-      col('timeout_ms'),
-      col('init_timeout_sensitive'),
-      epochMs('run_at', alias),
-      epochMs('lease_expires_at', alias),
-      sql`${col('lease_token')}::text as "lease_token"`,
-      col('last_error'),
-      col('dedupe_key'),
-      col('sequence_key'),
-      sql`${col('parent_id')}::text as "parent_id"`,
-      epochMs('created_at', alias),
-      epochMs('updated_at', alias),
-      epochMs('started_at', alias),
-      epochMs('finished_at', alias),
-    ],
+    ROW_COLUMNS.map((column) => selected(alias, column)),
     sql`, `,
   );
 }
@@ -71,42 +88,29 @@ export function rowColumns(alias: string): SQL {
  * the claim's largest cost after the row updates themselves: a claim of 300 rows took 12–15 ms
  * that way and 8 ms this way, and its rows are cheaper for the client to read.
  */
-export interface ClaimedColumns {
-  id: string;
-  task_key: string;
-  arg: string;
-  context: string | null;
-  attempts: number;
-  max_attempts: number;
-  timeout_ms: number;
-  init_timeout_sensitive: boolean;
-  run_at: number;
-  last_error: string | null;
-  dedupe_key: string | null;
-  sequence_key: string | null;
-  parent_id: string | null;
-  created_at: number;
-  now_ms: number;
-}
+const CLAIM_RETURNS = [
+  'id',
+  'task_key',
+  'arg',
+  'context',
+  'attempts',
+  'max_attempts',
+  'timeout_ms',
+  'init_timeout_sensitive',
+  'run_at',
+  'last_error',
+  'dedupe_key',
+  'sequence_key',
+  'parent_id',
+  'created_at',
+] as const satisfies readonly (keyof SelectedRow)[];
+
+export type ClaimedColumns = Pick<SelectedRow, (typeof CLAIM_RETURNS)[number]> & { now_ms: number };
 
 /** The select list of {@link ClaimedColumns}; `now` is the clock expression the claim wrote. */
 export function claimedColumns(alias: string, now: SQL): SQL[] {
-  const col = (name: string) => sql.raw(`${alias}."${name}"`);
   return [
-    sql`${col('id')}::text as "id"`,
-    col('task_key'),
-    sql`${col('arg')}::text as "arg"`,
-    col('context'),
-    col('attempts'),
-    col('max_attempts'),
-    col('timeout_ms'),
-    col('init_timeout_sensitive'),
-    epochMs('run_at', alias),
-    col('last_error'),
-    col('dedupe_key'),
-    col('sequence_key'),
-    sql`${col('parent_id')}::text as "parent_id"`,
-    epochMs('created_at', alias),
+    ...CLAIM_RETURNS.map((column) => selected(alias, column)),
     sql`(extract(epoch from ${now}) * 1000)::float8 as "now_ms"`,
   ];
 }
