@@ -53,10 +53,23 @@ export async function queryRows<Row>(executor: SqlExecutor, operation: string, q
   } catch (error) {
     throw new GtaError(ERROR_CODES.storage, `${operation} failed: ${messageOf(error)}`, { cause: error });
   }
-  if (Array.isArray(result)) return result as Row[];
-  const rows = (result as { rows?: unknown } | null)?.rows;
-  if (Array.isArray(rows)) return rows as Row[];
-  throw new GtaError(ERROR_CODES.storage, `${operation}: the driver returned no rows array`);
+  const rows = Array.isArray(result) ? result : (result as { rows?: unknown } | null)?.rows;
+  if (!Array.isArray(rows))
+    throw new GtaError(ERROR_CODES.storage, `${operation}: the driver returned no rows array`);
+  return handedOver(rows as Row[]);
+}
+
+/**
+ * The rows in an array of their own, the driver's emptied. The driver's result object can stay
+ * referenced from the old generation after its statement is done (by a settled promise that was
+ * promoted, say), and a young-generation collection then keeps, and promotes, every row it
+ * lists. Draining 100,000 quick tasks, each claim's rows were promoted that way: about 33 MB that
+ * only a full collection could free.
+ */
+function handedOver<Row>(rows: Row[]): Row[] {
+  const own = rows.slice();
+  rows.length = 0;
+  return own;
 }
 
 function messageOf(error: unknown): string {
