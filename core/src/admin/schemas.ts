@@ -4,7 +4,8 @@
  * Named schemas are kept in a registry of their own, so the user's global zod registry is untouched.
  * @module
  */
-import { z } from 'zod';
+// A namespace import lets bundlers keep only what is used; zod's `z` object holds every locale.
+import * as z from 'zod';
 import { TASK_STATES } from '../states.js';
 import { MAX_TASK_KEY_LENGTH } from '../task.js';
 

@@ -5,7 +5,7 @@
  */
 import type { ValidationTargets } from 'hono';
 import { validator } from 'hono/validator';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { errorJson } from './responses.js';
 
 export function validate<Target extends keyof ValidationTargets, Schema extends z.ZodType>(
