@@ -14,7 +14,12 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { ERROR_CODES, GtaError } from '../errors.js';
 import type { TaskId } from '../types.js';
-import { rowColumns, type SelectedRow } from './rows.js';
+import {
+  type InsertClaimedColumns,
+  insertClaimedColumns,
+  insertClaimedRow,
+  type SelectedRow,
+} from './rows.js';
 import { freshLeaseToken, jsonParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 /** A task ready to be written: argument and context already serialized and checked. */
@@ -39,6 +44,9 @@ export interface InsertClaim {
   leaseMs: number;
 }
 
+/** An insert's claim with the lease token it writes, drawn by the client so that it knows it. */
+type TokenedClaim = InsertClaim & { leaseToken: string };
+
 /** An inserted task; `claimed` is its row when the insert claimed it. */
 export interface InsertedTask {
   id: TaskId;
@@ -51,13 +59,13 @@ const CLAIM_COLUMNS = sql`status, attempts, lease_token, lease_expires_at`;
  * The values of {@link CLAIM_COLUMNS} for a task claimed by its insert, or (when `when` is false
  * for a row) of an unclaimed one; `timeoutMs` is the row's timeout expression.
  */
-function claimValues(context: StorageContext, claim: InsertClaim, timeoutMs: SQL, when: SQL): SQL {
+function claimValues(context: StorageContext, claim: TokenedClaim, timeoutMs: SQL, when: SQL): SQL {
   const now = nowOf(context);
   const leaseStart = context.clock ? now : sql`clock_timestamp()`;
   const leaseEnd = sql`${leaseStart} + ((${timeoutMs} + ${claim.leaseMs}::float8) * interval '1 millisecond')`;
   return sql`case when ${when} then 'running' else 'initialized' end,
        case when ${when} then 1 else 0 end,
-       case when ${when} then ${freshLeaseToken()}::uuid end,
+       case when ${when} then ${claim.leaseToken}::uuid end,
        case when ${when} then ${leaseEnd} end`;
 }
 
@@ -70,7 +78,7 @@ function insertSelect(
   tasks: NewTask[],
   guard: SQL | null,
   returning: SQL,
-  claim?: InsertClaim & { first: number },
+  claim?: TokenedClaim & { first: number },
 ): SQL {
   const now = nowOf(context);
   const payload = tasks.map((task) => ({ ...task, arg: JSON.parse(task.arg) as unknown }));
@@ -97,15 +105,15 @@ function insertSelect(
 /**
  * The insert of one task as a single VALUES row (planned far faster than a select from a jsonb
  * array), claimed with `claim`. A dedupe conflict inserts nothing. Returns the id as text, and
- * with a claim the whole row.
+ * with a claim what the client cannot know of the row ({@link InsertClaimedColumns}).
  */
-function insertOne(context: StorageContext, task: NewTask, claim: InsertClaim | null): SQL {
+function insertOne(context: StorageContext, task: NewTask, claim: TokenedClaim | null): SQL {
   const now = nowOf(context);
   const claimed = claim
     ? {
         columns: sql`, ${CLAIM_COLUMNS}`,
         values: sql`, ${claimValues(context, claim, sql`${task.timeoutMs}::int`, sql`true`)}`,
-        returning: rowColumns('task'),
+        returning: insertClaimedColumns('task', now),
       }
     : { columns: sql``, values: sql``, returning: sql`task.id::text as id` };
   return sql`insert into ${tableOf(context)} as task
@@ -129,13 +137,20 @@ export async function insertTask(
   task: NewTask,
   claim: InsertClaim | null = null,
 ): Promise<InsertedTask & { inserted: boolean }> {
+  const tokened = claim ? { ...claim, leaseToken: freshLeaseToken() } : null;
+  const claimedRow = (row: InsertClaimedColumns) =>
+    tokened ? insertClaimedRow(task, row, tokened.leaseToken) : null;
   if (task.dedupeKey === null) {
-    const [row] = await queryRows<SelectedRow>(context.db, 'enqueue', insertOne(context, task, claim));
-    return { id: Number(row!.id), inserted: true, claimed: claim ? row! : null };
+    const [row] = await queryRows<InsertClaimedColumns>(
+      context.db,
+      'enqueue',
+      insertOne(context, task, tokened),
+    );
+    return { id: Number(row!.id), inserted: true, claimed: claimedRow(row!) };
   }
   const table = tableOf(context);
-  const statement = sql`with inserted as (${insertOne(context, task, claim)})
-    select id, true as inserted, ${claim ? sql`row_to_json(inserted)::text` : sql`null::text`} as claimed
+  const statement = sql`with inserted as (${insertOne(context, task, tokened)})
+    select id, true as inserted, ${tokened ? sql`row_to_json(inserted)::text` : sql`null::text`} as claimed
       from inserted
     union all
     select id::text, false, null from ${table}
@@ -148,7 +163,8 @@ export async function insertTask(
       statement,
     );
     if (row) {
-      const claimed = row.claimed === null ? null : (JSON.parse(row.claimed) as SelectedRow);
+      const claimed =
+        row.claimed === null ? null : claimedRow(JSON.parse(row.claimed) as InsertClaimedColumns);
       return { id: Number(row.id), inserted: Boolean(row.inserted), claimed };
     }
   }
@@ -173,15 +189,24 @@ export async function insertTasks(
   claim: (InsertClaim & { first: number }) | null = null,
 ): Promise<InsertedTask[]> {
   if (tasks.length === 0) return [];
-  const claimed = claim && claim.first > 0 ? claim : undefined;
-  const returning = claimed ? sql`${rowColumns('task')}, task.id as position` : sql`task.id as position`;
-  const rows = await queryRows<SelectedRow & { position: string }>(
+  const claimed = claim && claim.first > 0 ? { ...claim, leaseToken: freshLeaseToken() } : undefined;
+  const returning = claimed
+    ? sql`${insertClaimedColumns('task', nowOf(context))}, task.id as position`
+    : sql`task.id as position`;
+  const rows = await queryRows<InsertClaimedColumns & { position: string }>(
     context.db,
     'enqueueMany',
     sql`with inserted as (${insertSelect(context, tasks, null, returning, claimed)})
       select ${claimed ? sql`inserted.*` : sql`position::text as id`} from inserted order by inserted.position`,
   );
-  return rows.map((row) => ({ id: Number(row.id), claimed: row.status === 'running' ? row : null }));
+  // No dedupe keys here, so every task was inserted, in input order.
+  return rows.map((row, index) => ({
+    id: Number(row.id),
+    claimed:
+      claimed && row.lease_expires_at !== null
+        ? insertClaimedRow(tasks[index]!, row, claimed.leaseToken)
+        : null,
+  }));
 }
 
 /** The children part of a completion statement: inserted only if the `done` CTE updated a row. */

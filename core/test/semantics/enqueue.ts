@@ -290,6 +290,35 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect(ran.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     });
 
+    it('gives a task its insert claimed its row exactly as stored, in every form of enqueue', async () => {
+      // The insert returns only its id, its clock and the lease's end; the rest of ctx.task is
+      // what the insert was given, and must read the same as the row in the table.
+      const seen: { inHandler: unknown; stored: unknown }[] = [];
+      const task = defineTask({
+        key: 'insert-row',
+        retryTimes: 2,
+        timeoutMs: 4321,
+        handler: async (_arg: unknown, ctx) => {
+          seen.push({ inHandler: ctx.task, stored: await manager.getTask(ctx.task.id) });
+        },
+      });
+      const manager = await h().manager([task]);
+      const ids = [
+        await manager.enqueue(task, { n: 1, text: 'é "quoted"', nested: { b: [1, 2.5], a: null } }),
+        await manager.enqueue(task, { n: 2 }, { dedupeKey: 'insert-row-2' }),
+        ...(await h().enqueueWithCommitHook(manager, task, [{ n: 3 }, { n: 4 }])),
+      ];
+      if (driver.lacks?.interactiveTransactions === undefined) {
+        ids.push(await manager.transaction((tx) => manager.enqueue(task, { n: 5 }, { tx })));
+      }
+      await eventually(async () => (seen.length === ids.length ? true : undefined));
+      expect(seen.map(({ inHandler }) => (inHandler as { id: number }).id).sort()).toEqual([...ids].sort());
+      for (const { inHandler, stored } of seen) {
+        expect(inHandler).toMatchObject({ status: 'running', attempts: 1, maxAttempts: 3, timeoutMs: 4321 });
+        expect(inHandler).toEqual(stored);
+      }
+    });
+
     it('above the concurrency cap, committed tasks stay initialized for a scanner', async () => {
       const hold = gate();
       let running = 0;
