@@ -108,12 +108,14 @@ const CLAIM_RETURNS = [
 
 export type ClaimedColumns = Pick<SelectedRow, (typeof CLAIM_RETURNS)[number]> & { now_ms: number };
 
+/** The statement's clock `now` as epoch milliseconds, named `now_ms`. */
+function nowMs(now: SQL): SQL {
+  return sql`(extract(epoch from ${now}) * 1000)::float8 as "now_ms"`;
+}
+
 /** The select list of {@link ClaimedColumns}; `now` is the clock expression the claim wrote. */
 export function claimedColumns(alias: string, now: SQL): SQL[] {
-  return [
-    ...CLAIM_RETURNS.map((column) => selected(alias, column)),
-    sql`(extract(epoch from ${now}) * 1000)::float8 as "now_ms"`,
-  ];
+  return [...CLAIM_RETURNS.map((column) => selected(alias, column)), nowMs(now)];
 }
 
 /**
@@ -155,7 +157,7 @@ export interface InsertClaimedColumns {
 
 /** The select list of {@link InsertClaimedColumns}; `now` is the clock expression the insert wrote. */
 export function insertClaimedColumns(alias: string, now: SQL): SQL {
-  return sql`${selected(alias, 'id')}, (extract(epoch from ${now}) * 1000)::float8 as "now_ms", ${selected(alias, 'lease_expires_at')}`;
+  return sql`${selected(alias, 'id')}, ${nowMs(now)}, ${selected(alias, 'lease_expires_at')}`;
 }
 
 /**
