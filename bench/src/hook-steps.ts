@@ -9,8 +9,8 @@ import { performance } from 'node:perf_hooks';
 import { createTaskManager, defineTask, silentLogger } from '@gta/core';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { createBenchDatabase, dropBenchDatabase } from './database.js';
-import { median } from './stats.js';
 import { instrumentedPool, StatementLog } from './statements.js';
+import { median } from './stats.js';
 
 const samples = Number(process.argv[2] ?? 500);
 const WARM_UP = 200;
