@@ -21,6 +21,8 @@ export interface BenchConfig {
   /** Tasks enqueued in batches of `enqueueBatchSize`. */
   enqueueBatched: number;
   enqueueBatchSize: number;
+  /** Rounds of the enqueue measurement (every system in each); the figure is their median. */
+  enqueueRounds: number;
   drainTasks: number;
   /** Rounds of the drain comparison; configurations other than the best run in the first only. */
   drainRounds: number;
@@ -61,6 +63,7 @@ export function parseConfig(argv: string[]): BenchConfig {
     enqueueEach: quick ? 300 : 2000,
     enqueueBatched: quick ? 2000 : 10_000,
     enqueueBatchSize: 100,
+    enqueueRounds: quick ? 1 : 3,
     drainTasks: quick ? 2000 : 10_000,
     drainRounds: quick ? 1 : 5,
     drainTimeLimitMs: quick ? 8000 : 20_000,

@@ -115,9 +115,16 @@ export function toMarkdown(results: Results): string {
           'system',
           `1 per transaction (${n(config.enqueueEach)} tasks)`,
           `batches of ${config.enqueueBatchSize} (${n(config.enqueueBatched)} tasks)`,
+          'rounds (1 per transaction / batches)',
         ],
-        results.enqueue.map((r) => [r.system, n(r.eachPerSec), n(r.batchedPerSec)]),
+        results.enqueue.map((r) => [
+          r.system,
+          n(r.eachPerSec),
+          n(r.batchedPerSec),
+          r.eachRounds.map((each, i) => `${n(each)} / ${n(r.batchedRounds[i]!)}`).join(', '),
+        ]),
       ),
+      `The median of ${config.enqueueRounds} round${config.enqueueRounds === 1 ? '' : 's'}, every system in each; setup and cleanup (a fresh table or queue) are not timed.`,
     );
   }
   if (results.drain) {

@@ -106,21 +106,27 @@ export class Gta implements System {
     return manager;
   }
 
-  async enqueueEach(count: number): Promise<void> {
+  async enqueueEach(count: number): Promise<number> {
     const manager = await this.manager(() => {});
+    const started = performance.now();
     for (let i = 0; i < count; i++) {
       await this.db.transaction((tx) => manager.enqueue('noop', { i }, { tx }));
     }
+    const ms = performance.now() - started;
     await this.pool.query(`drop table "${manager.options.table}"`);
+    return ms;
   }
 
-  async enqueueBatches(count: number, size: number): Promise<void> {
+  async enqueueBatches(count: number, size: number): Promise<number> {
     const manager = await this.manager(() => {});
+    const started = performance.now();
     for (let start = 0; start < count; start += size) {
       const args = Array.from({ length: Math.min(size, count - start) }, (_, i) => ({ i: start + i }));
       await this.db.transaction((tx) => manager.enqueueMany('noop', args, { tx }));
     }
+    const ms = performance.now() - started;
     await this.pool.query(`drop table "${manager.options.table}"`);
+    return ms;
   }
 
   /**

@@ -101,10 +101,11 @@ export class PgBossSystem implements System {
     await this.boss.deleteQueue(name);
   }
 
-  async enqueueEach(count: number): Promise<void> {
+  async enqueueEach(count: number): Promise<number> {
     const queue = await this.#queue();
     const client = await this.pool.connect();
     const db = { executeSql: (text: string, values: unknown[]) => client.query(text, values) };
+    const started = performance.now();
     try {
       for (let i = 0; i < count; i++) {
         await client.query('begin');
@@ -114,11 +115,14 @@ export class PgBossSystem implements System {
     } finally {
       client.release();
     }
+    const ms = performance.now() - started;
     await this.#dropQueue(queue);
+    return ms;
   }
 
-  async enqueueBatches(count: number, size: number): Promise<void> {
+  async enqueueBatches(count: number, size: number): Promise<number> {
     const queue = await this.#queue();
+    const started = performance.now();
     for (let start = 0; start < count; start += size) {
       await this.boss.insert(
         Array.from({ length: Math.min(size, count - start) }, (_, i) => ({
@@ -127,7 +131,9 @@ export class PgBossSystem implements System {
         })),
       );
     }
+    const ms = performance.now() - started;
     await this.#dropQueue(queue);
+    return ms;
   }
 
   async drain(variant: DrainVariant, input: DrainInput): Promise<DrainRun> {

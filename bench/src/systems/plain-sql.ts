@@ -84,9 +84,10 @@ export class PlainSql implements System {
     return table;
   }
 
-  async enqueueEach(count: number): Promise<void> {
+  async enqueueEach(count: number): Promise<number> {
     const table = await this.#createTable();
     const client = await this.pool.connect();
+    const started = performance.now();
     try {
       for (let i = 0; i < count; i++) {
         await client.query('begin');
@@ -96,11 +97,14 @@ export class PlainSql implements System {
     } finally {
       client.release();
     }
+    const ms = performance.now() - started;
     await this.pool.query(`drop table ${table}`);
+    return ms;
   }
 
-  async enqueueBatches(count: number, size: number): Promise<void> {
+  async enqueueBatches(count: number, size: number): Promise<number> {
     const table = await this.#createTable();
+    const started = performance.now();
     for (let start = 0; start < count; start += size) {
       const payloads = Array.from({ length: Math.min(size, count - start) }, (_, i) => ({ i: start + i }));
       await this.pool.query(
@@ -108,7 +112,9 @@ export class PlainSql implements System {
         [JSON.stringify(payloads)],
       );
     }
+    const ms = performance.now() - started;
     await this.pool.query(`drop table ${table}`);
+    return ms;
   }
 
   async drain(variant: DrainVariant, input: DrainInput): Promise<DrainRun> {

@@ -66,10 +66,13 @@ export interface System {
   readonly latencyVariants: LatencyVariant[];
   /** Creates the schema; called once per run. */
   setup(): Promise<void>;
-  /** `count` tasks, each in its own transaction (BEGIN, enqueue, COMMIT), one after another. */
-  enqueueEach(count: number): Promise<void>;
-  /** `count` tasks in batches of `size`, each batch one call of the system's batch API. */
-  enqueueBatches(count: number, size: number): Promise<void>;
+  /**
+   * `count` tasks, each in its own transaction (BEGIN, enqueue, COMMIT), one after another.
+   * Resolves to the milliseconds the enqueuing took, without the setup and cleanup around it.
+   */
+  enqueueEach(count: number): Promise<number>;
+  /** `count` tasks in batches of `size`, each batch one call of the system's batch API; timed the same way. */
+  enqueueBatches(count: number, size: number): Promise<number>;
   /** Fills a fresh queue with `tasks` due no-op tasks (untimed), then times draining them. */
   drain(variant: DrainVariant, input: DrainInput): Promise<DrainRun>;
   /** Commit-to-start latencies (ms) of tasks enqueued one at a time on an idle system. */
