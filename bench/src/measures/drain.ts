@@ -72,8 +72,13 @@ export async function measureDrain(systems: System[], config: BenchConfig): Prom
   return [...results.values()];
 }
 
-/** gta's drain rate over each system's best, with the rounds' rates taken side by side. */
-export function drainRatios(results: DrainResult[]): { against: string; ratio: number }[] {
+/**
+ * gta's drain rate over each system's best, with the rounds' rates taken side by side: the median
+ * of the rounds' ratios, and the lowest and highest of them (how much one round can be trusted).
+ */
+export function drainRatios(
+  results: DrainResult[],
+): { against: string; ratio: number; lowest: number; highest: number }[] {
   const gta = results.find((result) => result.system === 'gta');
   if (!gta) return [];
   return results
@@ -81,6 +86,11 @@ export function drainRatios(results: DrainResult[]): { against: string; ratio: n
     .map((peer) => {
       const rounds = Math.min(gta.rates.length, peer.rates.length);
       const ratios = Array.from({ length: rounds }, (_, i) => gta.rates[i]! / peer.rates[i]!);
-      return { against: `${peer.system} ${peer.variant}`, ratio: median(ratios) };
+      return {
+        against: `${peer.system} ${peer.variant}`,
+        ratio: median(ratios),
+        lowest: Math.min(...ratios),
+        highest: Math.max(...ratios),
+      };
     });
 }
