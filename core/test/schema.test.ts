@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
-import { gtaTasksTable } from '../src/index.js';
+import { gtaTasksTable, migrationStatements } from '../src/index.js';
 
 const committedSchema = readFileSync(new URL('../schema.sql', import.meta.url), 'utf8');
 
@@ -34,5 +34,20 @@ describe('gtaTasksTable, the drizzle schema for users', () => {
       })
       .sort();
     expect(declared).toEqual(migrated);
+  });
+});
+
+describe("README's recipe for upgrading a large table", () => {
+  it('builds, with CONCURRENTLY, exactly the indexes the migrations after the first create', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const recipe = readme.split('\n').filter((line) => line.startsWith('CREATE INDEX CONCURRENTLY'));
+    const created = migrationStatements('gta_tasks')
+      .slice(1)
+      .flatMap((migration) => migration.statements)
+      .flatMap((statement) => statement.split('\n'))
+      .filter((line) => line.startsWith('CREATE INDEX IF NOT EXISTS'))
+      .map((line) => line.replace('CREATE INDEX IF NOT EXISTS', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS'));
+    expect(created.length).toBeGreaterThan(0);
+    expect(recipe).toEqual(created);
   });
 });

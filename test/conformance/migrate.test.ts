@@ -64,6 +64,42 @@ for (const driver of ALL_DRIVERS) {
     });
 
     itNeeding(driver, 'concurrentSessions')(
+      'upgrades from version 1 without rebuilding indexes built beforehand with CONCURRENTLY (README "Upgrading")',
+      async () => {
+        const table = 'from_v1_concurrently';
+        const [first, ...later] = migrationStatements(table);
+        for (const statement of first!.statements) await database.exec(statement);
+        await database.exec(`create table "${table}_migrations" (version integer primary key, name text not null,
+          applied_at timestamptz not null default now())`);
+        await database.exec(`insert into "${table}_migrations" (version, name) values (1, '${first!.name}')`);
+        // The recipe: every index a later migration creates, built first without blocking writes.
+        const concurrently = later
+          .flatMap((migration) => migration.statements)
+          .filter((statement) => statement.includes('CREATE INDEX IF NOT EXISTS'))
+          .map((statement) =>
+            statement.replace('CREATE INDEX IF NOT EXISTS', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS'),
+          );
+        expect(concurrently.length).toBeGreaterThan(0);
+        for (const statement of concurrently) await database.exec(statement);
+        const built = await database.query<{ oid: number }>(
+          `select indexrelid::int as oid from pg_index where indrelid = '"${table}"'::regclass order by 1`,
+        );
+        expect(await migrate(database.db, { table })).toEqual({
+          applied: VERSIONS.slice(1),
+          version: LATEST_VERSION,
+        });
+        expect(await dumpSchema(database.query, table)).toBe(committedSchema.replaceAll('gta_tasks', table));
+        // The migration kept the indexes built beforehand (same objects), and every index is valid.
+        const kept = await database.query<{ oid: number; valid: boolean }>(
+          `select indexrelid::int as oid, indisvalid as valid from pg_index where indrelid = '"${table}"'::regclass`,
+        );
+        const builtOids = built.map(({ oid }) => oid);
+        expect(kept).toHaveLength(builtOids.length - 1); // the old (status, updated_at) index went
+        expect(kept.every(({ oid, valid }) => builtOids.includes(oid) && valid)).toBe(true);
+      },
+    );
+
+    itNeeding(driver, 'concurrentSessions')(
       'applies each migration once when four instances migrate at the same moment',
       async () => {
         const instances = await Promise.all(
