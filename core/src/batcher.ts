@@ -1,17 +1,20 @@
 /**
- * The executor's successes and scanner claims, grouped into few statements. At most two
- * statements are in flight; the completions that arrive meanwhile wait and go together in the
+ * The executor's successes, start records and scanner claims, grouped into few statements. At
+ * most two statements are in flight; the writes that arrive meanwhile wait and go together in the
  * next one, with the next claim a scanner asked for when there is one. A busy executor so spends
- * one round trip on many tasks, while an idle one writes each outcome at once, without a timer.
+ * one round trip on many tasks, while an idle one writes each at once, without a timer.
+ *
+ * A start record waits like a success, and when its task succeeds before the record was sent, the
+ * start goes with the success instead: a quick task costs no statement of its own for its start.
  * @module
  */
 import {
   type ClaimOptions,
-  completeAndClaimTasks,
   leaseKey,
   type SelectedRow,
   type StorageContext,
   type Success,
+  writeBatch,
 } from './storage/index.js';
 
 /** Statements in flight at once: a claim need not wait behind the completions in flight. */
@@ -34,8 +37,23 @@ interface Pending<T> {
   reject: (error: unknown) => void;
 }
 
+/** A started attempt of a running task, identified by its lease. */
+export interface Start {
+  id: number;
+  leaseToken: string;
+  /** When its handler started (epoch ms, this process's clock). */
+  startedAt: number;
+}
+
+/** A success waiting for its statement; `startedAt` as in {@link Start}. */
+type WaitingSuccess = Pending<boolean> & Omit<Success, 'startedAgoMs'> & { startedAt: number };
+
+/** A start waiting for its statement; a caller that waits for it is told whether it was written. */
+type WaitingStart = Start & { settle: Pending<boolean> | undefined };
+
 export class Batcher {
-  #completions: (Pending<boolean> & Success)[] = [];
+  #completions: WaitingSuccess[] = [];
+  #starts: WaitingStart[] = [];
   #claims: (Pending<SelectedRow[]> & { options: ClaimOptions })[] = [];
   #inFlight = 0;
   #scheduled = false;
@@ -43,18 +61,42 @@ export class Batcher {
   constructor(readonly storage: StorageContext) {}
 
   /**
-   * Records a success (transition "complete", the row kept or deleted, no children). Resolves to
-   * false when its lease was lost; rejects when the statement failed.
+   * Records a success (transition "complete", the row kept or deleted, no children), and the start
+   * of its attempt if that was not recorded yet. Resolves to false when its lease was lost; rejects
+   * when the statement failed.
    */
-  complete({ id, leaseToken, deleteRow }: Success): Promise<boolean> {
+  complete(success: {
+    id: number;
+    leaseToken: string;
+    deleteRow: boolean;
+    startedAt: number;
+  }): Promise<boolean> {
     return new Promise((resolve, reject) => {
       // One object per waiting success: it may wait through a young-generation collection.
-      this.#completions.push({ id, leaseToken, deleteRow, resolve, reject });
+      const { id, leaseToken, deleteRow, startedAt } = success;
+      this.#completions.push({ id, leaseToken, deleteRow, startedAt, resolve, reject });
       this.#schedule();
     });
   }
 
-  /** Claims due tasks (transition "claim") in the next statement, with the completions waiting. */
+  /** Records, with the next statement, that an attempt's handler started. Never rejects. */
+  started(start: Start): void {
+    this.#starts.push({ ...start, settle: undefined });
+    this.#schedule();
+  }
+
+  /**
+   * Records that an attempt's handler is about to start, and resolves once that is written: true
+   * when it was, false when the lease was lost; rejects when the statement failed.
+   */
+  recordStart(start: Start): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.#starts.push({ ...start, settle: { resolve, reject } });
+      this.#schedule();
+    });
+  }
+
+  /** Claims due tasks (transition "claim") in the next statement, with the writes waiting. */
   claim(options: ClaimOptions): Promise<SelectedRow[]> {
     return new Promise((resolve, reject) => {
       this.#claims.push({ options, resolve, reject });
@@ -73,18 +115,47 @@ export class Batcher {
 
   async #run(): Promise<void> {
     this.#inFlight++;
-    while (this.#completions.length > 0 || this.#claims.length > 0) {
+    while (this.#completions.length > 0 || this.#starts.length > 0 || this.#claims.length > 0) {
       const completions = this.#completions.splice(0, MAX_COMPLETION_BATCH);
+      const starts = this.#takeStarts(completions);
       const claim = this.#claims.shift();
+      const now = Date.now();
       try {
-        const { completed, claimed } = await completeAndClaimTasks(this.storage, completions, claim?.options);
-        for (const waiting of completions) waiting.resolve(completed.has(leaseKey(waiting)));
-        claim?.resolve(claimed);
+        const written = await writeBatch(this.storage, {
+          successes: completions.map(({ id, leaseToken, deleteRow, startedAt }) => ({
+            id,
+            leaseToken,
+            deleteRow,
+            startedAgoMs: Math.max(0, now - startedAt),
+          })),
+          starts: starts.map(({ id, leaseToken, startedAt }) => ({
+            id,
+            leaseToken,
+            agoMs: Math.max(0, now - startedAt),
+          })),
+          claim: claim?.options,
+        });
+        for (const waiting of completions) waiting.resolve(written.completed.has(leaseKey(waiting)));
+        for (const start of starts) start.settle?.resolve(written.started.has(leaseKey(start)));
+        claim?.resolve(written.claimed);
       } catch (error) {
         for (const waiting of completions) waiting.reject(error);
+        for (const start of starts) start.settle?.reject(error);
         claim?.reject(error);
       }
     }
     this.#inFlight--;
+  }
+
+  /**
+   * The waiting starts to send now: all but those whose success goes in the same statement (the
+   * success records the start), so that no row is written twice by one statement.
+   */
+  #takeStarts(completions: WaitingSuccess[]): WaitingStart[] {
+    const starts = this.#starts;
+    this.#starts = [];
+    if (starts.length === 0 || completions.length === 0) return starts;
+    const completing = new Set(completions.map(leaseKey));
+    return starts.filter((start) => !completing.has(leaseKey(start)));
   }
 }

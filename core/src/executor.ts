@@ -16,15 +16,16 @@ import {
   type ClaimOptions,
   claimTasks,
   completeTask,
+  confirmClaims,
   failTask,
   type InsertClaim,
   type LeaseRef,
   leaseKey,
   type NewTask,
-  recordStarts,
   releaseTask,
   releaseUnstarted,
   type SelectedRow,
+  type StartedLease,
   type StorageContext,
 } from './storage/index.js';
 import { controlSignalOf, retryDelay, type TaskDefinition } from './task.js';
@@ -35,10 +36,15 @@ import { WorkInProgress } from './work.js';
 /** What the executor needs of a claimed row to record and log its outcome. */
 type AttemptOf = Pick<TaskRow, 'id' | 'key' | 'attempts' | 'maxAttempts'>;
 
-/** A started task's attempt: the handler's result, or why it could not be called. */
+/**
+ * A started task's attempt: the handler's result (its handler started at `startedAt`, epoch ms),
+ * why it could not be called, or that it must not start after all (its start could not be
+ * recorded first, or the manager began to stop meanwhile).
+ */
 type Ran =
-  | { kind: 'ran'; definition: TaskDefinition<any, any, any>; result: AttemptResult }
-  | { kind: 'unrunnable'; error: string };
+  | { kind: 'ran'; definition: TaskDefinition<any, any, any>; result: AttemptResult; startedAt: number }
+  | { kind: 'unrunnable'; error: string }
+  | { kind: 'not started'; releaseWith: string | null };
 
 interface Recorded {
   outcome: Outcome;
@@ -47,6 +53,10 @@ interface Recorded {
 }
 
 const NO_CHILDREN: TaskId[] = [];
+
+const RELEASED_BY_STOP = 'released unfinished by a stopping manager; the attempt is not counted';
+const RELEASED_AT_DEADLINE =
+  'attempt aborted: the invocation reached its deadline; released without counting the attempt';
 
 function recorded(outcome: Outcome): Recorded {
   return { outcome, childIds: NO_CHILDREN };
@@ -57,8 +67,10 @@ export interface ExecutorDeps {
   registry: TaskRegistry;
   options: ResolvedOptions;
   slots: Slots;
-  /** Aborts when the manager stops; running attempts are released back to `initialized`. */
-  stopSignal: AbortSignal;
+  /** Aborts when the manager's stop begins: from then on nothing is claimed or started. */
+  stopping: AbortSignal;
+  /** Aborts when running attempts are to be cut short; they are released back to `initialized`. */
+  abortRunning: AbortSignal;
 }
 
 /**
@@ -79,7 +91,7 @@ export class Executor {
     prepareTask(this.deps.registry.resolve(child), arg, options ?? {}, this.deps.options, { parentId });
 
   constructor(readonly deps: ExecutorDeps) {
-    this.#stop = new AbortFanout(deps.stopSignal, { kind: 'stop' });
+    this.#stop = new AbortFanout(deps.abortRunning, { kind: 'stop' });
     this.#batcher = new Batcher(deps.storage);
   }
 
@@ -92,9 +104,14 @@ export class Executor {
     return this.#work.idle();
   }
 
+  /** Whether `scope` may start nothing more: the manager stops, or the scope's signal aborted. */
+  #halted(scope: Scope): boolean {
+    return this.deps.stopping.aborted || scope.signal?.aborted === true;
+  }
+
   /** How many more tasks `scope` may start now. */
   capacity(scope: Scope): number {
-    if (this.deps.stopSignal.aborted || scope.signal?.aborted) return 0;
+    if (this.#halted(scope)) return 0;
     return Math.min(this.deps.slots.free(), scope.free());
   }
 
@@ -102,6 +119,11 @@ export class Executor {
    * Claims up to `limit` due tasks (or only `ids`), by default the free capacity, and starts them
    * in `scope`. Tasks claimed beyond the capacity wait in the scope's queue and start as its
    * handlers free their slots; only a scope that has handlers running may queue.
+   *
+   * The slots the first tasks start in are reserved before the claim is sent, so that a commit
+   * hook or another claim cannot take them meanwhile; tasks the claim returns after the manager
+   * began to stop (or the scope's signal aborted) are given back unstarted. A task whose timeout
+   * would outlast the scope's invocation is not claimed.
    */
   async claimAndStart(scope: Scope, ids?: TaskId[], limit?: number): Promise<number> {
     const capacity = this.capacity(scope);
@@ -110,6 +132,8 @@ export class Executor {
     if (count <= 0) return 0;
     const claimedAt = Date.now();
     const queues = count > capacity;
+    const maxTimeoutMs = scope.endsAt - claimedAt - (queues ? QUEUE_WAIT_MS : 0);
+    if (maxTimeoutMs <= 0) return 0;
     const options: ClaimOptions = {
       limit: count,
       keys: this.deps.registry.keys(),
@@ -117,18 +141,47 @@ export class Executor {
       leaseMargin: this.deps.options.leaseMargin,
       ...(queues ? { queueAllowance: QUEUE_WAIT_MS } : {}),
       initializedTimeout: this.deps.options.initializedTimeout,
+      ...(Number.isFinite(maxTimeoutMs) ? { maxTimeoutMs } : {}),
     };
-    // A scanner's claim rides with the completions waiting to be written; the commit hook claims
-    // its own tasks at once.
-    const rows = ids ? await claimTasks(this.deps.storage, options) : await this.#batcher.claim(options);
-    scope.noteClaimed(rows);
-    if (!queues) {
-      for (const row of rows) this.start(row, scope);
-      return rows.length;
+    const reserved = Math.min(count, capacity);
+    this.#reserve(scope, reserved);
+    let rows: SelectedRow[];
+    try {
+      // A scanner's claim rides with the writes waiting to be sent; the commit hook claims its
+      // own tasks at once.
+      rows = ids ? await claimTasks(this.deps.storage, options) : await this.#batcher.claim(options);
+    } catch (error) {
+      this.#unreserve(scope, reserved);
+      throw error;
     }
-    for (const row of rows) scope.queue.push({ row, startBy: claimedAt + QUEUE_WAIT_MS });
-    this.#startQueued(scope);
+    scope.noteClaimed(rows);
+    if (this.#halted(scope)) {
+      this.#unreserve(scope, reserved);
+      this.#releaseQueued(
+        rows.map((row) => ({ row, startBy: claimedAt })),
+        scope,
+      );
+      return 0;
+    }
+    const startingNow = Math.min(reserved, rows.length);
+    for (let index = 0; index < startingNow; index++) this.start(rows[index]!, scope, true);
+    this.#unreserve(scope, reserved - startingNow);
+    if (rows.length > startingNow) {
+      for (const row of rows.slice(startingNow))
+        scope.queue.push({ row, startBy: claimedAt + QUEUE_WAIT_MS });
+      this.#startQueued(scope);
+    }
     return rows.length;
+  }
+
+  #reserve(scope: Scope, count: number): void {
+    this.deps.slots.reserve(count);
+    scope.reserve(count);
+  }
+
+  #unreserve(scope: Scope, count: number): void {
+    this.deps.slots.unreserve(count);
+    scope.unreserve(count);
   }
 
   /**
@@ -139,7 +192,7 @@ export class Executor {
    */
   insertClaim(task: NewTask): InsertClaim | null {
     const dueNow = task.runAt === null && task.delayMs <= 0;
-    if (!dueNow || task.sequenceKey !== null || this.deps.stopSignal.aborted) return null;
+    if (!dueNow || task.sequenceKey !== null || this.deps.stopping.aborted) return null;
     // With every slot taken the claim would only be released again.
     if (this.deps.slots.free() === 0 || !this.deps.registry.get(task.key)) return null;
     return { leaseMs: this.deps.options.leaseMargin + QUEUE_WAIT_MS };
@@ -148,24 +201,29 @@ export class Executor {
   /**
    * The commit hook's work: starts the given committed tasks in submission order (those their
    * insert claimed first), as far as the concurrency cap allows (the rest wait for a scanner), and
-   * settles when they all finished.
+   * settles when they all finished. Once the manager began to stop, it starts none: those their
+   * insert claimed are given back at once.
    *
-   * Tasks their insert claimed need no claim. Those of a transaction (`confirm`) first have their
-   * start recorded, which also proves the transaction committed them: a COMMIT can roll back
-   * without an error. Those whose wait outlasted their lease allowance are released and claimed
-   * again.
+   * Tasks their insert claimed need no claim. Those of a transaction (`confirm`) are first read
+   * back, which proves the transaction committed them: a COMMIT can roll back without an error.
+   * Those whose wait outlasted their lease allowance are released and claimed again.
    */
   async runCommitted(tasks: CommittedTask[], scope: Scope, confirm: boolean): Promise<void> {
     const now = Date.now();
     const toClaim: TaskId[] = [];
     const late: QueuedTask[] = [];
     let ready: QueuedTask[] = [];
+    const stopping = this.deps.stopping.aborted;
     for (const task of [...tasks].sort((a, b) => a.id - b.id)) {
       if (!task.claimed) toClaim.push(task.id);
-      else if (task.claimed.startBy > now) ready.push(task.claimed);
+      else if (task.claimed.startBy > now && !stopping) ready.push(task.claimed);
       else late.push(task.claimed);
     }
-    if (confirm && ready.length > 0) ready = await this.#recordStarts(ready, scope);
+    if (stopping) {
+      await this.#releaseQuietly(late);
+      return;
+    }
+    if (confirm && ready.length > 0) ready = await this.#confirm(ready);
     scope.queue.push(...ready);
     this.#startQueued(scope);
     // With no handler of this scope running, nothing would start the rest as slots free up.
@@ -185,16 +243,14 @@ export class Executor {
   }
 
   /**
-   * The tasks of `claimed` (in id order) that their transaction did commit, the start of those that
-   * get a slot at once recorded. When that statement fails they are released: as it may have
-   * committed all the same, a start recorded for a task that never ran must not count an attempt.
+   * The tasks of `claimed` (in id order) that their transaction did commit. When that cannot be
+   * read they are released, for a scanner to find if they exist.
    */
-  async #recordStarts(claimed: QueuedTask[], scope: Scope): Promise<QueuedTask[]> {
+  async #confirm(claimed: QueuedTask[]): Promise<QueuedTask[]> {
     const leases = claimed.map(({ row }) => ({ id: Number(row.id), leaseToken: row.lease_token! }));
-    const startingNow = leases.slice(0, this.capacity(scope)).map((lease) => lease.id);
-    let confirmed: Map<string, number | null>;
+    let confirmed: Set<string>;
     try {
-      confirmed = await recordStarts(this.deps.storage, leases, startingNow);
+      confirmed = await confirmClaims(this.deps.storage, leases);
     } catch (error) {
       this.logger.error(
         { taskIds: leases.map((lease) => lease.id), error: describeThrown(error) },
@@ -203,15 +259,13 @@ export class Executor {
       await this.#releaseQuietly(claimed);
       return [];
     }
-    return claimed.flatMap((queued, index) => {
-      const startedAt = confirmed.get(leaseKey(leases[index]!));
-      return startedAt === undefined ? [] : [{ ...queued, row: { ...queued.row, started_at: startedAt } }];
-    });
+    return claimed.filter((_queued, index) => confirmed.has(leaseKey(leases[index]!)));
   }
 
-  start(row: SelectedRow, scope: Scope): void {
-    this.deps.slots.take();
-    scope.handlerStarted();
+  /** Starts `row` in `scope`, in a slot its claim reserved when `reserved`. */
+  start(row: SelectedRow, scope: Scope, reserved = false): void {
+    this.deps.slots.take(reserved);
+    scope.handlerStarted(reserved);
     scope.counts.claimed++;
     this.#work.begin();
     scope.workBegun();
@@ -233,10 +287,11 @@ export class Executor {
     let holdsSlot = true;
     let childIds = NO_CHILDREN;
     try {
-      const ran = await this.#attempt(row, task, scope);
+      const lease = { id: task.id, leaseToken: row.lease_token! };
+      const ran = await this.#attempt(row, task, lease, scope);
       holdsSlot = false;
       this.#freeSlot(scope);
-      const result = await this.#record({ id: task.id, leaseToken: row.lease_token! }, task, ran);
+      const result = await this.#record(lease, task, ran);
       scope.record(result.outcome);
       childIds = result.childIds;
     } catch (error) {
@@ -276,7 +331,7 @@ export class Executor {
   #startQueued(scope: Scope): void {
     let unstartable: QueuedTask[] | undefined;
     const now = Date.now();
-    const stopping = this.deps.stopSignal.aborted || scope.signal?.aborted || now >= scope.startUntil;
+    const stopping = this.#halted(scope) || now >= scope.startUntil;
     while (scope.queue.length > 0) {
       const next = scope.queue[0]!;
       if (stopping || now >= next.startBy) {
@@ -288,14 +343,15 @@ export class Executor {
       scope.queue.shift();
       this.start(next.row, scope);
     }
-    if (unstartable) this.#release(unstartable, scope);
+    if (unstartable) this.#releaseQueued(unstartable, scope);
     // A queue stalled behind slow handlers is still released in time.
     const head = scope.queue[0];
     if (head) scope.recheckQueueAt(Math.min(head.startBy, scope.startUntil), this.#recheckQueue);
     else scope.cancelQueueRecheck();
   }
 
-  #release(queued: QueuedTask[], scope: Scope): void {
+  /** Gives back, in the background of `scope`, tasks claimed ahead that will not start. */
+  #releaseQueued(queued: QueuedTask[], scope: Scope): void {
     this.#keep(
       this.#releaseQuietly(queued).then(() => {}),
       scope,
@@ -328,8 +384,16 @@ export class Executor {
     }
   }
 
-  /** Calls the handler of `row` once; or says why it cannot be called. */
-  async #attempt(row: SelectedRow, task: AttemptOf, scope: Scope): Promise<Ran> {
+  /**
+   * Calls the handler of `row` once; or says why it cannot be called.
+   *
+   * The start of the attempt is recorded after the handler started (with the next batched
+   * statement, or with its outcome), never before: a claim whose handler never started, because
+   * its invocation ended first, is then given back by the lease rescue instead of counted. A task
+   * that already lost a lease that way is started only once its start is written, so that a handler
+   * that ends its invocation at once cannot run for ever uncounted.
+   */
+  async #attempt(row: SelectedRow, task: AttemptOf, lease: LeaseRef, scope: Scope): Promise<Ran> {
     const definition = this.deps.registry.get(task.key);
     if (!definition) return { kind: 'unrunnable', error: `no task registered as ${task.key}` };
     let context: unknown;
@@ -347,6 +411,16 @@ export class Executor {
     } catch (error) {
       return { kind: 'unrunnable', error: `stored argument is invalid: ${describeThrown(error)}` };
     }
+    const startedAt = Date.now();
+    if (row.started_at === null) {
+      const start = { ...lease, startedAt };
+      if (Number(row.unstarted_expiries) === 0) this.#batcher.started(start);
+      else if (!(await this.#batcher.recordStart(start))) return { kind: 'not started', releaseWith: null };
+      else if (this.#halted(scope)) {
+        const reason = this.deps.stopping.aborted ? RELEASED_BY_STOP : RELEASED_AT_DEADLINE;
+        return { kind: 'not started', releaseWith: reason };
+      }
+    }
     const result = await runAttempt({
       definition,
       row,
@@ -357,15 +431,22 @@ export class Executor {
       stop: this.#stop,
       prepareChild: this.#prepareChild,
     });
-    return { kind: 'ran', definition, result };
+    return { kind: 'ran', definition, result, startedAt };
   }
 
   /** Writes the outcome of an attempt. */
   async #record(lease: LeaseRef, task: AttemptOf, ran: Ran): Promise<Recorded> {
-    if (ran.kind === 'unrunnable') return recorded(await this.#fail(lease, task, ran.error, null));
-    const { definition, result } = ran;
+    if (ran.kind === 'unrunnable') {
+      return recorded(await this.#fail({ ...lease, startedAgoMs: 0 }, task, ran.error, null));
+    }
+    if (ran.kind === 'not started') {
+      if (ran.releaseWith === null) return recorded(this.#lost(task));
+      return recorded(await this.#release({ ...lease, startedAgoMs: 0 }, task, ran.releaseWith));
+    }
+    const { definition, result, startedAt } = ran;
+    const started = { ...lease, startedAgoMs: Math.max(0, Date.now() - startedAt) };
     if (!result.ok) {
-      return recorded(await this.#afterFailure(lease, task, definition, result.thrown, result.aborted));
+      return recorded(await this.#afterFailure(started, task, definition, result.thrown, result.aborted));
     }
     const { children } = result;
     // A success without children joins the group-committed batch; children need their own
@@ -375,10 +456,11 @@ export class Executor {
         id: lease.id,
         leaseToken: lease.leaseToken,
         deleteRow: definition.cleanSucceeded,
+        startedAt,
       });
       return recorded(written ? 'succeeded' : this.#lost(task));
     }
-    const childIds = await completeTask(this.deps.storage, lease, {
+    const childIds = await completeTask(this.deps.storage, started, {
       deleteRow: definition.cleanSucceeded,
       children,
     });
@@ -386,16 +468,16 @@ export class Executor {
   }
 
   async #afterFailure(
-    lease: LeaseRef,
+    lease: StartedLease,
     task: AttemptOf,
     definition: TaskDefinition<any, any, any>,
     thrown: unknown,
     aborted: AbortCause | null,
   ): Promise<Outcome> {
-    if (aborted?.kind === 'stop') {
-      const released = await releaseTask(this.deps.storage, lease);
-      return released ? 'released' : this.#lost(task);
-    }
+    // Cut short by the manager's stop or the invocation's deadline: no fault of the task's, so
+    // the attempt is given back.
+    if (aborted?.kind === 'stop') return this.#release(lease, task, RELEASED_BY_STOP);
+    if (aborted?.kind === 'deadline') return this.#release(lease, task, RELEASED_AT_DEADLINE);
     const signal = controlSignalOf(thrown);
     const reason = `attempt ${task.attempts}: ${describeThrown(thrown)}`;
     if (signal?.kind === 'cancel' || task.attempts >= task.maxAttempts) {
@@ -405,8 +487,13 @@ export class Executor {
     return this.#fail(lease, task, reason, delayMs);
   }
 
+  async #release(lease: StartedLease, task: AttemptOf, reason: string): Promise<Outcome> {
+    const released = await releaseTask(this.deps.storage, lease, reason);
+    return released ? 'released' : this.#lost(task);
+  }
+
   async #fail(
-    lease: LeaseRef,
+    lease: StartedLease,
     task: AttemptOf,
     error: string,
     retryDelayMs: number | null,

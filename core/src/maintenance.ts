@@ -6,6 +6,7 @@
 import { describeThrown } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import {
+  type AbnormalThresholds,
   cleanSucceededTasks,
   findAbnormalTasks,
   type StorageContext,
@@ -24,20 +25,24 @@ export interface MaintenanceResult {
   cleaned: number;
 }
 
-/** Runs the maintenance round if this caller owns it; cleanup stops at `deadline` (epoch ms). */
+/**
+ * Runs the maintenance round if this caller owns it; cleanup stops at `deadline` (epoch ms). A
+ * tick with a known window (`tickWindow`) also reports the due tasks of its keys too long for it.
+ */
 export async function runMaintenance(
   storage: StorageContext,
   options: ResolvedOptions,
   deadline: number,
+  tickWindow: AbnormalThresholds['tickWindow'] = null,
 ): Promise<MaintenanceResult> {
   const round = await takeMaintenanceRound(storage, options.maintenanceInterval);
   if (!round) return { ran: false, abnormal: 0, cleaned: 0 };
   const abnormal = await findAbnormalTasks(storage, {
     initializedTimeout: options.initializedTimeout,
     runningTimeout: options.runningTimeout,
-    failedSinceMs: round.previousRoundMs,
-    failedUntilMs: round.roundMs,
+    round,
     storageTimeout: options.storageTimeout,
+    tickWindow,
     limit: ABNORMAL_REPORT_LIMIT,
   });
   if (abnormal.length > 0) {

@@ -17,7 +17,8 @@ import { isTaskStatus, TASK_STATES, type TaskStatus } from './states.js';
 import type { SelectedRow, StorageContext } from './storage/index.js';
 import * as storage from './storage/index.js';
 import { MAX_TASK_KEY_LENGTH, type TaskDefinition } from './task.js';
-import { runTick } from './tick.js';
+import { emptyReport, runTick } from './tick.js';
+import { runTransaction } from './transaction-client.js';
 import {
   type ClaimBudget,
   type CommittedTask,
@@ -60,6 +61,9 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   readonly registry = new TaskRegistry();
   readonly #db: SqlExecutor | undefined;
   readonly #storage: StorageContext;
+  /** Aborted when `stop()` is called (or the root signal aborts): nothing more is claimed or started. */
+  readonly #stopping = new AbortController();
+  /** Aborted once a stop stops waiting for running tasks: they are cut short and released. */
   readonly #shutdown = new AbortController();
   readonly #transactions = new TransactionTracker();
   readonly #executor: Executor;
@@ -72,20 +76,25 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     this.#db = options.db;
     this.#storage = { db: options.db ?? unusableDb, table: this.options.table, clock: this.options.clock };
     const root = this.options.signal;
+    const abortAll = () => {
+      this.#stopping.abort();
+      this.#shutdown.abort();
+    };
     if (root) {
-      if (root.aborted) this.#shutdown.abort();
-      else root.addEventListener('abort', () => this.#shutdown.abort(), { once: true });
+      if (root.aborted) abortAll();
+      else root.addEventListener('abort', abortAll, { once: true });
     }
     this.#executor = new Executor({
       storage: this.#storage,
       registry: this.registry,
       options: this.options,
       slots: new Slots(this.options.concurrency),
-      stopSignal: this.#shutdown.signal,
+      stopping: this.#stopping.signal,
+      abortRunning: this.#shutdown.signal,
     });
     this.#runner = new Runner(this.#executor, () => this.#shutdown.abort());
     this.#dryRun = this.options.dryRun ? new DryRun(this.registry, this.options) : null;
-    this.#dryRunStop = new AbortFanout(this.#shutdown.signal, { kind: 'stop' });
+    this.#dryRunStop = new AbortFanout(this.#stopping.signal, { kind: 'stop' });
     for (const definition of options.tasks ?? []) this.register(definition);
   }
 
@@ -228,7 +237,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     try {
       result =
         db && typeof db.transaction === 'function'
-          ? await db.transaction(body)
+          ? await runTransaction(db, body)
           : await body({} as TransactionOf<DB>);
     } catch (error) {
       // The body's own errors pass through untouched; a transaction that never opened is ours to explain.
@@ -241,27 +250,28 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
 
   /** One bounded scanner step (for a cron trigger); see {@link TickOptions} and {@link TickReport}. */
   async tick(options: TickOptions = {}): Promise<TickReport> {
-    if (this.#dryRun) {
-      const zero = { claimed: 0, succeeded: 0, failed: 0, retried: 0, rescued: 0, cleaned: 0, abnormal: 0 };
-      return { ...zero, maintenance: false, durationMs: 0 };
-    }
+    if (this.#dryRun) return emptyReport();
     return runTick(this.#executor, options);
   }
 
   /** Starts the long-lived runner (Node servers). Idempotent. */
   start(): void {
-    if (this.#shutdown.signal.aborted) {
+    if (this.#stopping.signal.aborted) {
       throw new GtaError(ERROR_CODES.managerStopped, 'this manager was stopped; create a new one');
     }
     if (!this.#dryRun) this.#runner.start();
   }
 
   /**
-   * Stops the runner and the manager: nothing more is claimed or started. With `wait` (the
-   * default), running tasks get up to `waitTimeout` to finish; the rest are aborted and go back to
-   * `initialized` for another instance.
+   * Stops the runner and the manager. From the moment it is called, nothing more is claimed or
+   * started, by any path (runner, tick, commit hook, nested tasks): tasks committed from then on
+   * are written `initialized` and wait in the table for other instances, and tasks a claim in
+   * flight returns are given back unstarted. With `wait` (the default), running tasks get up to
+   * `waitTimeout` to finish; the rest are aborted and go back to `initialized` without counting
+   * the attempt.
    */
   async stop(options: { wait?: boolean } = {}): Promise<void> {
+    this.#stopping.abort();
     await this.#runner.stop(options);
     this.#shutdown.abort();
   }
@@ -400,8 +410,8 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       initializedTimeout: this.options.initializedTimeout,
       runningTimeout: this.options.runningTimeout,
       storageTimeout: this.options.storageTimeout,
-      failedSinceMs: null,
-      failedUntilMs: null,
+      round: null,
+      tickWindow: null,
       limit: rowsPerReason,
     });
     return found.map(({ reason, row }) => ({ reason, task: storage.toTaskRow(row) }));

@@ -55,7 +55,7 @@ export class Runner {
     const { storage, options } = this.executor.deps;
     const scope = new Scope(Number.POSITIVE_INFINITY, undefined);
     let lastHousekeeping = Number.NEGATIVE_INFINITY;
-    while (!halt.aborted && !this.executor.deps.stopSignal.aborted) {
+    while (!halt.aborted && !this.executor.deps.stopping.aborted) {
       let pause = options.scanInterval;
       try {
         // Rescue and the maintenance upsert run once per scanInterval, not on every instant scan.

@@ -13,6 +13,7 @@ import {
   pgTable,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
   varchar,
 } from 'drizzle-orm/pg-core';
@@ -48,6 +49,8 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
       updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
       startedAt: timestamp('started_at', { withTimezone: true }),
       finishedAt: timestamp('finished_at', { withTimezone: true }),
+      unstartedExpiries: integer('unstarted_expiries').notNull().default(0),
+      failureXid: bigint('failure_xid', { mode: 'number' }),
     },
     (table) => [
       index(`${name}_due_idx`).on(table.runAt, table.id).where(sql`"status" = 'initialized'`),
@@ -61,6 +64,10 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
       index(`${name}_sensitive_due_idx`)
         .on(table.runAt)
         .where(sql`"status" = 'initialized' AND "init_timeout_sensitive"`),
+      uniqueIndex(`${name}_sequence_running_idx`)
+        .on(table.sequenceKey)
+        .where(sql`"sequence_key" IS NOT NULL AND "status" = 'running'`),
+      index(`${name}_failure_xid_idx`).on(table.failureXid).where(sql`"status" = 'failed'`),
     ],
   );
 }

@@ -4,7 +4,9 @@
  * claimed ahead of a free slot, and the promises the invocation must keep alive.
  *
  * A slot belongs to a handler: it is taken when the handler starts and freed as soon as the
- * handler settles, while its outcome may still be on its way to the database.
+ * handler settles, while its outcome may still be on its way to the database. A claim reserves the
+ * slots its tasks will start in before it is sent, so that nothing else (a commit hook, a nested
+ * task's claim) takes them while it is on its way: the cap then holds at every instant.
  * @module
  */
 import { AbortFanout } from './signals.js';
@@ -12,15 +14,32 @@ import type { SelectedRow } from './storage/index.js';
 import type { TickReport } from './types.js';
 import { WorkInProgress } from './work.js';
 
+/** A count of slots in use or reserved, under a size. */
 export class Slots {
   #inUse = 0;
+  #reserved = 0;
   constructor(readonly size: number) {}
 
+  /** Slots neither in use nor reserved. */
   free(): number {
-    return Math.max(0, this.size - this.#inUse);
+    return Math.max(0, this.size - this.#inUse - this.#reserved);
   }
 
-  take(): void {
+  /** Reserves up to `wanted` free slots; returns how many it reserved. */
+  reserve(wanted: number): number {
+    const reserved = Math.max(0, Math.min(wanted, this.free()));
+    this.#reserved += reserved;
+    return reserved;
+  }
+
+  /** Gives back `count` reserved slots that were not used. */
+  unreserve(count: number): void {
+    this.#reserved -= count;
+  }
+
+  /** Takes a slot: a reserved one when `reserved`, else a free one (the caller checked there is one). */
+  take(reserved = false): void {
+    if (reserved) this.#reserved--;
     this.#inUse++;
   }
 
@@ -52,6 +71,8 @@ export class Scope {
   #workEnded = 0;
   #waiters: { ready: () => boolean; wake: () => void }[] = [];
   #running = 0;
+  /** Slots of this scope's cap that its claims in flight reserved. */
+  #reserved = 0;
   #finished = 0;
   #firstStart: number | null = null;
   #recentArgChars = 0;
@@ -64,6 +85,11 @@ export class Scope {
     readonly signal: AbortSignal | undefined,
     /** Epoch ms after which queued tasks are released instead of started (a tick's budget). */
     readonly startUntil = Number.POSITIVE_INFINITY,
+    /**
+     * Epoch ms at which `signal` aborts (the invocation ends), when known: a task whose timeout
+     * would outlast it is not claimed.
+     */
+    readonly endsAt = Number.POSITIVE_INFINITY,
   ) {
     this.deadline = new AbortFanout(signal, { kind: 'deadline' });
   }
@@ -88,9 +114,19 @@ export class Scope {
     return this.queue.length + this.#work.count;
   }
 
-  /** How many more handlers the cap allows now. */
+  /** How many more handlers the cap allows now, beyond those running and those reserved. */
   free(): number {
-    return Math.max(0, this.cap - this.#running);
+    return Math.max(0, this.cap - this.#running - this.#reserved);
+  }
+
+  /** Reserves `count` slots of the cap (the caller checked {@link Scope.free}) for a claim in flight. */
+  reserve(count: number): void {
+    this.#reserved += count;
+  }
+
+  /** Gives back `count` reserved slots that were not used. */
+  unreserve(count: number): void {
+    this.#reserved -= count;
   }
 
   /** Handlers finished per millisecond since this scope started its first one. */
@@ -139,7 +175,9 @@ export class Scope {
     this.#recheck = undefined;
   }
 
-  handlerStarted(): void {
+  /** A handler starts, in a slot its claim reserved when `reserved`. */
+  handlerStarted(reserved = false): void {
+    if (reserved) this.#reserved--;
     this.#running++;
     this.#firstStart ??= Date.now();
   }

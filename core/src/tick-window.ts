@@ -6,10 +6,12 @@
  */
 import { ERROR_CODES, GtaError } from './errors.js';
 
-/** The `budgetMs` and `signal` of one tick. */
+/** The `budgetMs`, `signal` and `deadline` of one tick. */
 export interface TickWindow {
   budgetMs: number;
   signal: AbortSignal;
+  /** When `signal` aborts (epoch ms): the tick claims no task whose timeout would outlast it. */
+  deadline: number;
 }
 
 export interface TickWindowInput {
@@ -22,9 +24,10 @@ export interface TickWindowInput {
 }
 
 /**
- * The signal aborts at `timeLeftMs - safetyMarginMs`, leaving the margin to record the aborted
- * attempts and answer. Claiming stops `taskTimeoutMs` before that, or halfway when the invocation
- * is shorter than two task timeouts, and never later than `maxBudgetMs`.
+ * The signal aborts at `timeLeftMs - safetyMarginMs` (the `deadline`), leaving the margin to record
+ * the aborted attempts and answer. Claiming stops `taskTimeoutMs` before that, or halfway when the
+ * invocation is shorter than two task timeouts, and never later than `maxBudgetMs`; a task whose
+ * own timeout would outlast the deadline is not claimed at all.
  * @example
  * await manager.tick({ concurrency: 10, ...tickWindow({ timeLeftMs: 60_000, safetyMarginMs: 2000, taskTimeoutMs: 10_000, maxBudgetMs: 50_000 }) });
  */
@@ -42,5 +45,5 @@ export function tickWindow({
     );
   }
   const budgetMs = Math.min(maxBudgetMs, usableMs - Math.min(taskTimeoutMs, usableMs / 2));
-  return { budgetMs, signal: AbortSignal.timeout(usableMs) };
+  return { budgetMs, signal: AbortSignal.timeout(usableMs), deadline: Date.now() + usableMs };
 }

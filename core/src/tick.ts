@@ -71,6 +71,21 @@ function claimWanted(executor: Executor, scope: Scope): number {
   return Math.max(0, Math.min(idle + target - scope.queue.length, room));
 }
 
+/** A tick's report of nothing done. */
+export function emptyReport(started = Date.now()): TickReport {
+  const zero = { claimed: 0, succeeded: 0, failed: 0, retried: 0, rescued: 0, cleaned: 0, abnormal: 0 };
+  return { ...zero, maintenance: false, durationMs: Date.now() - started };
+}
+
+function deadlineOf(deadline: TickOptions['deadline']): number {
+  if (deadline === undefined) return Number.POSITIVE_INFINITY;
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (typeof ms !== 'number' || Number.isNaN(ms)) {
+    throw new GtaError(ERROR_CODES.invalidArgument, `tick deadline must be a time, got ${String(deadline)}`);
+  }
+  return ms;
+}
+
 export async function runTick(executor: Executor, options: TickOptions): Promise<TickReport> {
   const started = Date.now();
   const budgetMs = options.budgetMs ?? DEFAULT_TICK_BUDGET;
@@ -87,12 +102,18 @@ export async function runTick(executor: Executor, options: TickOptions): Promise
       `tick concurrency must be a whole number ≥ 1, got ${concurrency}`,
     );
   }
+  const endsAt = deadlineOf(options.deadline);
   const deadline = started + budgetMs;
   const { storage, options: resolved } = executor.deps;
-  const scope = new Scope(concurrency, options.signal, deadline);
+  // A stopping manager claims and starts nothing, and leaves the housekeeping to other instances.
+  if (executor.deps.stopping.aborted) return emptyReport(started);
+  const scope = new Scope(concurrency, options.signal, deadline, endsAt);
 
   const rescue = await rescueExpiredLeases(storage, RESCUE_BATCH);
-  const maintenance = await runMaintenance(storage, resolved, deadline);
+  const window = Number.isFinite(endsAt)
+    ? { ms: endsAt - started, keys: executor.deps.registry.keys() }
+    : null;
+  const maintenance = await runMaintenance(storage, resolved, deadline, window);
 
   try {
     // The first round always claims, so housekeeping that used up a tiny budget cannot starve tasks.

@@ -87,8 +87,17 @@ export interface TickOptions {
   concurrency?: number;
   /** Receives the nested tasks' work so the tick does not wait for it. */
   waitUntil?: WaitUntil;
-  /** The invocation's deadline: aborting it stops claiming and aborts running handlers. */
+  /**
+   * The invocation's deadline: aborting it stops claiming and aborts running handlers, whose
+   * attempts are given back (not counted).
+   */
   signal?: AbortSignal;
+  /**
+   * When `signal` will abort (epoch ms or a Date), if known, as `tickWindow` gives it: a task whose
+   * `timeoutMs` would not end before then is not claimed, and the maintenance round this tick
+   * runs reports it (`exceeds-tick-window`) when it could not fit in the tick's whole window.
+   */
+  deadline?: number | Date;
 }
 
 export interface TickReport {
@@ -107,7 +116,12 @@ export interface TickReport {
   durationMs: number;
 }
 
-export type AbnormalReason = 'initialized-too-long' | 'running-too-long' | 'failed';
+/**
+ * Why a task is abnormal: due for longer than `initializedTimeout` without starting, running for
+ * longer than `runningTimeout`, failed, or due with a timeout longer than the whole window of the
+ * tick that checked (no such tick will claim it).
+ */
+export type AbnormalReason = 'initialized-too-long' | 'running-too-long' | 'failed' | 'exceeds-tick-window';
 
 export interface AbnormalTask {
   reason: AbnormalReason;

@@ -40,13 +40,17 @@ describe('gtaTasksTable, the drizzle schema for users', () => {
 describe("README's recipe for upgrading a large table", () => {
   it('builds, with CONCURRENTLY, exactly the indexes the migrations after the first create', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const recipe = readme.split('\n').filter((line) => line.startsWith('CREATE INDEX CONCURRENTLY'));
+    const recipe = readme
+      .split('\n')
+      .filter((line) => /^(CREATE (UNIQUE )?INDEX CONCURRENTLY|ALTER TABLE)/.test(line));
     const created = migrationStatements('gta_tasks')
       .slice(1)
       .flatMap((migration) => migration.statements)
       .flatMap((statement) => statement.split('\n'))
-      .filter((line) => line.startsWith('CREATE INDEX IF NOT EXISTS'))
-      .map((line) => line.replace('CREATE INDEX IF NOT EXISTS', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS'));
+      .filter((line) => /^(CREATE (UNIQUE )?INDEX IF NOT EXISTS|ALTER TABLE .* ADD COLUMN)/.test(line))
+      .map((line) => line.replace(/INDEX IF NOT EXISTS/, 'INDEX CONCURRENTLY IF NOT EXISTS'));
+    // The columns come first, as the indexes on them need them.
+    created.sort((a, b) => Number(b.startsWith('ALTER')) - Number(a.startsWith('ALTER')));
     expect(created.length).toBeGreaterThan(0);
     expect(recipe).toEqual(created);
   });

@@ -134,7 +134,11 @@ describe('the state machine under random interleavings', () => {
               const token = id === undefined ? undefined : issued.get(id)?.at(-1);
               if (id === undefined || token === undefined) break;
               const task = model.get(id)!;
-              const started = await storage.recordStarts(context, [{ id, leaseToken: token }], [id]);
+              const { started } = await storage.writeBatch(context, {
+                successes: [],
+                starts: [{ id, leaseToken: token, agoMs: 0 }],
+                claim: undefined,
+              });
               const records = task.status === 'running' && task.token === token && !task.started;
               expect(started.size).toBe(records ? 1 : 0);
               if (records) task.started = true;
@@ -162,7 +166,7 @@ describe('the state machine under random interleavings', () => {
                   attempts: task.attempts + 1,
                   leaseExpiresAt: now + TIMEOUT_MS + MARGIN_MS,
                   token: row.lease_token,
-                  started: true,
+                  started: false,
                 });
                 issued.set(Number(row.id), [...(issued.get(Number(row.id)) ?? []), row.lease_token!]);
               }
@@ -179,7 +183,7 @@ describe('the state machine under random interleavings', () => {
               if (step.kind === 'complete') {
                 const children = await storage.completeTask(
                   context,
-                  { id, leaseToken: token },
+                  { id, leaseToken: token, startedAgoMs: 0 },
                   { deleteRow: false, children: [] },
                 );
                 expect(children !== null).toBe(holds);
@@ -195,7 +199,7 @@ describe('the state machine under random interleavings', () => {
                 const retry = task.attempts < task.maxAttempts;
                 const recorded = await storage.failTask(
                   context,
-                  { id, leaseToken: token },
+                  { id, leaseToken: token, startedAgoMs: 0 },
                   { error: 'boom', retryDelayMs: retry ? step.retryDelayMs : null },
                 );
                 expect(recorded).toBe(holds);

@@ -15,6 +15,7 @@ import { ALL_DRIVERS, neonHttp, type PostgresDriver, pglite } from '../support/d
 
 const hasPostgres = await postgresAvailable();
 const committedSchema = readFileSync(new URL('../../core/schema.sql', import.meta.url), 'utf8');
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const VERSIONS = migrationStatements('gta_tasks').map((migration) => migration.version);
 const LATEST_VERSION = VERSIONS.at(-1)!;
 const LEDGER = VERSIONS.map((version) => ({ version }));
@@ -72,15 +73,19 @@ for (const driver of ALL_DRIVERS) {
         await database.exec(`create table "${table}_migrations" (version integer primary key, name text not null,
           applied_at timestamptz not null default now())`);
         await database.exec(`insert into "${table}_migrations" (version, name) values (1, '${first!.name}')`);
-        // The recipe: every index a later migration creates, built first without blocking writes.
-        const concurrently = later
-          .flatMap((migration) => migration.statements)
-          .filter((statement) => statement.includes('CREATE INDEX IF NOT EXISTS'))
-          .map((statement) =>
-            statement.replace('CREATE INDEX IF NOT EXISTS', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS'),
-          );
-        expect(concurrently.length).toBeGreaterThan(0);
-        for (const statement of concurrently) await database.exec(statement);
+        // README's recipe, as written there: the later migrations' columns, then every index they
+        // create, built first without blocking writes (core/test/schema.test.ts holds the recipe
+        // to the migrations).
+        const recipe = readme
+          .split('\n')
+          .filter((line) => /^(ALTER TABLE|CREATE (UNIQUE )?INDEX CONCURRENTLY)/.test(line))
+          .map((line) => line.replaceAll('"gta_tasks', `"${table}`));
+        expect(recipe.length).toBe(
+          later
+            .flatMap((migration) => migration.statements)
+            .filter((statement) => /(INDEX|ADD COLUMN) IF NOT EXISTS/.test(statement)).length,
+        );
+        for (const statement of recipe) await database.exec(statement);
         const built = await database.query<{ oid: number }>(
           `select indexrelid::int as oid from pg_index where indrelid = '"${table}"'::regclass order by 1`,
         );

@@ -213,7 +213,7 @@ export const abnormalResponse = named(
   z.strictObject({
     tasks: z.array(
       z.strictObject({
-        reason: z.enum(['initialized-too-long', 'running-too-long', 'failed']),
+        reason: z.enum(['initialized-too-long', 'running-too-long', 'failed', 'exceeds-tick-window']),
         task: taskSchema,
       }),
     ),

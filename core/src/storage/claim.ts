@@ -28,6 +28,8 @@ export interface ClaimOptions {
   queueAllowance?: number;
   /** `initTimeoutSensitive` tasks due for longer than this are left for the abnormal check. */
   initializedTimeout: number;
+  /** Tasks whose timeout is longer than this are left alone (they would outlive the invocation). */
+  maxTimeoutMs?: number;
 }
 
 interface ClaimParts {
@@ -39,13 +41,28 @@ interface ClaimParts {
   rowsOf: (returned: ClaimedColumns[]) => SelectedRow[];
 }
 
-/** The candidates CTE and the update of a claim, for `with candidates … update …`. */
+/**
+ * The candidates CTE and the update of a claim, for `with candidates … update …`.
+ *
+ * A task with a sequence key is a candidate only while no task of its key is `running` and no
+ * earlier task of its key waits (`initialized`), except an overdue `initTimeoutSensitive` one,
+ * which no scanner will start. What this statement's snapshot cannot see, a claim of another task
+ * of the key committing meanwhile, the unique index on running sequence keys refuses (see
+ * {@link claimTasks}). The claim records no start: the executor does once the handler started, so
+ * a claim whose handler never started (its invocation ended first) costs no attempt.
+ */
 function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts {
   const table = tableOf(context);
   const now = nowOf(context);
   const onlyIds: SQL = options.ids
     ? sql`and candidate.id in (select value::bigint from jsonb_array_elements_text(${jsonParam(options.ids)}))`
     : sql``;
+  const fitsTime: SQL =
+    options.maxTimeoutMs === undefined
+      ? sql``
+      : sql`and candidate.timeout_ms <= ${options.maxTimeoutMs}::float8`;
+  const overdue = (alias: string) =>
+    sql`(${sql.raw(alias)}.init_timeout_sensitive and ${sql.raw(alias)}.run_at < ${now} - ${millis(options.initializedTimeout)})`;
   const leaseMs = options.leaseMargin + (options.queueAllowance ?? 0);
   const leaseToken = freshLeaseToken();
   const returning = claimedColumns('task', now);
@@ -55,12 +72,13 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
         where candidate.status = 'initialized'
           and candidate.run_at <= ${now}
           and candidate.task_key in (select jsonb_array_elements_text(${jsonParam(options.keys)}))
-          and not (candidate.init_timeout_sensitive and candidate.run_at < ${now} - ${millis(options.initializedTimeout)})
+          and not ${overdue('candidate')}
+          ${fitsTime}
           and (candidate.sequence_key is null or not exists (
-            select 1 from ${table} as earlier
-            where earlier.sequence_key = candidate.sequence_key
-              and earlier.status in ('initialized', 'running')
-              and earlier.id < candidate.id))
+            select 1 from ${table} as other
+            where other.sequence_key = candidate.sequence_key
+              and (other.status = 'running'
+                or (other.status = 'initialized' and other.id < candidate.id and not ${overdue('other')}))))
           ${onlyIds}
         order by candidate.run_at, candidate.id
         limit ${options.limit}::int
@@ -70,7 +88,7 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
         attempts = task.attempts + 1,
         lease_token = ${leaseToken}::uuid,
         lease_expires_at = ${now} + ((task.timeout_ms + ${leaseMs}::float8) * interval '1 millisecond'),
-        started_at = ${now},
+        started_at = null,
         finished_at = null,
         updated_at = ${now}
       from candidates
@@ -85,50 +103,152 @@ function inRunOrder(rows: SelectedRow[]): SelectedRow[] {
   return rows.sort((a, b) => a.run_at - b.run_at || Number(a.id) - Number(b.id));
 }
 
-/** Claims up to `limit` due tasks, moving them `initialized` → `running` (transition "claim"). */
-export async function claimTasks(context: StorageContext, options: ClaimOptions): Promise<SelectedRow[]> {
-  if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return [];
-  const { candidates, update, rowsOf } = claimParts(context, options);
-  return rowsOf(await queryRows<ClaimedColumns>(context.db, 'claim', sql`with ${candidates} ${update}`));
+/** How often a claim refused by a concurrent claim of the same sequence key is sent again. */
+export const CLAIM_RETRIES = 3;
+
+/**
+ * Runs a claiming statement, sending it again when the database refused it for racing another
+ * claim: a second running task of one sequence key (the unique index), or a deadlock between two
+ * such claims. Nothing of a refused statement was written, and the next one, with a fresh
+ * snapshot, sees the claim it raced and leaves that key alone.
+ */
+async function claimRacing<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt >= CLAIM_RETRIES || !lostClaimRace(error)) throw error;
+    }
+  }
 }
 
 /**
- * {@link completeTasks} and {@link claimTasks} in one statement, saving a round trip: the
- * `successes` are written (each guarded by its lease) and, with `options`, due tasks claimed.
- * The two touch different rows (`running` ones, `initialized` ones); a successor in a sequence
- * whose predecessor completes here is claimed by a later statement, as this one's snapshot still
- * sees the predecessor running.
+ * Whether a storage error is a claim losing to a concurrent claim of the same sequence key: the
+ * database's error (somewhere down the `cause` chain: the drivers wrap it, and so does drizzle) is
+ * a deadlock, or a unique violation of the running-sequence index.
  */
-export async function completeAndClaimTasks(
-  context: StorageContext,
-  successes: Success[],
-  options: ClaimOptions | undefined,
-): Promise<{ completed: Set<string>; claimed: SelectedRow[] }> {
-  if (!options || options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) {
-    return { completed: await completeTasks(context, successes), claimed: [] };
+function lostClaimRace(error: unknown): boolean {
+  let cause = (error as { cause?: unknown } | null)?.cause;
+  for (let depth = 0; depth < 4 && typeof cause === 'object' && cause !== null; depth++) {
+    const { code, message, constraint } = cause as {
+      code?: unknown;
+      message?: unknown;
+      constraint?: unknown;
+    };
+    if (code === '40P01') return true;
+    if (code === '23505') return `${String(constraint)} ${String(message)}`.includes('_sequence_running_idx');
+    cause = (cause as { cause?: unknown }).cause;
   }
-  if (successes.length === 0) return { completed: new Set(), claimed: await claimTasks(context, options) };
-  const { candidates, update, columns, rowsOf } = claimParts(context, options);
-  // One row per claimed task, and one more, null but for `done`, listing the completions written.
-  const rows = await queryRows<ClaimedColumns & { done: string | null }>(
-    context.db,
-    'complete and claim',
-    sql`with ${completionCtes(context, successes)}, ${candidates}, claimed as (${update})
-      select claimed.*, null as done from claimed
-      union all
-      select ${sql.raw(Array(columns).fill('null').join(', '))},
-        coalesce(json_agg(json_build_array(done.id, done.lease_token)), '[]')::text from done`,
-  );
-  const claimed: ClaimedColumns[] = [];
-  let done: [string, string][] = [];
-  for (const row of rows) {
-    if (row.done === null) claimed.push(row);
-    else done = JSON.parse(row.done) as [string, string][];
+  return false;
+}
+
+/** Claims up to `limit` due tasks, moving them `initialized` → `running` (transition "claim"). */
+export async function claimTasks(context: StorageContext, options: ClaimOptions): Promise<SelectedRow[]> {
+  if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return [];
+  return claimRacing(async () => {
+    const { candidates, update, rowsOf } = claimParts(context, options);
+    return rowsOf(await queryRows<ClaimedColumns>(context.db, 'claim', sql`with ${candidates} ${update}`));
+  });
+}
+
+/** The writes of one batched statement, each optional. */
+export interface Batch {
+  /** Successes to write, each guarded by its lease ({@link completeTasks}). */
+  successes: Success[];
+  /** Starts of running attempts to record ({@link startsCte}). */
+  starts: StartRecord[];
+  /** A claim of due tasks riding along. */
+  claim: ClaimOptions | undefined;
+}
+
+/** What one batched statement wrote: the leases of the successes and starts, and the rows claimed. */
+export interface BatchResult {
+  completed: Set<string>;
+  started: Set<string>;
+  claimed: SelectedRow[];
+}
+
+/**
+ * {@link completeTasks}, start records and {@link claimTasks} in one statement, saving round trips.
+ * The claim touches `initialized` rows, the others `running` ones, and no lease is both completed
+ * and started in one batch, so no row is written twice. A successor in a sequence whose
+ * predecessor completes here is claimed by a later statement, as this one's snapshot still sees
+ * the predecessor running.
+ */
+export async function writeBatch(context: StorageContext, batch: Batch): Promise<BatchResult> {
+  const { successes, starts } = batch;
+  const claim =
+    batch.claim && batch.claim.limit > 0 && batch.claim.keys.length > 0 && batch.claim.ids?.length !== 0
+      ? batch.claim
+      : undefined;
+  if (starts.length === 0 && !claim) {
+    return { completed: await completeTasks(context, successes), started: new Set(), claimed: [] };
   }
-  return {
-    completed: new Set(done.map(([id, leaseToken]) => leaseKey({ id: Number(id), leaseToken }))),
-    claimed: rowsOf(claimed),
+  if (successes.length === 0 && starts.length === 0) {
+    return { completed: new Set(), started: new Set(), claimed: await claimTasks(context, claim!) };
+  }
+  const writes: SQL[] = [];
+  if (successes.length > 0) writes.push(completionCtes(context, successes));
+  // A statement that only records starts need not wait for the WAL flush: were it lost in a
+  // database crash, the starts would only read as not recorded, which costs no attempt.
+  const startsOnly = successes.length === 0 && !claim;
+  if (starts.length > 0) writes.push(sql`started as (${startsUpdate(context, starts, startsOnly)})`);
+  const listed = (cte: string, present: boolean) =>
+    present
+      ? sql`(select coalesce(json_agg(json_build_array(id, lease_token)), '[]') from ${sql.raw(cte)})::text`
+      : sql`'[]'`;
+  const lists = sql`${listed('done', successes.length > 0)} as done, ${listed('started', starts.length > 0)} as started`;
+  const run = async (): Promise<BatchResult> => {
+    const parts = claim ? claimParts(context, claim) : undefined;
+    // With a claim: one row per claimed task, and one more, null but for the lists of writes.
+    const statement = parts
+      ? sql`with ${sql.join([...writes, parts.candidates, sql`claimed as (${parts.update})`], sql`, `)}
+          select claimed.*, null as done, null as started from claimed
+          union all select ${sql.raw('null, '.repeat(parts.columns))}${lists}`
+      : sql`with ${sql.join(writes, sql`, `)} select ${lists}`;
+    const rows = await queryRows<ClaimedColumns & { done: string | null; started: string | null }>(
+      context.db,
+      startsOnly ? 'record start' : 'complete and claim',
+      statement,
+    );
+    const claimed: ClaimedColumns[] = [];
+    let result: BatchResult = { completed: new Set(), started: new Set(), claimed: [] };
+    for (const row of rows) {
+      if (row.done === null) claimed.push(row);
+      else result = { ...result, completed: keysOf(row.done), started: keysOf(row.started!) };
+    }
+    return { ...result, claimed: parts ? parts.rowsOf(claimed) : [] };
   };
+  return claim ? claimRacing(run) : run();
+}
+
+/** The {@link leaseKey}s of a JSON list of `[id, lease token]` pairs. */
+function keysOf(json: string): Set<string> {
+  const leases = JSON.parse(json) as [string, string][];
+  return new Set(leases.map(([id, leaseToken]) => leaseKey({ id: Number(id), leaseToken })));
+}
+
+/** The start of a running attempt's handler, `agoMs` before the statement that records it. */
+export interface StartRecord extends LeaseRef {
+  agoMs: number;
+}
+
+/**
+ * Records the starts of running attempts whose start is not recorded yet: `started_at` only,
+ * which no index holds, so the row is updated in place (a HOT update). Returns the id and lease
+ * token of each row written.
+ */
+function startsUpdate(context: StorageContext, starts: StartRecord[], noFlush: boolean): SQL {
+  const list = starts
+    .map(({ id, leaseToken, agoMs }) => ({ id, leaseToken, agoMs }))
+    .sort((a, b) => a.id - b.id);
+  const flush = noFlush ? sql`, (select set_config('synchronous_commit', 'off', true)) as no_flush` : sql``;
+  return sql`update ${tableOf(context)} as task
+      set started_at = ${nowOf(context)} - (lease."agoMs" * interval '1 millisecond')
+      from jsonb_to_recordset(${jsonParam(list)}) as lease(id bigint, "leaseToken" uuid, "agoMs" float8)${flush}
+      where task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
+        and task.started_at is null
+      returning task.id::text as id, lease."leaseToken"::text as lease_token`;
 }
 
 /**
@@ -146,41 +266,18 @@ function leasesHeld(leases: LeaseRef[]): SQL {
 }
 
 /**
- * Confirms, right after their transaction committed, the tasks its inserts claimed, and records the
- * start of those among them that start at once (`startingNow`; the others wait for a slot and get
- * their start time with their outcome). Returns the start time of each lease still held, null for
- * one confirmed but not started. A row the transaction did not in fact commit (COMMIT after an
- * error the caller caught rolls back without a word; so does a savepoint that rolled back over the
- * insert) matches nothing, and its task must not start.
+ * Which of the tasks a transaction's inserts claimed that transaction did commit, read right after
+ * its COMMIT: the {@link leaseKey}s still held. A row the transaction did not in fact commit
+ * (COMMIT after an error the caller caught rolls back without a word; so does a savepoint that
+ * rolled back over the insert) matches nothing, and its task must not start.
  */
-export async function recordStarts(
-  context: StorageContext,
-  leases: LeaseRef[],
-  startingNow: TaskId[],
-): Promise<Map<string, number | null>> {
-  if (leases.length === 0) return new Map();
-  const now = nowOf(context);
-  const starts =
-    startingNow.length === leases.length
-      ? now
-      : sql`case when task.id in (select value::bigint from jsonb_array_elements_text(${jsonParam(startingNow)}))
-          then ${now} end`;
-  const rows = await queryRows<{ id: string; lease_token: string; started_at: number | null }>(
+export async function confirmClaims(context: StorageContext, leases: LeaseRef[]): Promise<Set<string>> {
+  if (leases.length === 0) return new Set();
+  const rows = await queryRows<{ id: string; lease_token: string }>(
     context.db,
-    'record start',
-    // Only `started_at`, which no index holds, so the row can be updated in place (a HOT update).
-    // Its commit need not wait for the WAL flush: were it lost in a database crash, the start would
-    // only read as not recorded, which costs no attempt.
-    sql`update ${tableOf(context)} as task set started_at = ${starts}
-      from (select set_config('synchronous_commit', 'off', true)) as no_flush
-      where ${leasesHeld(leases)} and task.status = 'running' and task.started_at is null
-      returning task.id::text as id, task.lease_token::text as lease_token,
-        (extract(epoch from task.started_at) * 1000)::float8 as started_at`,
+    'confirm',
+    sql`select task.id::text as id, task.lease_token::text as lease_token from ${tableOf(context)} as task
+      where ${leasesHeld(leases)} and task.status = 'running'`,
   );
-  return new Map(
-    rows.map((row) => [
-      leaseKey({ id: Number(row.id), leaseToken: row.lease_token }),
-      row.started_at === null ? null : Number(row.started_at),
-    ]),
-  );
+  return new Set(rows.map((row) => leaseKey({ id: Number(row.id), leaseToken: row.lease_token })));
 }

@@ -14,11 +14,18 @@ export interface LeaseRef {
   leaseToken: string;
 }
 
+/** A lease whose handler started `startedAgoMs` before the statement that writes its outcome. */
+export interface StartedLease extends LeaseRef {
+  startedAgoMs: number;
+}
+
 /**
- * An attempt started by the commit hook on the claim of a task inserted on its own gets its start
- * time when its outcome is written: the handler started right after that insert committed.
+ * The start of an attempt whose start record had not been written yet, written with its outcome
+ * (a quick handler finishes before its start record is sent).
  */
-const RECORD_START = sql`started_at = coalesce(started_at, created_at)`;
+function recordStart(now: SQL, startedAgoMs: number | SQL): SQL {
+  return sql`started_at = coalesce(started_at, ${now} - (${startedAgoMs}::float8 * interval '1 millisecond'))`;
+}
 
 function held(lease: LeaseRef) {
   return sql`id = ${lease.id}::bigint and lease_token = ${lease.leaseToken}::uuid and status = 'running'`;
@@ -31,7 +38,7 @@ function held(lease: LeaseRef) {
  */
 export async function completeTask(
   context: StorageContext,
-  lease: LeaseRef,
+  lease: StartedLease,
   options: { deleteRow: boolean; children: NewTask[] },
 ): Promise<TaskId[] | null> {
   const table = tableOf(context);
@@ -39,7 +46,8 @@ export async function completeTask(
   const finish = options.deleteRow
     ? sql`delete from ${table} where ${held(lease)} returning id`
     : sql`update ${table} set status = 'succeeded', lease_token = null, lease_expires_at = null,
-          ${RECORD_START}, finished_at = ${now}, updated_at = ${now} where ${held(lease)} returning id`;
+          ${recordStart(now, lease.startedAgoMs)}, finished_at = ${now}, updated_at = ${now}
+        where ${held(lease)} returning id`;
   const children =
     options.children.length > 0
       ? sql`, children as (${insertChildren(context, options.children)})
@@ -61,7 +69,7 @@ export function leaseKey(lease: LeaseRef): string {
 }
 
 /** A success to write in a batch: the task's lease, and whether its row goes (`cleanSucceeded`). */
-export interface Success extends LeaseRef {
+export interface Success extends StartedLease {
   deleteRow: boolean;
 }
 
@@ -97,29 +105,37 @@ export function completionCtes(context: StorageContext, successes: Success[]): S
  * The lease column list of a batch (in id order, so that a plan driven by the list locks rows in
  * the same order in every batch).
  */
-function leaseList(leases: LeaseRef[]): SQL {
-  const input = leases.map(({ id, leaseToken }) => ({ id, leaseToken })).sort((a, b) => a.id - b.id);
-  return sql`jsonb_to_recordset(${jsonParam(input)}) as lease(id bigint, "leaseToken" uuid)`;
+function leaseList(leases: StartedLease[]): SQL {
+  const input = leases
+    .map(({ id, leaseToken, startedAgoMs }) => ({ id, leaseToken, startedAgoMs }))
+    .sort((a, b) => a.id - b.id);
+  return sql`jsonb_to_recordset(${jsonParam(input)}) as lease(id bigint, "leaseToken" uuid, "startedAgoMs" float8)`;
 }
 
 const HELD_BY_LEASE = sql`task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'`;
 const WRITTEN = sql`task.id::text as id, lease."leaseToken"::text as lease_token`;
 
-function keepSucceeded(context: StorageContext, leases: LeaseRef[]): SQL {
+function keepSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
   const now = nowOf(context);
   return sql`update ${tableOf(context)} as task set status = 'succeeded', lease_token = null,
-        lease_expires_at = null, started_at = coalesce(task.started_at, task.created_at),
+        lease_expires_at = null, ${recordStart(now, sql`lease."startedAgoMs"`)},
         finished_at = ${now}, updated_at = ${now}
       from ${leaseList(leases)}
       where ${HELD_BY_LEASE}
       returning ${WRITTEN}`;
 }
 
-function deleteSucceeded(context: StorageContext, leases: LeaseRef[]): SQL {
+function deleteSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
   return sql`delete from ${tableOf(context)} as task using ${leaseList(leases)}
       where ${HELD_BY_LEASE}
       returning ${WRITTEN}`;
 }
+
+/**
+ * The id of the statement's transaction, kept with a failed task (`failure_xid`) so that each
+ * maintenance round reports exactly the failures committed since the previous round's snapshot.
+ */
+export const CURRENT_XID = sql`pg_current_xact_id()::text::bigint`;
 
 /**
  * Transition "retry" (`running` → `initialized`, due after `retryDelayMs`) when `retryDelayMs` is
@@ -127,37 +143,41 @@ function deleteSucceeded(context: StorageContext, leases: LeaseRef[]): SQL {
  */
 export async function failTask(
   context: StorageContext,
-  lease: LeaseRef,
+  lease: StartedLease,
   options: { error: string; retryDelayMs: number | null },
 ): Promise<boolean> {
   const table = tableOf(context);
   const now = nowOf(context);
   const next =
     options.retryDelayMs === null
-      ? sql`status = 'failed', finished_at = ${now}`
+      ? sql`status = 'failed', finished_at = ${now}, failure_xid = ${CURRENT_XID}`
       : sql`status = 'initialized', run_at = ${now} + ${millis(options.retryDelayMs)}`;
   const rows = await queryRows(
     context.db,
     'fail',
     sql`update ${table} set ${next}, last_error = ${options.error}, lease_token = null,
-          lease_expires_at = null, ${RECORD_START}, updated_at = ${now}
+          lease_expires_at = null, ${recordStart(now, lease.startedAgoMs)}, updated_at = ${now}
         where ${held(lease)} returning id`,
   );
   return rows.length > 0;
 }
 
 /**
- * Transition "release": `running` → `initialized`, due now, the attempt not counted. Used by a
- * graceful stop for tasks that did not finish in time.
+ * Transition "release": `running` → `initialized`, due now, the attempt not counted, with `reason`
+ * as its last error. For an attempt the manager's stop or the invocation's deadline cut short.
  */
-export async function releaseTask(context: StorageContext, lease: LeaseRef): Promise<boolean> {
+export async function releaseTask(
+  context: StorageContext,
+  lease: StartedLease,
+  reason: string,
+): Promise<boolean> {
   const now = nowOf(context);
   const rows = await queryRows(
     context.db,
     'release',
     sql`update ${tableOf(context)} set status = 'initialized', attempts = greatest(attempts - 1, 0),
-          run_at = ${now}, lease_token = null, lease_expires_at = null, ${RECORD_START},
-          last_error = 'released by a stopping runner before it finished', updated_at = ${now}
+          run_at = ${now}, lease_token = null, lease_expires_at = null,
+          ${recordStart(now, lease.startedAgoMs)}, last_error = ${reason}, updated_at = ${now}
         where ${held(lease)} returning id`,
   );
   return rows.length > 0;

@@ -3,7 +3,15 @@
  * operation, grouped by file; the engine calls them through this barrel.
  * @module
  */
-export { type ClaimOptions, claimTasks, completeAndClaimTasks, recordStarts } from './claim.js';
+export {
+  type Batch,
+  type BatchResult,
+  type ClaimOptions,
+  claimTasks,
+  confirmClaims,
+  type StartRecord,
+  writeBatch,
+} from './claim.js';
 export {
   completeTask,
   completeTasks,
@@ -12,6 +20,7 @@ export {
   leaseKey,
   releaseTask,
   releaseUnstarted,
+  type StartedLease,
   type Success,
 } from './complete.js';
 export {
@@ -23,9 +32,11 @@ export {
   type NewTask,
 } from './insert.js';
 export {
+  type AbnormalThresholds,
   cleanSucceededTasks,
   findAbnormalTasks,
   MAINTENANCE_KEY,
+  type MaintenanceRound,
   rescueExpiredLeases,
   takeMaintenanceRound,
 } from './maintenance.js';

@@ -1,14 +1,17 @@
 /**
  * Inserting tasks: one, many, or the nested children of a task (inside its completion).
  *
+ * Every time an insert writes is the statement's own clock, read once (`clock_timestamp()`, not
+ * the start of the caller's transaction): a task enqueued late in a long transaction is created,
+ * and counts its delay, from the enqueue.
+ *
  * A task the commit hook will start can be claimed by its own insert (transition "claim"): it is
  * written `running`, with a lease, so that right after COMMIT its handler starts without another
- * round trip. Its lease is measured from the statement's own clock (`clock_timestamp()`, not the
- * transaction's start), so a caller that reads the local time before sending the insert knows a
- * lower bound of how long the lease lasts. Its `started_at` stays null until the start is recorded
- * (`recordStarts`, right after the commit of a transaction) or, for a task inserted on its own, its
- * outcome is written: a lease rescue then knows the invocation may have ended before the handler
- * started, and gives the attempt back (see `rescueExpiredLeases`).
+ * round trip. Its lease is measured from the statement's clock too, so a caller that reads the local
+ * time before sending the insert knows a lower bound of how long the lease lasts. Its `started_at`
+ * stays null until the executor records the start of its handler: a lease rescue then knows the
+ * invocation may have ended before the handler started, and gives the attempt back (see
+ * `rescueExpiredLeases`).
  * @module
  */
 import { type SQL, sql } from 'drizzle-orm';
@@ -20,7 +23,14 @@ import {
   insertClaimedRow,
   type SelectedRow,
 } from './rows.js';
-import { freshLeaseToken, jsonParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import {
+  freshLeaseToken,
+  jsonParam,
+  queryRows,
+  type StorageContext,
+  statementNowOf,
+  tableOf,
+} from './sql.js';
 
 /** A task ready to be written: argument and context already serialized and checked. */
 export interface NewTask {
@@ -55,14 +65,20 @@ export interface InsertedTask {
 
 const CLAIM_COLUMNS = sql`status, attempts, lease_token, lease_expires_at`;
 
+/** The statement's clock, read once: `clock.now` in an insert that selects from {@link clockOf}. */
+const NOW = sql`clock.now`;
+
+/** A one-row relation `clock` holding the statement's time, for an insert's select to join. */
+function clockOf(context: StorageContext): SQL {
+  return sql`(select ${statementNowOf(context)} as now) as clock`;
+}
+
 /**
  * The values of {@link CLAIM_COLUMNS} for a task claimed by its insert, or (when `when` is false
  * for a row) of an unclaimed one; `timeoutMs` is the row's timeout expression.
  */
-function claimValues(context: StorageContext, claim: TokenedClaim, timeoutMs: SQL, when: SQL): SQL {
-  const now = nowOf(context);
-  const leaseStart = context.clock ? now : sql`clock_timestamp()`;
-  const leaseEnd = sql`${leaseStart} + ((${timeoutMs} + ${claim.leaseMs}::float8) * interval '1 millisecond')`;
+function claimValues(claim: TokenedClaim, timeoutMs: SQL, when: SQL): SQL {
+  const leaseEnd = sql`${NOW} + ((${timeoutMs} + ${claim.leaseMs}::float8) * interval '1 millisecond')`;
   return sql`case when ${when} then 'running' else 'initialized' end,
        case when ${when} then 1 else 0 end,
        case when ${when} then ${claim.leaseToken}::uuid end,
@@ -80,12 +96,11 @@ function insertSelect(
   returning: SQL,
   claim?: TokenedClaim & { first: number },
 ): SQL {
-  const now = nowOf(context);
   const payload = tasks.map((task) => ({ ...task, arg: JSON.parse(task.arg) as unknown }));
   const claimed = claim
     ? {
         columns: sql`, ${CLAIM_COLUMNS}`,
-        values: sql`, ${claimValues(context, claim, sql`(v->>'timeoutMs')::int`, sql`input.ord <= ${claim.first}::int`)}`,
+        values: sql`, ${claimValues(claim, sql`(v->>'timeoutMs')::int`, sql`input.ord <= ${claim.first}::int`)}`,
       }
     : { columns: sql``, values: sql`` };
   return sql`insert into ${tableOf(context)} as task
@@ -93,9 +108,9 @@ function insertSelect(
        dedupe_key, sequence_key, parent_id, created_at, updated_at${claimed.columns})
     select v->>'key', v->'arg', v->>'context', (v->>'maxAttempts')::int, (v->>'timeoutMs')::int,
        (v->>'initTimeoutSensitive')::boolean,
-       coalesce((v->>'runAt')::timestamptz, ${now} + (v->>'delayMs')::float8 * interval '1 millisecond'),
-       v->>'dedupeKey', v->>'sequenceKey', (v->>'parentId')::bigint, ${now}, ${now}${claimed.values}
-    from jsonb_array_elements(${jsonParam(payload)}) with ordinality as input(v, ord)
+       coalesce((v->>'runAt')::timestamptz, ${NOW} + (v->>'delayMs')::float8 * interval '1 millisecond'),
+       v->>'dedupeKey', v->>'sequenceKey', (v->>'parentId')::bigint, ${NOW}, ${NOW}${claimed.values}
+    from jsonb_array_elements(${jsonParam(payload)}) with ordinality as input(v, ord), ${clockOf(context)}
     ${guard ?? sql``}
     order by input.ord
     on conflict (task_key, dedupe_key) where dedupe_key is not null do nothing
@@ -103,26 +118,27 @@ function insertSelect(
 }
 
 /**
- * The insert of one task as a single VALUES row (planned far faster than a select from a jsonb
- * array), claimed with `claim`. A dedupe conflict inserts nothing. Returns the id as text, and
- * with a claim what the client cannot know of the row ({@link InsertClaimedColumns}).
+ * The insert of one task as a single row selected from the statement's clock (planned far faster
+ * than a select from a jsonb array), claimed with `claim`. A dedupe conflict inserts nothing.
+ * Returns the id as text, and with a claim what the client cannot know of the row
+ * ({@link InsertClaimedColumns}).
  */
 function insertOne(context: StorageContext, task: NewTask, claim: TokenedClaim | null): SQL {
-  const now = nowOf(context);
   const claimed = claim
     ? {
         columns: sql`, ${CLAIM_COLUMNS}`,
-        values: sql`, ${claimValues(context, claim, sql`${task.timeoutMs}::int`, sql`true`)}`,
-        returning: insertClaimedColumns('task', now),
+        values: sql`, ${claimValues(claim, sql`${task.timeoutMs}::int`, sql`true`)}`,
+        returning: insertClaimedColumns('task'),
       }
     : { columns: sql``, values: sql``, returning: sql`task.id::text as id` };
   return sql`insert into ${tableOf(context)} as task
       (task_key, arg, context, max_attempts, timeout_ms, init_timeout_sensitive, run_at,
        dedupe_key, sequence_key, parent_id, created_at, updated_at${claimed.columns})
-    values (${task.key}, ${task.arg}::jsonb, ${task.context}, ${task.maxAttempts}::int, ${task.timeoutMs}::int,
+    select ${task.key}, ${task.arg}::jsonb, ${task.context}, ${task.maxAttempts}::int, ${task.timeoutMs}::int,
        ${task.initTimeoutSensitive}::boolean,
-       coalesce(${task.runAt}::timestamptz, ${now} + ${task.delayMs}::float8 * interval '1 millisecond'),
-       ${task.dedupeKey}, ${task.sequenceKey}, ${task.parentId}::bigint, ${now}, ${now}${claimed.values})
+       coalesce(${task.runAt}::timestamptz, ${NOW} + ${task.delayMs}::float8 * interval '1 millisecond'),
+       ${task.dedupeKey}, ${task.sequenceKey}, ${task.parentId}::bigint, ${NOW}, ${NOW}${claimed.values}
+    from ${clockOf(context)}
     on conflict (task_key, dedupe_key) where dedupe_key is not null do nothing
     returning ${claimed.returning}`;
 }
@@ -191,7 +207,7 @@ export async function insertTasks(
   if (tasks.length === 0) return [];
   const claimed = claim && claim.first > 0 ? { ...claim, leaseToken: freshLeaseToken() } : undefined;
   const returning = claimed
-    ? sql`${insertClaimedColumns('task', nowOf(context))}, task.id as position`
+    ? sql`${insertClaimedColumns('task')}, task.id as position`
     : sql`task.id as position`;
   const rows = await queryRows<InsertClaimedColumns & { position: string }>(
     context.db,

@@ -4,10 +4,11 @@
  * forward in time owns the round. The row is keyed by name, never by a fixed id.
  * @module
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { AbnormalReason } from '../types.js';
+import { CURRENT_XID } from './complete.js';
 import { rowColumns, type SelectedRow } from './rows.js';
-import { millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import { jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 export const MAINTENANCE_KEY = 'gta:maintenance';
 
@@ -15,10 +16,13 @@ export const MAINTENANCE_KEY = 'gta:maintenance';
  * Transition "rescue": running tasks whose lease expired go back to `initialized`, due now, or to
  * `failed` when their attempts are spent. Returns how many moved to each.
  *
- * A task claimed by its insert has no start time until its start is recorded: its invocation may
- * have ended right after the commit, before the handler started, so that attempt is given back
- * rather than counted. (A task enqueued on its own gets its start time with its outcome, so a
- * handler that kills its invocation on that first attempt runs once more than its attempts.)
+ * An attempt counts only if its start was recorded. A claimed task has no start time until the
+ * executor records the start of its handler (right after the handler started, or with its
+ * outcome): its invocation may have ended before that, most often while the task waited in a
+ * tick's queue or between a commit and its hook, so that attempt is given back rather than
+ * counted, and the expiry is counted in `unstarted_expiries` (after one, the task's next attempts
+ * start only once their start is recorded; see the executor). A handler that ended its invocation
+ * before its start record was written thus runs at most once more than its attempts allow.
  */
 export async function rescueExpiredLeases(
   context: StorageContext,
@@ -38,8 +42,10 @@ export async function rescueExpiredLeases(
         status = case when ${retries} then 'initialized' else 'failed' end,
         finished_at = case when ${retries} then null else ${now} end,
         attempts = case when ${unrecorded} then greatest(task.attempts - 1, 0) else task.attempts end,
+        unstarted_expiries = task.unstarted_expiries + case when ${unrecorded} then 1 else 0 end,
+        failure_xid = case when ${retries} then task.failure_xid else ${CURRENT_XID} end,
         last_error = case when ${unrecorded}
-          then 'lease expired before the commit hook recorded an attempt: the invocation ended right after its commit, or during the handler'
+          then 'lease expired before the start of an attempt was recorded: the invocation ended before the handler started (or right after), so the attempt is not counted'
           else 'lease expired during attempt ' || task.attempts
             || ': the invocation ended or stalled before completing the task' end,
         run_at = ${now}, lease_token = null, lease_expires_at = null, updated_at = ${now}
@@ -51,40 +57,57 @@ export async function rescueExpiredLeases(
   return { retried: rows.length - failed, failed };
 }
 
+/** A maintenance round this caller owns. */
+export interface MaintenanceRound {
+  /** The start of the previous round, in epoch ms, or null when none ran before. */
+  previousRoundMs: number | null;
+  /** The start of this round, in epoch ms. */
+  roundMs: number;
+  /** The database snapshot the previous round took (`pg_snapshot` text), or null. */
+  previousSnapshot: string | null;
+  /** The snapshot this round took: the failures it reports are those committed by then. */
+  snapshot: string;
+}
+
 /**
  * Takes the maintenance round if it is due: one statement that moves the built-in row's next run
  * forward only if it was due (so one caller per interval wins), or creates the row the first time.
- * The row is updated in place, so idle rounds consume no task ids. Returns null when this caller
- * does not own a round, else the start of this round and of the previous one (null when none ran
- * before), in epoch ms.
+ * The row is updated in place, so idle rounds consume no task ids; it keeps the round's database
+ * snapshot for the next round. Returns null when this caller does not own a round.
  */
 export async function takeMaintenanceRound(
   context: StorageContext,
   intervalMs: number,
-): Promise<{ previousRoundMs: number | null; roundMs: number } | null> {
+): Promise<MaintenanceRound | null> {
   const table = tableOf(context);
   const now = nowOf(context);
   const isRoundRow = sql`task_key = ${MAINTENANCE_KEY} and dedupe_key = ${MAINTENANCE_KEY}`;
-  const rows = await queryRows<{ previous: number | null; current: number }>(
+  const rows = await queryRows<{
+    previous: number | null;
+    current: number;
+    previous_snapshot: string | null;
+    snapshot: string;
+  }>(
     context.db,
     'maintenance round',
-    sql`with previous as (select started_at from ${table} where ${isRoundRow}),
+    sql`with previous as (select started_at, context from ${table} where ${isRoundRow}),
         advanced as (
           update ${table} set run_at = ${now} + ${millis(intervalMs)}, updated_at = ${now}, started_at = ${now},
-            attempts = attempts + 1
+            attempts = attempts + 1, context = pg_current_snapshot()::text
           where ${isRoundRow} and run_at <= ${now}
-          returning started_at),
+          returning started_at, context),
         created as (
-          insert into ${table} (task_key, dedupe_key, status, arg, max_attempts, timeout_ms,
+          insert into ${table} (task_key, dedupe_key, status, arg, context, max_attempts, timeout_ms,
             run_at, created_at, updated_at, started_at, finished_at)
-          select ${MAINTENANCE_KEY}, ${MAINTENANCE_KEY}, 'succeeded', '{}'::jsonb, 1, 0,
-            ${now} + ${millis(intervalMs)}, ${now}, ${now}, ${now}, ${now}
+          select ${MAINTENANCE_KEY}, ${MAINTENANCE_KEY}, 'succeeded', '{}'::jsonb, pg_current_snapshot()::text,
+            1, 0, ${now} + ${millis(intervalMs)}, ${now}, ${now}, ${now}, ${now}
           where not exists (select 1 from previous)
           on conflict (task_key, dedupe_key) where dedupe_key is not null do nothing
-          returning started_at)
+          returning started_at, context)
         select (extract(epoch from previous.started_at) * 1000)::float8 as previous,
-               (extract(epoch from taken.started_at) * 1000)::float8 as current
-        from (select started_at from advanced union all select started_at from created) as taken
+               (extract(epoch from taken.started_at) * 1000)::float8 as current,
+               previous.context as previous_snapshot, taken.context as snapshot
+        from (select started_at, context from advanced union all select started_at, context from created) as taken
         left join previous on true`,
   );
   const [row] = rows;
@@ -92,6 +115,8 @@ export async function takeMaintenanceRound(
   return {
     previousRoundMs: row.previous === null ? null : Number(row.previous),
     roundMs: Number(row.current),
+    previousSnapshot: row.previous_snapshot,
+    snapshot: row.snapshot,
   };
 }
 
@@ -99,20 +124,52 @@ export interface AbnormalThresholds {
   initializedTimeout: number;
   runningTimeout: number;
   /**
-   * Failed tasks finished in [failedSinceMs, failedUntilMs) are reported, so each round reports
-   * each failure once; a null start means since `storageTimeout` ago (the first round).
+   * Which failed tasks to report: those a maintenance round newly sees (committed after the
+   * previous round's snapshot and by this round's), so each round reports each failure once, or,
+   * with null, every task that failed within `storageTimeout` (the operator's view).
    */
-  failedSinceMs: number | null;
-  /** A null end means now. */
-  failedUntilMs: number | null;
+  round: Pick<MaintenanceRound, 'previousSnapshot' | 'snapshot'> | null;
   storageTimeout: number;
+  /**
+   * A tick's whole window (ms): due tasks of `keys` whose timeout is longer are reported, as no
+   * such tick will claim them. Null when the caller has no deadline.
+   */
+  tickWindow: { ms: number; keys: string[] } | null;
   limit: number;
 }
 
+/** A `bigint` transaction id as `xid8`, for the snapshot functions. */
+function xid8(column: SQL): SQL {
+  return sql`${column}::text::xid8`;
+}
+
 /**
- * Tasks due too long without starting, running too long, and newly failed (built-ins excluded), at
- * most `limit` of each. `initTimeoutSensitive` tasks due too long are counted apart, so a backlog of
- * others cannot crowd them out: no scanner will ever start them, and this report is all they get.
+ * The failed tasks to report (see {@link AbnormalThresholds.round}). A failure the previous round's
+ * snapshot did not see has a transaction id at least that snapshot's xmin, which the index on
+ * `failure_xid` finds; the first round, which has no previous snapshot, reports what failed within
+ * `storageTimeout` and committed by its own snapshot.
+ */
+function newlyFailed(thresholds: AbnormalThresholds, now: SQL): { where: SQL; order: SQL } {
+  const { round } = thresholds;
+  const recent = sql`t.finished_at >= ${now} - ${millis(thresholds.storageTimeout)}`;
+  if (round === null) return { where: recent, order: sql`t.finished_at` };
+  const seenNow = sql`pg_visible_in_snapshot(${xid8(sql`t.failure_xid`)}, ${round.snapshot}::pg_snapshot)`;
+  if (round.previousSnapshot === null) {
+    return { where: sql`${recent} and (t.failure_xid is null or ${seenNow})`, order: sql`t.finished_at` };
+  }
+  const previous = sql`${round.previousSnapshot}::pg_snapshot`;
+  return {
+    where: sql`t.failure_xid >= pg_snapshot_xmin(${previous})::text::bigint and ${seenNow}
+      and not pg_visible_in_snapshot(${xid8(sql`t.failure_xid`)}, ${previous})`,
+    order: sql`t.failure_xid`,
+  };
+}
+
+/**
+ * Tasks due too long without starting, running too long, newly failed (built-ins excluded), and
+ * due but too long for the caller's tick window, at most `limit` of each. `initTimeoutSensitive`
+ * tasks due too long are counted apart, so a backlog of others cannot crowd them out: no scanner
+ * will ever start them, and this report is all they get.
  */
 export async function findAbnormalTasks(
   context: StorageContext,
@@ -120,14 +177,15 @@ export async function findAbnormalTasks(
 ): Promise<{ reason: AbnormalReason; row: SelectedRow }[]> {
   const table = tableOf(context);
   const now = nowOf(context);
-  const failedSince =
-    thresholds.failedSinceMs === null
-      ? sql`${now} - ${millis(thresholds.storageTimeout)}`
-      : sql`to_timestamp(${thresholds.failedSinceMs / 1000}::float8)`;
-  const failedUntil =
-    thresholds.failedUntilMs === null
-      ? sql`${now} + interval '1 second'`
-      : sql`to_timestamp(${thresholds.failedUntilMs / 1000}::float8)`;
+  const failed = newlyFailed(thresholds, now);
+  const window = thresholds.tickWindow;
+  const tooLong = window
+    ? sql`union all
+        (select 4, 'exceeds-tick-window', ${rowColumns('t')} from ${table} as t
+          where t.status = 'initialized' and t.run_at <= ${now} and t.timeout_ms > ${window.ms}::float8
+            and t.task_key in (select jsonb_array_elements_text(${jsonParam(window.keys)}))
+          order by t.run_at limit ${thresholds.limit}::int)`
+    : sql``;
   const rows = await queryRows<SelectedRow & { rank: number; reason: AbnormalReason }>(
     context.db,
     'abnormal check',
@@ -146,14 +204,14 @@ export async function findAbnormalTasks(
         union all
         (select 2, 'running-too-long', ${rowColumns('t')} from ${table} as t
           where t.status = 'running'
-            and coalesce(t.started_at, t.created_at) < ${now} - ${millis(thresholds.runningTimeout)}
-          order by coalesce(t.started_at, t.created_at) limit ${thresholds.limit}::int)
+            and coalesce(t.started_at, t.updated_at) < ${now} - ${millis(thresholds.runningTimeout)}
+          order by coalesce(t.started_at, t.updated_at) limit ${thresholds.limit}::int)
         union all
         (select 3, 'failed', ${rowColumns('t')} from ${table} as t
-          where t.status = 'failed' and t.finished_at >= ${failedSince}
-            and t.finished_at < ${failedUntil}
+          where t.status = 'failed' and ${failed.where}
             and t.task_key not like 'gta:%'
-          order by t.finished_at limit ${thresholds.limit}::int)
+          order by ${failed.order} limit ${thresholds.limit}::int)
+        ${tooLong}
       ) as abnormal`,
   );
   // `rank` orders the overdue tasks (initTimeoutSensitive ones first); it is no part of the row.

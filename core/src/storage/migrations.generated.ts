@@ -28,5 +28,15 @@ export const MIGRATIONS: readonly EmbeddedMigration[] = [
       "-- The abnormal check's initTimeoutSensitive tasks that waited too long (no scanner starts them).\nCREATE INDEX IF NOT EXISTS \"gta_tasks_sensitive_due_idx\" ON \"gta_tasks\" (\"run_at\") WHERE \"status\" = 'initialized' AND \"init_timeout_sensitive\";",
       "DROP INDEX IF EXISTS \"gta_tasks_status_updated_idx\";"
     ]
+  },
+  {
+    "version": 3,
+    "name": "guarantees",
+    "statements": [
+      "-- A sequence key has at most one running task. The claim checks this against what its snapshot\n-- sees; this index makes it hold against what no snapshot can see yet (a claim of another task of\n-- the key that commits while this one runs): the later of two such claims waits for the earlier,\n-- then fails and is sent again.\nCREATE UNIQUE INDEX IF NOT EXISTS \"gta_tasks_sequence_running_idx\" ON \"gta_tasks\" (\"sequence_key\") WHERE \"sequence_key\" IS NOT NULL AND \"status\" = 'running';",
+      "-- Leases that expired before their attempt's start was recorded: the attempt was given back, not\n-- counted. A task with any is started only once its start is recorded, so a handler that ends its\n-- invocation before its start record is written cannot run for ever.\nALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"unstarted_expiries\" integer NOT NULL DEFAULT 0;",
+      "-- The transaction that made a task `failed`, so that each maintenance round reports exactly the\n-- failures committed since the previous round's snapshot, however late a failure commits.\nALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"failure_xid\" bigint;",
+      "-- The rounds' newly failed tasks, found by transaction id.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_failure_xid_idx\" ON \"gta_tasks\" (\"failure_xid\") WHERE \"status\" = 'failed';"
+    ]
   }
 ];

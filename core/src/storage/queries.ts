@@ -6,6 +6,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { TaskStatus } from '../states.js';
 import type { TaskId } from '../types.js';
+import { CURRENT_XID } from './complete.js';
 import { rowColumns, type SelectedRow } from './rows.js';
 import { jsonParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
@@ -122,7 +123,7 @@ export async function cancelTask(context: StorageContext, id: TaskId, reason: st
     context.db,
     'cancelTask',
     sql`update ${tableOf(context)} as t set status = 'failed', last_error = ${reason},
-          finished_at = ${now}, updated_at = ${now}
+          finished_at = ${now}, failure_xid = ${CURRENT_XID}, updated_at = ${now}
         where t.id = ${id}::bigint and t.status = 'initialized' and ${NOT_BUILTIN}
         returning t.id`,
   );

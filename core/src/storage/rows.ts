@@ -29,6 +29,8 @@ export interface SelectedRow {
   updated_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** Leases of this task that expired before their attempt's start was recorded. */
+  unstarted_expiries: number;
 }
 
 /** Columns that travel as text (ids, which may exceed a double; the argument; the lease token). */
@@ -73,6 +75,7 @@ const ROW_COLUMNS: (keyof SelectedRow)[] = [
   'updated_at',
   'started_at',
   'finished_at',
+  'unstarted_expiries',
 ];
 
 /** The select list of a task row; `alias` names the table in the statement. */
@@ -105,7 +108,7 @@ const CLAIM_RETURNS = ROW_COLUMNS.filter(
 
 export type ClaimedColumns = Omit<SelectedRow, (typeof CLAIM_WRITES)[number]> & { now_ms: number };
 
-/** The statement's clock `now` as epoch milliseconds, named `now_ms`. */
+/** The time `now` (a clock expression or a column) as epoch milliseconds, named `now_ms`. */
 function nowMs(now: SQL): SQL {
   return sql`(extract(epoch from ${now}) * 1000)::float8 as "now_ms"`;
 }
@@ -140,8 +143,9 @@ export function claimedRow(row: ClaimedColumns, leaseToken: string, leaseMs: num
     parent_id: row.parent_id,
     created_at: Number(row.created_at),
     updated_at: now,
-    started_at: now,
+    started_at: null,
     finished_at: null,
+    unstarted_expiries: Number(row.unstarted_expiries),
   };
 }
 
@@ -152,9 +156,10 @@ export interface InsertClaimedColumns {
   lease_expires_at: number;
 }
 
-/** The select list of {@link InsertClaimedColumns}; `now` is the clock expression the insert wrote. */
-export function insertClaimedColumns(alias: string, now: SQL): SQL {
-  return sql`${selected(alias, 'id')}, ${nowMs(now)}, ${selected(alias, 'lease_expires_at')}`;
+/** The select list of {@link InsertClaimedColumns}: the insert wrote its clock as `created_at`. */
+export function insertClaimedColumns(alias: string): SQL {
+  const createdAt = sql.raw(`${alias}."created_at"`);
+  return sql`${selected(alias, 'id')}, ${nowMs(createdAt)}, ${selected(alias, 'lease_expires_at')}`;
 }
 
 /**
@@ -186,6 +191,7 @@ export function insertClaimedRow(task: NewTask, row: InsertClaimedColumns, lease
     updated_at: now,
     started_at: null,
     finished_at: null,
+    unstarted_expiries: 0,
   };
 }
 

@@ -23,6 +23,15 @@ export function nowOf(context: StorageContext): SQL {
   return context.clock ? sql`${context.clock().toISOString()}::timestamptz` : sql`now()`;
 }
 
+/**
+ * The time a statement runs: `clock_timestamp()` rather than `now()`, which is the start of the
+ * statement's transaction. An enqueue late in a long transaction is created, and counts its
+ * delay, from the enqueue itself. The injected test clock reads as for {@link nowOf}.
+ */
+export function statementNowOf(context: StorageContext): SQL {
+  return context.clock ? sql`${context.clock().toISOString()}::timestamptz` : sql`clock_timestamp()`;
+}
+
 /** `ms` milliseconds as an interval expression. */
 export function millis(ms: number): SQL {
   return sql`(${ms}::float8 * interval '1 millisecond')`;

@@ -2,9 +2,9 @@
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { QUEUE_WAIT_MS } from '../../src/executor.js';
-import { createTaskManager, defineTask, silentLogger } from '../../src/index.js';
+import { createTaskManager, defineTask, silentLogger, type TaskRow } from '../../src/index.js';
 import { type DriverUnderTest, itNeeding } from './driver.js';
-import { eventually, gate, type Harness, waitUntilCollector } from './harness.js';
+import { eventually, gate, type Harness, sameOrLater, waitUntilCollector } from './harness.js';
 
 export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
   // These tests are about interactive transactions themselves; a driver without them has the
@@ -86,12 +86,13 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
         });
         expect(inside).toMatchObject({ status: 'running', attempts: 1 });
         expect(inside.lease).toMatch(/^[0-9a-f-]{36}$/);
-        // The attempt ran on the lease its insert took: no second claim was made.
+        // The attempt ran on the lease its insert took: no second claim was made. The row as
+        // claimed has no start yet: that is recorded once the handler started.
         const row = await manager.getTask(inside.id);
-        expect(ranOn).toEqual([{ attempt: 1, lease: inside.lease, startedAt: row?.startedAt }]);
+        expect(ranOn).toEqual([{ attempt: 1, lease: inside.lease, startedAt: null }]);
         expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
-        // Its start was recorded after the commit, before the handler ran.
         expect(Date.parse(row!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(row!.createdAt));
+        expect(Date.parse(row!.startedAt!)).toBeLessThanOrEqual(Date.parse(row!.finishedAt!));
       },
     );
 
@@ -315,7 +316,9 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect(seen.map(({ inHandler }) => (inHandler as { id: number }).id).sort()).toEqual([...ids].sort());
       for (const { inHandler, stored } of seen) {
         expect(inHandler).toMatchObject({ status: 'running', attempts: 1, maxAttempts: 3, timeoutMs: 4321 });
-        expect(inHandler).toEqual(stored);
+        expect(inHandler).toEqual({ ...(stored as object), startedAt: null });
+        // The claim records no start; the executor does once the handler started, maybe already.
+        expect(sameOrLater((stored as TaskRow).startedAt, (stored as TaskRow).createdAt)).toBe(true);
       }
     });
 

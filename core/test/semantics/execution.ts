@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CancelTask, defineTask, RetryAfter, type TaskContext } from '../../src/index.js';
 import { prepareTask } from '../../src/prepare.js';
 import { insertTask } from '../../src/storage/index.js';
-import { gate, type Harness, manualClock, waitUntilCollector } from './harness.js';
+import { eventually, gate, type Harness, manualClock, waitUntilCollector } from './harness.js';
 
 export function executionSemantics(h: () => Harness) {
   describe('running tasks', () => {
@@ -270,6 +270,8 @@ export function executionSemantics(h: () => Harness) {
       const collector = waitUntilCollector();
       expect((await stale.tick({ budgetMs: 2000, waitUntil: collector.waitUntil })).claimed).toBe(1);
       expect((await stale.getTask(id!))?.status).toBe('running');
+      // The attempt counts once its start is recorded, right after the handler started.
+      await eventually(async () => ((await stale.getTask(id!))?.startedAt ? true : undefined));
       clock.advance(11_001);
       const report = await fresh.tick({ budgetMs: 2000 });
       expect(report).toMatchObject({ rescued: 1, claimed: 1, succeeded: 1 });
@@ -301,7 +303,7 @@ export function executionSemantics(h: () => Harness) {
       expect(ran).toEqual([1]);
       const row = await manager.getTask(id);
       expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
-      expect(row?.lastError).toContain('before the commit hook recorded an attempt');
+      expect(row?.lastError).toContain('before the start of an attempt was recorded');
     });
 
     it('fails a rescued task that has no attempts left', async () => {
@@ -312,6 +314,7 @@ export function executionSemantics(h: () => Harness) {
       const [id] = await h().enqueueForScanner(manager, task, [{}]);
       const collector = waitUntilCollector();
       await manager.tick({ budgetMs: 2000, waitUntil: collector.waitUntil });
+      await eventually(async () => ((await manager.getTask(id!))?.startedAt ? true : undefined));
       clock.advance(1101);
       const other = await h().manager([task], { clock: clock.now, table: manager.options.table });
       expect(await other.tick({ budgetMs: 2000 })).toMatchObject({ rescued: 1, claimed: 0 });

@@ -132,4 +132,9 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
   }
 }
 
+/** Whether ISO time `time` is null or not before ISO time `than`. */
+export function sameOrLater(time: string | null, than: string): boolean {
+  return time === null || Date.parse(time) >= Date.parse(than);
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

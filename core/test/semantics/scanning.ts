@@ -1,7 +1,7 @@
 /** tick, maintenance (abnormal check, cleanup, once per interval), initTimeoutSensitive and the runner. */
 import { describe, expect, it } from 'vitest';
-import { type AbnormalTask, defineTask, isGtaError } from '../../src/index.js';
-import { eventually, gate, type Harness, manualClock, sleep, waitUntilCollector } from './harness.js';
+import { type AbnormalTask, defineTask, isGtaError, type TaskRow } from '../../src/index.js';
+import { eventually, gate, type Harness, manualClock, sameOrLater, sleep, waitUntilCollector } from './harness.js';
 
 export function scanningSemantics(h: () => Harness) {
   describe('tick', () => {
@@ -45,7 +45,9 @@ export function scanningSemantics(h: () => Harness) {
       expect(seen.map(({ inHandler }) => (inHandler as { id: number }).id).sort()).toEqual([...ids].sort());
       for (const { inHandler, stored } of seen) {
         expect(inHandler).toMatchObject({ status: 'running', attempts: 1, maxAttempts: 3, timeoutMs: 4321 });
-        expect(inHandler).toEqual(stored);
+        expect(inHandler).toEqual({ ...(stored as object), startedAt: null });
+        // The claim records no start; the executor does once the handler started, maybe already.
+        expect(sameOrLater((stored as TaskRow).startedAt, (stored as TaskRow).createdAt)).toBe(true);
       }
     });
 
@@ -79,7 +81,7 @@ export function scanningSemantics(h: () => Harness) {
       expect((await manager.getTask(id!))?.status).toBe('succeeded');
     });
 
-    it('aborting the tick’s signal stops claiming and aborts running handlers (the attempt is retried)', async () => {
+    it('aborting the tick’s signal stops claiming and aborts running handlers (the attempt is given back)', async () => {
       const deadline = new AbortController();
       let sawAbort = false;
       const task = defineTask({
@@ -98,9 +100,12 @@ export function scanningSemantics(h: () => Harness) {
       const manager = await h().manager([task]);
       const [id] = await h().enqueueForScanner(manager, task, [{}, {}]);
       const report = await manager.tick({ budgetMs: 10_000, concurrency: 1, signal: deadline.signal });
-      expect(report).toMatchObject({ claimed: 1, retried: 1 });
+      expect(report).toMatchObject({ claimed: 1, retried: 0, failed: 0 });
       expect(sawAbort).toBe(true);
-      expect((await manager.getTask(id!))?.lastError).toContain('invocation reached its deadline');
+      // Cut short by the invocation, not by a fault of its own: due again at once, attempt not counted.
+      const row = await manager.getTask(id!);
+      expect(row).toMatchObject({ status: 'initialized', attempts: 0 });
+      expect(row?.lastError).toContain('invocation reached its deadline');
     });
   });
 
@@ -159,6 +164,8 @@ export function scanningSemantics(h: () => Harness) {
       const collector = waitUntilCollector();
       await scanner.tick({ budgetMs: 1000, waitUntil: collector.waitUntil });
       expect(reports.flat().map((entry) => [entry.reason, entry.task.id])).toEqual([['failed', failedId]]);
+      // Its start is recorded just after its handler started, by the clock of then.
+      await eventually(async () => ((await scanner.getTask(slowId!))?.startedAt ? true : undefined));
       clock.advance(61_000);
       const report = await scanner.tick({ budgetMs: 1000 });
       hold.open();
@@ -281,7 +288,7 @@ export function scanningSemantics(h: () => Harness) {
       expect(aborted).toBe(true);
       const row = await manager.getTask(id!);
       expect(row).toMatchObject({ status: 'initialized', attempts: 0, leaseToken: null });
-      expect(row?.lastError).toContain('released by a stopping runner');
+      expect(row?.lastError).toContain('released unfinished by a stopping manager');
     });
   });
 

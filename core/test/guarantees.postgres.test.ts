@@ -1,0 +1,493 @@
+/**
+ * The guarantees of SPEC §11 under the races that used to break them, on the real Postgres. Each
+ * race is forced, not hoped for: a transaction held open by a gate, a statement held back before it
+ * is sent (support/gated-db.ts), a row trigger that waits on an advisory lock the test holds, or a
+ * database that stops answering, as when an invocation's process dies. Each test states its
+ * guarantee in its name.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type AbnormalTask,
+  createTaskManager,
+  defineTask,
+  migrate,
+  silentLogger,
+  type TaskDefinition,
+  type TaskManagerOptions,
+  tickWindow,
+} from '../src/index.js';
+import { manualClock } from './semantics/harness.js';
+import { ExecutionTracker, Gate, Pools, sleep, waitUntilCollector, within } from './support/concurrency.js';
+import { createPostgresDatabase, postgresAvailable, type TestDatabase } from './support/databases.js';
+import { gatedDb, isClaim } from './support/gated-db.js';
+
+const hasPostgres = await postgresAvailable();
+
+let tableCounter = 0;
+
+describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
+  let database: TestDatabase;
+  const pools = new Pools();
+
+  beforeAll(async () => {
+    database = await createPostgresDatabase({ poolSize: 8 });
+  });
+  afterAll(async () => {
+    await pools.close();
+    await database?.close();
+  });
+
+  /** A migrated manager on a fresh table (or `options.table`), on `db` (default: the suite's pool). */
+  async function manager(
+    tasks: TaskDefinition<any, any, any>[],
+    options: Partial<TaskManagerOptions> & { db?: any } = {},
+  ) {
+    const table = options.table ?? `g_${tableCounter++}`;
+    const created = createTaskManager({ db: database.db, logger: silentLogger, tasks, ...options, table });
+    await migrate(database.db, { table });
+    return created;
+  }
+
+  /** Polls `check` every 5 ms until it holds, failing after `ms`. */
+  async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000) {
+    await within(
+      ms,
+      what,
+      (async () => {
+        while (!(await check())) await sleep(5);
+      })(),
+    );
+  }
+
+  async function rowsOf(table: string) {
+    return database.query<{ id: string; status: string; attempts: number; started: boolean }>(
+      `select id::text, status, attempts, started_at is not null as started from "${table}"
+       where task_key not like 'gta:%' order by id`,
+    );
+  }
+
+  describe('sequence keys are exclusive', () => {
+    function sequenced(tracker: ExecutionTracker, events: string[], holds: Map<number, Gate>) {
+      return defineTask({
+        key: 'sequenced',
+        handler: async ({ n }: { n: number }, ctx) => {
+          tracker.start(ctx.task.id, 'instance', ctx.task.sequenceKey);
+          events.push(`start ${n}`);
+          await holds.get(n)?.opened;
+          events.push(`end ${n}`);
+          tracker.end(ctx.task.id, 'instance', ctx.task.sequenceKey);
+        },
+      });
+    }
+
+    it('a task committed late never starts while a later-enqueued task of its key runs', async () => {
+      const tracker = new ExecutionTracker();
+      const events: string[] = [];
+      const holds = new Map([[2, new Gate()]]);
+      const task = sequenced(tracker, events, holds);
+      const m = await manager([task]);
+      // Transaction A enqueues #1 and stays open; #2, enqueued alone meanwhile, starts at once.
+      const enqueuedInA = new Gate();
+      const commitA = new Gate();
+      const a = database.db.transaction(async (tx: any) => {
+        await m.enqueue(task, { n: 1 }, { tx, sequenceKey: 'k' });
+        enqueuedInA.open();
+        await commitA.opened;
+      });
+      await enqueuedInA.opened;
+      const hook = waitUntilCollector();
+      await m.enqueue(task, { n: 2 }, { sequenceKey: 'k', waitUntil: hook.waitUntil });
+      await until('#2 started', () => events.includes('start 2'));
+      commitA.open();
+      await a;
+      const ticking = waitUntilCollector();
+      expect((await m.tick({ budgetMs: 1000, waitUntil: ticking.waitUntil })).claimed).toBe(0);
+      holds.get(2)!.open();
+      await hook.settled();
+      expect((await m.tick({ budgetMs: 1000 })).succeeded).toBe(1);
+      expect(events).toEqual(['start 2', 'end 2', 'start 1', 'end 1']);
+      expect(tracker.overlaps).toEqual([]);
+    });
+
+    it('two claims racing for two tasks of one key, the second unable to see the first, start one of them', async () => {
+      const tracker = new ExecutionTracker();
+      const events: string[] = [];
+      const holds = new Map([
+        [1, new Gate()],
+        [2, new Gate()],
+      ]);
+      const task = sequenced(tracker, events, holds);
+      const first = await manager([task]);
+      const table = first.options.table;
+      const { db: otherDb } = pools.open(database.url!, 2);
+      const second = createTaskManager({ db: otherDb, table, tasks: [task], logger: silentLogger });
+      // The claim of #2 stops right after writing its row `running`, before it commits.
+      await database.exec(`
+        create function "${table}_hold"() returns trigger language plpgsql as $$
+        begin perform pg_advisory_xact_lock(7301); return new; end $$;
+        create trigger "${table}_hold" after update on "${table}" for each row
+          when (new.arg->>'n' = '2' and new.status = 'running') execute function "${table}_hold"();`);
+      // #1 is enqueued in a transaction that stays open; #2 is committed.
+      const enqueuedInA = new Gate();
+      const commitA = new Gate();
+      let id1 = 0;
+      const a = database.db.transaction(async (tx: any) => {
+        id1 = await first.enqueue(task, { n: 1 }, { tx, sequenceKey: 'race' });
+        enqueuedInA.open();
+        await commitA.opened;
+      });
+      await enqueuedInA.opened;
+      const [id2] = await database.db.transaction((tx: any) =>
+        first.enqueueMany(task, [{ n: 2 }], { tx, sequenceKey: 'race' }),
+      );
+      const { pool: lockPool } = pools.open(database.url!, 1);
+      const lock = await lockPool.connect();
+      await lock.query('select pg_advisory_lock(7301)');
+      const firstTicks = waitUntilCollector();
+      const firstTick = first.tick({ budgetMs: 2000, waitUntil: firstTicks.waitUntil });
+      await until('the claim of #2 waits in its trigger', async () => {
+        const [row] = await database.query<{ waiting: number }>(
+          `select count(*)::int as waiting from pg_locks where locktype = 'advisory' and objid = 7301 and not granted`,
+        );
+        return row!.waiting === 1;
+      });
+      // #1 becomes visible; a claim on the other instance sees it, and sees #2 still `initialized`.
+      commitA.open();
+      await a;
+      const secondTicks = waitUntilCollector();
+      const secondTick = second.tick({ budgetMs: 2000, waitUntil: secondTicks.waitUntil });
+      // Give the second claim every chance to go wrong before the first commits.
+      await Promise.race([secondTick, sleep(300)]);
+      await lock.query('select pg_advisory_unlock(7301)');
+      lock.release();
+      await Promise.all([firstTick, secondTick]);
+      await until('#2 started', () => events.includes('start 2'));
+      // Whatever ran first, nothing else of the key may run before it ends.
+      holds.get(2)!.open();
+      holds.get(1)!.open();
+      await Promise.all([firstTicks.settled(), secondTicks.settled()]);
+      await first.tick({ budgetMs: 2000 });
+      expect(tracker.overlaps).toEqual([]);
+      expect(events).toEqual(['start 2', 'end 2', 'start 1', 'end 1']);
+      expect((await rowsOf(table)).map((row) => [Number(row.id), row.status])).toEqual([
+        [id1, 'succeeded'],
+        [id2, 'succeeded'],
+      ]);
+    });
+
+    it('an overdue initTimeoutSensitive task, which no scanner starts, does not hold up its key', async () => {
+      const clock = manualClock();
+      const ran: string[] = [];
+      const reports: AbnormalTask[] = [];
+      const stale = defineTask({
+        key: 'stale',
+        initTimeoutSensitive: true,
+        handler: () => void ran.push('stale'),
+      });
+      const next = defineTask({ key: 'next', handler: () => void ran.push('next') });
+      const m = await manager([stale, next], {
+        clock: clock.now,
+        initializedTimeout: 60_000,
+        maintenanceInterval: 1000,
+        checkCallback: (_logger, tasks) => void reports.push(...tasks),
+      });
+      const staleId = await database.db.transaction((tx: any) =>
+        m.enqueue(stale, {}, { tx, sequenceKey: 'k' }),
+      );
+      await database.db.transaction((tx: any) => m.enqueue(next, {}, { tx, sequenceKey: 'k' }));
+      clock.advance(61_000);
+      expect(await m.tick({ budgetMs: 1000 })).toMatchObject({ claimed: 1, succeeded: 1 });
+      expect(ran).toEqual(['next']);
+      expect(reports.map((entry) => [entry.reason, entry.task.id])).toContainEqual([
+        'initialized-too-long',
+        staleId,
+      ]);
+    });
+  });
+
+  describe('an attempt counts only if its handler started', () => {
+    it('a tick that dies with claimed tasks in its queue fails none that never started (retryTimes 0)', async () => {
+      const gated = gatedDb(database.db);
+      const ran = new Set<number>();
+      const never = new Promise<void>(() => {});
+      let started = 0;
+      const task = defineTask({
+        key: 'queued',
+        timeoutMs: 60_000,
+        handler: async (_arg: unknown, ctx) => {
+          if (gated.lost.length > 0 || dead) return never;
+          ran.add(ctx.task.id);
+          // The 40th start blocks its slot and the invocation dies: what waits in the queue never starts.
+          if (++started === 40) {
+            dead = true;
+            gated.die();
+            return never;
+          }
+        },
+      });
+      let dead = false;
+      const m = await manager([task], { db: gated.db, concurrency: 1 });
+      await database.db.transaction((tx: any) =>
+        m.enqueueMany(
+          task,
+          Array.from({ length: 400 }, (_, n) => ({ n })),
+          { tx },
+        ),
+      );
+      void m.tick({ budgetMs: 30_000 });
+      await until('the invocation died', () => dead);
+      const claimedNeverStarted = (await rowsOf(m.options.table)).filter(
+        (row) => row.status === 'running' && !ran.has(Number(row.id)),
+      );
+      // The queue held claimed tasks when the invocation died; the test means nothing otherwise.
+      expect(claimedNeverStarted.length).toBeGreaterThan(0);
+      // Another instance, its clock past every lease, rescues what the dead one held.
+      const later = createTaskManager({
+        db: database.db,
+        table: m.options.table,
+        tasks: [],
+        logger: silentLogger,
+        clock: () => new Date(Date.now() + 3_600_000),
+      });
+      expect((await later.tick({ budgetMs: 1000 })).rescued).toBeGreaterThan(0);
+      const rows = await rowsOf(m.options.table);
+      const neverStarted = rows.filter((row) => !ran.has(Number(row.id)));
+      expect(neverStarted.filter((row) => row.status !== 'initialized' || row.attempts !== 0)).toEqual([]);
+      expect(rows.filter((row) => row.status === 'failed' && !ran.has(Number(row.id)))).toEqual([]);
+    });
+  });
+
+  describe('stop means stop', () => {
+    it('from the moment stop() is called, nothing more is claimed or started, on any path', async () => {
+      const hold = new Gate();
+      const ran: number[] = [];
+      const task = defineTask({
+        key: 'stopping',
+        handler: async ({ n }: { n: number }) => {
+          ran.push(n);
+          if (n === 0) await hold.opened;
+        },
+      });
+      const m = await manager([task], { scanInterval: 20, instantScanInterval: 10 });
+      await database.db.transaction((tx: any) => m.enqueue(task, { n: 0 }, { tx }));
+      m.start();
+      await until('the runner started task 0', () => ran.includes(0));
+      let stopped = false;
+      const stopping = m.stop({ wait: true }).then(() => {
+        stopped = true;
+      });
+      // Under steady traffic, committed tasks stay in the table for other instances.
+      const alone = await m.enqueue(task, { n: 1 });
+      const inTransaction = await m.transaction((tx) => m.enqueue(task, { n: 2 }, { tx }));
+      const many = await m.enqueueMany(task, [{ n: 3 }, { n: 4 }]);
+      await database.db.transaction((tx: any) => m.enqueue(task, { n: 5 }, { tx }));
+      expect((await m.tick({ budgetMs: 200 })).claimed).toBe(0);
+      await sleep(100);
+      expect(stopped).toBe(false);
+      hold.open();
+      await within(5000, 'stop', stopping);
+      expect(ran).toEqual([0]);
+      const rows = await rowsOf(m.options.table);
+      expect(rows.filter((row) => [alone, inTransaction, ...many].includes(Number(row.id)))).toEqual(
+        [alone, inTransaction, ...many].map((id) => ({
+          id: String(id),
+          status: 'initialized',
+          attempts: 0,
+          started: false,
+        })),
+      );
+      expect(rows.filter((row) => row.status === 'initialized')).toHaveLength(5);
+    });
+
+    it('a claim in flight when stop() is called starts nothing and gives its tasks back', async () => {
+      const gated = gatedDb(database.db);
+      const claimSent = new Gate();
+      const claimGoes = new Gate();
+      gated.hook = async (text) => {
+        if (!isClaim(text)) return;
+        claimSent.open();
+        await claimGoes.opened;
+      };
+      const ran: number[] = [];
+      const task = defineTask({ key: 'in-flight', handler: ({ n }: { n: number }) => void ran.push(n) });
+      const m = await manager([task], { db: gated.db });
+      await database.db.transaction((tx: any) => m.enqueueMany(task, [{ n: 1 }, { n: 2 }], { tx }));
+      const tick = m.tick({ budgetMs: 2000 });
+      await claimSent.opened;
+      const stopping = m.stop();
+      claimGoes.open();
+      await Promise.all([tick, stopping]);
+      expect(ran).toEqual([]);
+      expect((await rowsOf(m.options.table)).map((row) => [row.status, row.attempts])).toEqual([
+        ['initialized', 0],
+        ['initialized', 0],
+      ]);
+    });
+  });
+
+  describe('the cap is a cap', () => {
+    it('a commit hook starting tasks while a tick’s claim is in flight never runs more than concurrency', async () => {
+      const gated = gatedDb(database.db);
+      const claimSent = new Gate();
+      const claimGoes = new Gate();
+      let held = false;
+      gated.hook = async (text) => {
+        if (!isClaim(text) || held) return;
+        held = true;
+        claimSent.open();
+        await claimGoes.opened;
+      };
+      const hold = new Gate();
+      let running = 0;
+      let peak = 0;
+      const task = defineTask({
+        key: 'capped',
+        handler: async () => {
+          peak = Math.max(peak, ++running);
+          await hold.opened;
+          running--;
+        },
+      });
+      const m = await manager([task], { db: gated.db, concurrency: 2 });
+      await database.db.transaction((tx: any) => m.enqueueMany(task, [{}, {}, {}, {}], { tx }));
+      const ticking = waitUntilCollector();
+      const tick = m.tick({ budgetMs: 2000, waitUntil: ticking.waitUntil });
+      await claimSent.opened;
+      // Two commit hooks want slots while the tick's claim is on its way.
+      const hook = waitUntilCollector();
+      await m.enqueue(task, {}, { waitUntil: hook.waitUntil });
+      await m.enqueue(task, {}, { waitUntil: hook.waitUntil });
+      await sleep(50);
+      claimGoes.open();
+      await tick;
+      await until('two handlers run', () => running === 2);
+      await sleep(50);
+      hold.open();
+      await Promise.all([ticking.settled(), hook.settled()]);
+      expect(peak).toBe(2);
+      await m.tick({ budgetMs: 2000 });
+      expect((await rowsOf(m.options.table)).every((row) => row.status === 'succeeded')).toBe(true);
+    });
+  });
+
+  describe('an invocation deadline costs no attempt', () => {
+    it('a tick does not claim a task whose timeout does not fit in what its invocation has left', async () => {
+      const ran: string[] = [];
+      const reports: AbnormalTask[] = [];
+      const long = defineTask({ key: 'long', timeoutMs: 60_000, handler: () => void ran.push('long') });
+      const short = defineTask({ key: 'short', timeoutMs: 1000, handler: () => void ran.push('short') });
+      const m = await manager([long, short], {
+        maintenanceInterval: 1000,
+        checkCallback: (_logger, tasks) => void reports.push(...tasks),
+      });
+      const [longId] = await database.db.transaction((tx: any) => m.enqueueMany(long, [{}], { tx }));
+      await database.db.transaction((tx: any) => m.enqueueMany(short, [{}], { tx }));
+      const window = tickWindow({
+        timeLeftMs: 10_000,
+        safetyMarginMs: 1000,
+        taskTimeoutMs: 1000,
+        maxBudgetMs: 5000,
+      });
+      expect(await m.tick({ ...window })).toMatchObject({ claimed: 1, succeeded: 1 });
+      expect(ran).toEqual(['short']);
+      expect((await rowsOf(m.options.table)).map((row) => [row.status, row.attempts])).toEqual([
+        ['initialized', 0],
+        ['succeeded', 1],
+      ]);
+      expect(reports.map((entry) => [entry.reason, entry.task.id])).toEqual([
+        ['exceeds-tick-window', longId],
+      ]);
+    });
+
+    it('a handler aborted by the invocation’s deadline gives its attempt back (retryTimes 0)', async () => {
+      const deadline = new AbortController();
+      const task = defineTask({
+        key: 'cut-short',
+        timeoutMs: 1000,
+        handler: (_: unknown, ctx) =>
+          new Promise<void>((_resolve, reject) => {
+            ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+            deadline.abort();
+          }),
+      });
+      const m = await manager([task]);
+      const [id] = await database.db.transaction((tx: any) => m.enqueueMany(task, [{}], { tx }));
+      const report = await m.tick({ budgetMs: 10_000, signal: deadline.signal });
+      expect(report).toMatchObject({ claimed: 1, failed: 0, retried: 0 });
+      expect(await m.getTask(id!)).toMatchObject({ status: 'initialized', attempts: 0 });
+      expect((await m.getTask(id!))?.lastError).toContain('invocation reached its deadline');
+    });
+  });
+
+  describe('maintenance misses nothing', () => {
+    it('a failure committed after a round’s check began is reported by the next round', async () => {
+      const reports: AbnormalTask[] = [];
+      const clock = manualClock();
+      const task = defineTask({
+        key: 'late-failure',
+        handler: () => {
+          throw new Error('boom');
+        },
+      });
+      const m = await manager([task], {
+        clock: clock.now,
+        maintenanceInterval: 1000,
+        checkCallback: (_logger, tasks) => void reports.push(...tasks),
+      });
+      const table = m.options.table;
+      // The first round runs before any failure.
+      expect((await m.tick({ budgetMs: 500 })).maintenance).toBe(true);
+      // The failure's statement stops right after writing its row `failed`, before it commits.
+      await database.exec(`
+        create function "${table}_hold"() returns trigger language plpgsql as $$
+        begin perform pg_advisory_xact_lock(7302); return new; end $$;
+        create trigger "${table}_hold" after update on "${table}" for each row
+          when (new.status = 'failed') execute function "${table}_hold"();`);
+      const { pool: lockPool } = pools.open(database.url!, 1);
+      const lock = await lockPool.connect();
+      await lock.query('select pg_advisory_lock(7302)');
+      const [id] = await database.db.transaction((tx: any) => m.enqueueMany(task, [{}], { tx }));
+      const failing = m.tick({ budgetMs: 2000 });
+      await until('the failure waits in its trigger', async () => {
+        const [row] = await database.query<{ waiting: number }>(
+          `select count(*)::int as waiting from pg_locks where locktype = 'advisory' and objid = 7302 and not granted`,
+        );
+        return row!.waiting === 1;
+      });
+      clock.advance(1000);
+      const other = createTaskManager({
+        db: database.db,
+        table,
+        tasks: [],
+        logger: silentLogger,
+        clock: clock.now,
+        maintenanceInterval: 1000,
+        checkCallback: (_logger, tasks) => void reports.push(...tasks),
+      });
+      expect((await other.tick({ budgetMs: 500 })).maintenance).toBe(true);
+      await lock.query('select pg_advisory_unlock(7302)');
+      lock.release();
+      await failing;
+      clock.advance(1000);
+      expect((await other.tick({ budgetMs: 500 })).maintenance).toBe(true);
+      clock.advance(1000);
+      expect((await other.tick({ budgetMs: 500 })).maintenance).toBe(true);
+      expect(reports.map((entry) => [entry.reason, entry.task.id])).toEqual([['failed', id]]);
+    });
+  });
+
+  describe('delays count from the enqueue, not from the start of its transaction', () => {
+    it('a delayMs given late in a long transaction runs that long after the enqueue', async () => {
+      const task = defineTask({ key: 'delayed', handler: () => {} });
+      const m = await manager([task]);
+      const { id, enqueuedAt } = await database.db.transaction(async (tx: any) => {
+        await sleep(300);
+        const enqueuedAt = Date.now();
+        return { id: await m.enqueue(task, {}, { tx, delayMs: 1000 }), enqueuedAt };
+      });
+      const row = await m.getTask(id);
+      expect(Date.parse(row!.runAt) - enqueuedAt).toBeGreaterThan(900);
+      expect(Date.parse(row!.createdAt)).toBeGreaterThanOrEqual(enqueuedAt - 50);
+    });
+  });
+});
