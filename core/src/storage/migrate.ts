@@ -21,6 +21,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { ERROR_CODES, GtaError } from '../errors.js';
 import { DEFAULT_TABLE } from '../options.js';
+import { runTransaction } from '../transaction-client.js';
 import type { SqlExecutor } from '../types.js';
 import { MIGRATIONS } from './migrations.generated.js';
 import { queryRows } from './sql.js';
@@ -68,7 +69,8 @@ export async function migrate(db: SqlExecutor, options: MigrateOptions = {}): Pr
   if (isTransactional(db)) {
     let started = false;
     try {
-      return await db.transaction((tx) => {
+      // Through runTransaction, so that a connection fault on a pool costs no pooled connection.
+      return await runTransaction(db, (tx) => {
         started = true;
         return applyOneByOne(tx, table);
       });
