@@ -12,9 +12,8 @@ import {
   type ClaimOptions,
   leaseKey,
   type SelectedRow,
-  type StorageContext,
   type Success,
-  writeBatch,
+  type TaskStore,
 } from './storage/index.js';
 
 /** Statements in flight at once: a claim need not wait behind the completions in flight. */
@@ -58,7 +57,7 @@ export class Batcher {
   #inFlight = 0;
   #scheduled = false;
 
-  constructor(readonly storage: StorageContext) {}
+  constructor(readonly store: TaskStore) {}
 
   /**
    * Records a success (transition "complete", the row kept or deleted, no children), and the start
@@ -121,7 +120,7 @@ export class Batcher {
       const claim = this.#claims.shift();
       const now = Date.now();
       try {
-        const written = await writeBatch(this.storage, {
+        const written = await this.store.writeBatch({
           successes: completions.map(({ id, leaseToken, deleteRow, startedAt }) => ({
             id,
             leaseToken,

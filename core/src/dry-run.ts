@@ -1,114 +1,566 @@
 /**
- * `dryRun`: no task table reads or writes. Tasks are kept in memory and their handlers run in
- * process after the enclosing transaction commits, with the same retries, timeouts and nested
- * tasks as for real, so application tests can run without a task table.
+ * `dryRun`: the task table in memory. The engine is the same one that runs on Postgres (the
+ * commit hook, `tick`, the runner, maintenance); only its storage differs: each operation of
+ * {@link TaskStore} is written here again over a map of rows, with the SQL's rules (due order,
+ * sequence keys, dedupe keys, leases and their fencing tokens, rescue, the attempt counting), so
+ * that what an application's tests see on a dry run is what it gets from the database.
+ *
+ * What a memory table cannot do, it refuses with `GTA_UNSUPPORTED`: an enqueue in a transaction
+ * the manager did not open (nothing tells it whether that commits) and `enqueueStatement` (a
+ * statement for a database that is not there).
  * @module
  */
-import { runAttempt } from './attempt.js';
-import { describeThrown } from './errors.js';
-import type { ResolvedOptions } from './options.js';
-import { marshalerFor, prepareTask, restoreContext, type TaskRegistry, validateArgument } from './prepare.js';
-import type { AbortFanout } from './signals.js';
-import type { NewTask } from './storage/index.js';
-import { controlSignalOf, retryDelay } from './task.js';
-import type { TaskId, TaskRow } from './types.js';
+import { ERROR_CODES, GtaError } from './errors.js';
+import type { TaskStatus } from './states.js';
+import {
+  type AbnormalThresholds,
+  type Batch,
+  type BatchResult,
+  type ClaimOptions,
+  type InsertClaim,
+  type InsertedTask,
+  type LeaseRef,
+  type ListQuery,
+  leaseKey,
+  type MaintenanceRound,
+  type NewTask,
+  type SelectedRow,
+  type StartedLease,
+  type StatsRows,
+  type TaskStore,
+  type ThroughputRow,
+} from './storage/index.js';
+import type { AbnormalReason, SqlExecutor, TaskId } from './types.js';
 
-export class DryRun {
-  readonly rows = new Map<TaskId, TaskRow>();
+const MINUTE = 60_000;
+
+/**
+ * A task table in memory, for managers created with `dryRun`. Managers given the same table see
+ * the same tasks, as instances sharing one database table do.
+ * @example
+ * const table = memoryTaskTable();
+ * const api = createTaskManager({ dryRun: table, tasks: [sendWelcome] });
+ * const worker = createTaskManager({ dryRun: table, tasks: [sendWelcome] });
+ */
+export class MemoryTaskTable {
+  /** Committed rows, by id. */
+  readonly rows = new Map<number, SelectedRow>();
+  /** Rows inserted in a transaction of `manager.transaction` that has not ended yet. */
+  readonly pending = new Map<number, SelectedRow>();
+  /** The order in which rows became `failed` (the memory's transaction ids). */
+  readonly failures = new Map<number, number>();
+  failureCount = 0;
+  round: { runAt: number; startedAt: number; seen: number } | null = null;
   #nextId = 1;
 
-  constructor(
-    readonly registry: TaskRegistry,
-    readonly options: ResolvedOptions,
-  ) {}
-
-  /** Records a prepared task in memory and returns its id; it runs when `run` is called. */
-  add(task: NewTask): TaskId {
-    const now = new Date().toISOString();
-    const id = this.#nextId++;
-    this.rows.set(id, {
-      id,
-      key: task.key,
-      status: 'initialized',
-      arg: JSON.parse(task.arg),
-      context: task.context,
-      attempts: 0,
-      maxAttempts: task.maxAttempts,
-      timeoutMs: task.timeoutMs,
-      runAt: task.runAt ?? new Date(Date.now() + task.delayMs).toISOString(),
-      leaseExpiresAt: null,
-      leaseToken: null,
-      lastError: null,
-      dedupeKey: task.dedupeKey,
-      sequenceKey: task.sequenceKey,
-      parentId: task.parentId,
-      initTimeoutSensitive: task.initTimeoutSensitive,
-      createdAt: now,
-      updatedAt: now,
-      startedAt: null,
-      finishedAt: null,
-    });
-    return id;
-  }
-
-  /** Runs the given tasks in submission order, each through all its attempts, then their children. */
-  async run(ids: TaskId[], stop: AbortFanout): Promise<void> {
-    await Promise.all([...ids].sort((a, b) => a - b).map((id) => this.#runToEnd(id, stop)));
-  }
-
-  async #runToEnd(id: TaskId, stop: AbortFanout): Promise<void> {
-    const row = this.rows.get(id);
-    const definition = row && this.registry.get(row.key);
-    if (!row || !definition) return;
-    const update = (patch: Partial<TaskRow>) =>
-      Object.assign(row, patch, { updatedAt: new Date().toISOString() });
-    const delay = Date.parse(row.runAt) - Date.now();
-    if (delay > 0) await sleep(delay);
-    for (;;) {
-      if (stop.signal?.aborted) return;
-      update({ status: 'running', attempts: row.attempts + 1, startedAt: new Date().toISOString() });
-      let result: Awaited<ReturnType<typeof runAttempt>>;
-      try {
-        const arg = await validateArgument(definition, row.arg);
-        const context = restoreContext(row.context, marshalerFor(definition, this.options));
-        result = await runAttempt({
-          definition,
-          task: { ...row },
-          arg,
-          context,
-          logger: this.options.logger,
-          deadline: undefined,
-          stop,
-          prepareChild: (child, childArg, childOptions, parentId) =>
-            prepareTask(this.registry.resolve(child), childArg, childOptions ?? {}, this.options, {
-              parentId,
-            }),
-        });
-      } catch (error) {
-        update({ status: 'failed', lastError: describeThrown(error), finishedAt: new Date().toISOString() });
-        return;
-      }
-      if (result.ok) {
-        update({ status: 'succeeded', finishedAt: new Date().toISOString() });
-        if (definition.cleanSucceeded) this.rows.delete(id);
-        await this.run(
-          result.children.map((child) => this.add(child)),
-          stop,
-        );
-        return;
-      }
-      const signal = controlSignalOf(result.thrown);
-      const lastError = `attempt ${row.attempts}: ${describeThrown(result.thrown)}`;
-      if (signal?.kind === 'cancel' || row.attempts >= row.maxAttempts) {
-        update({ status: 'failed', lastError, finishedAt: new Date().toISOString() });
-        return;
-      }
-      update({ status: 'initialized', lastError });
-      await sleep(signal?.kind === 'retry-after' ? signal.delayMs : retryDelay(definition, row.attempts));
-    }
+  nextId(): number {
+    return this.#nextId++;
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/** A new, empty in-memory task table. */
+export function memoryTaskTable(): MemoryTaskTable {
+  return new MemoryTaskTable();
+}
+
+/** A transaction of `manager.transaction` on a dry run without a database. */
+export interface MemoryTransaction {
+  /** Opens a savepoint: the tasks enqueued in it are dropped if `fn` throws. */
+  transaction<T>(fn: (savepoint: MemoryTransaction) => Promise<T>): Promise<T>;
+  /** Refuses: there is no database to send a statement to. */
+  execute(): Promise<never>;
+}
+
+/**
+ * A transaction of `manager.transaction` on a dry run without a database: it holds nothing (the
+ * tasks enqueued in it wait in the table's pending rows until it ends), and opens savepoints, so
+ * that code enqueueing in a transaction runs unchanged.
+ */
+export function memoryTransaction(): MemoryTransaction {
+  return {
+    transaction: (fn) => fn(memoryTransaction()),
+    execute: async () => {
+      throw new GtaError(
+        ERROR_CODES.unsupported,
+        'a dryRun manager without a db has no database to run statements on; pass db to run your own writes',
+      );
+    },
+  };
+}
+
+/** The {@link TaskStore} of a dry run: `table`, read by `clock` (or the local time). */
+export function memoryStore(table: MemoryTaskTable, clock: (() => Date) | undefined): TaskStore {
+  return new MemoryStore(table, clock);
+}
+
+class MemoryStore implements TaskStore {
+  readonly sharesTransactions = false;
+
+  constructor(
+    readonly table: MemoryTaskTable,
+    readonly clock: (() => Date) | undefined,
+  ) {}
+
+  #now(): number {
+    return this.clock ? this.clock().getTime() : Date.now();
+  }
+
+  get #rows(): Map<number, SelectedRow> {
+    return this.table.rows;
+  }
+
+  async migrate() {
+    return { applied: [], version: 0 };
+  }
+
+  async insertTask(task: NewTask, claim: InsertClaim | null, tx: SqlExecutor | undefined) {
+    if (task.dedupeKey !== null) {
+      const existing = this.#withDedupeKey(task.key, task.dedupeKey);
+      if (existing) return { id: Number(existing.id), inserted: false, claimed: null };
+    }
+    const [inserted] = this.#insert([task], claim ? { ...claim, first: 1 } : null, tx);
+    return { ...inserted!, inserted: true };
+  }
+
+  async insertTasks(
+    tasks: NewTask[],
+    claim: (InsertClaim & { first: number }) | null,
+    tx: SqlExecutor | undefined,
+  ) {
+    return this.#insert(tasks, claim, tx);
+  }
+
+  insertTaskStatement(): never {
+    throw new GtaError(
+      ERROR_CODES.unsupported,
+      'enqueueStatement needs a database; a dryRun manager has none: use enqueue',
+    );
+  }
+
+  settleTransaction(committed: TaskId[], dropped: TaskId[]): void {
+    for (const id of committed) {
+      const row = this.table.pending.get(id);
+      if (!row) continue;
+      this.table.pending.delete(id);
+      this.#rows.set(id, row);
+    }
+    for (const id of dropped) this.table.pending.delete(id);
+  }
+
+  #insert(tasks: NewTask[], claim: (InsertClaim & { first: number }) | null, tx: SqlExecutor | undefined) {
+    const now = this.#now();
+    const into = tx ? this.table.pending : this.#rows;
+    const leaseToken = globalThis.crypto.randomUUID();
+    return tasks.map((task, index): InsertedTask => {
+      const claimed = claim !== null && index < claim.first;
+      const id = this.table.nextId();
+      const row: SelectedRow = {
+        id: String(id),
+        task_key: task.key,
+        status: claimed ? 'running' : 'initialized',
+        arg: task.arg,
+        context: task.context,
+        attempts: claimed ? 1 : 0,
+        max_attempts: task.maxAttempts,
+        timeout_ms: task.timeoutMs,
+        init_timeout_sensitive: task.initTimeoutSensitive,
+        run_at: task.runAt === null ? now + task.delayMs : Date.parse(task.runAt),
+        lease_expires_at: claimed ? now + task.timeoutMs + claim.leaseMs : null,
+        lease_token: claimed ? leaseToken : null,
+        last_error: null,
+        dedupe_key: task.dedupeKey,
+        sequence_key: task.sequenceKey,
+        parent_id: task.parentId === null ? null : String(task.parentId),
+        created_at: now,
+        updated_at: now,
+        started_at: null,
+        finished_at: null,
+        unstarted_expiries: 0,
+      };
+      into.set(id, row);
+      return { id, claimed: claimed ? { ...row } : null };
+    });
+  }
+
+  #withDedupeKey(key: string, dedupeKey: string): SelectedRow | undefined {
+    for (const rows of [this.#rows, this.table.pending]) {
+      for (const row of rows.values()) if (row.task_key === key && row.dedupe_key === dedupeKey) return row;
+    }
+    return undefined;
+  }
+
+  async claimTasks(options: ClaimOptions): Promise<SelectedRow[]> {
+    if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return [];
+    const now = this.#now();
+    const keys = new Set(options.keys);
+    const ids = options.ids ? new Set(options.ids) : null;
+    const overdue = (row: SelectedRow) =>
+      row.init_timeout_sensitive && row.run_at < now - options.initializedTimeout;
+    // Per sequence key: whether a task of it runs, and its earliest task waiting to run.
+    const sequences = new Map<string, { running: boolean; earliestWaiting: number }>();
+    for (const row of this.#rows.values()) {
+      if (row.sequence_key === null) continue;
+      const sequence = sequences.get(row.sequence_key) ?? { running: false, earliestWaiting: Infinity };
+      if (row.status === 'running') sequence.running = true;
+      if (row.status === 'initialized' && !overdue(row)) {
+        sequence.earliestWaiting = Math.min(sequence.earliestWaiting, Number(row.id));
+      }
+      sequences.set(row.sequence_key, sequence);
+    }
+    const blocked = (candidate: SelectedRow) => {
+      const sequence = candidate.sequence_key === null ? undefined : sequences.get(candidate.sequence_key);
+      return sequence !== undefined && (sequence.running || sequence.earliestWaiting < Number(candidate.id));
+    };
+    const candidates = [...this.#rows.values()]
+      .filter(
+        (row) =>
+          row.status === 'initialized' &&
+          row.run_at <= now &&
+          keys.has(row.task_key) &&
+          !overdue(row) &&
+          (options.maxTimeoutMs === undefined || row.timeout_ms <= options.maxTimeoutMs) &&
+          (ids === null || ids.has(Number(row.id))) &&
+          !blocked(row),
+      )
+      .sort(inRunOrder)
+      .slice(0, options.limit);
+    const leaseToken = globalThis.crypto.randomUUID();
+    const leaseMs = options.leaseMargin + (options.queueAllowance ?? 0);
+    return candidates.map((row) => {
+      Object.assign(row, {
+        status: 'running',
+        attempts: row.attempts + 1,
+        lease_token: leaseToken,
+        lease_expires_at: now + row.timeout_ms + leaseMs,
+        started_at: null,
+        finished_at: null,
+        updated_at: now,
+      });
+      return { ...row };
+    });
+  }
+
+  /** The row held under `lease`, or undefined when the lease was lost. */
+  #held(lease: LeaseRef): SelectedRow | undefined {
+    const row = this.#rows.get(lease.id);
+    return row?.status === 'running' && row.lease_token === lease.leaseToken ? row : undefined;
+  }
+
+  /** As in SQL: an injected clock does not pass while a handler runs. */
+  #recordStart(row: SelectedRow, now: number, agoMs: number): void {
+    row.started_at ??= this.clock ? now : now - agoMs;
+  }
+
+  async writeBatch(batch: Batch): Promise<BatchResult> {
+    const now = this.#now();
+    const completed = new Set<string>();
+    const started = new Set<string>();
+    for (const success of batch.successes) {
+      const row = this.#held(success);
+      if (!row) continue;
+      completed.add(leaseKey(success));
+      this.#succeed(row, success, success.deleteRow, now);
+    }
+    for (const start of batch.starts) {
+      const row = this.#held(start);
+      if (!row || row.started_at !== null) continue;
+      started.add(leaseKey(start));
+      this.#recordStart(row, now, start.agoMs);
+    }
+    const claimed = batch.claim ? await this.claimTasks(batch.claim) : [];
+    return { completed, started, claimed };
+  }
+
+  #succeed(row: SelectedRow, lease: StartedLease, deleteRow: boolean, now: number): void {
+    if (deleteRow) {
+      this.#rows.delete(Number(row.id));
+      return;
+    }
+    this.#recordStart(row, now, lease.startedAgoMs);
+    Object.assign(row, {
+      status: 'succeeded',
+      lease_token: null,
+      lease_expires_at: null,
+      finished_at: now,
+      updated_at: now,
+    });
+  }
+
+  async confirmClaims(leases: LeaseRef[]): Promise<Set<string>> {
+    return new Set(leases.filter((lease) => this.#held(lease)).map(leaseKey));
+  }
+
+  async completeTask(lease: StartedLease, options: { deleteRow: boolean; children: NewTask[] }) {
+    const row = this.#held(lease);
+    if (!row) return null;
+    this.#succeed(row, lease, options.deleteRow, this.#now());
+    return this.#insert(options.children, null, undefined).map((child) => child.id);
+  }
+
+  async failTask(lease: StartedLease, options: { error: string; retryDelayMs: number | null }) {
+    const row = this.#held(lease);
+    if (!row) return false;
+    const now = this.#now();
+    this.#recordStart(row, now, lease.startedAgoMs);
+    if (options.retryDelayMs === null) this.#markFailed(row, now);
+    else Object.assign(row, { status: 'initialized', run_at: now + options.retryDelayMs });
+    Object.assign(row, {
+      last_error: options.error,
+      lease_token: null,
+      lease_expires_at: null,
+      updated_at: now,
+    });
+    return true;
+  }
+
+  #markFailed(row: SelectedRow, now: number): void {
+    Object.assign(row, { status: 'failed', finished_at: now });
+    this.table.failures.set(Number(row.id), ++this.table.failureCount);
+  }
+
+  async releaseTask(lease: StartedLease, reason: string) {
+    const row = this.#held(lease);
+    if (!row) return false;
+    const now = this.#now();
+    this.#recordStart(row, now, lease.startedAgoMs);
+    Object.assign(row, {
+      status: 'initialized',
+      attempts: Math.max(row.attempts - 1, 0),
+      run_at: now,
+      lease_token: null,
+      lease_expires_at: null,
+      last_error: reason,
+      updated_at: now,
+    });
+    return true;
+  }
+
+  async releaseUnstarted(leases: LeaseRef[]) {
+    const now = this.#now();
+    let released = 0;
+    for (const lease of leases) {
+      const row = this.#held(lease);
+      if (!row) continue;
+      released++;
+      Object.assign(row, {
+        status: 'initialized',
+        attempts: Math.max(row.attempts - 1, 0),
+        lease_token: null,
+        lease_expires_at: null,
+        started_at: null,
+        updated_at: now,
+      });
+    }
+    return released;
+  }
+
+  async rescueExpiredLeases(limit: number) {
+    const now = this.#now();
+    const expired = [...this.#rows.values()]
+      .filter((row) => row.status === 'running' && row.lease_expires_at! < now)
+      .sort((a, b) => a.lease_expires_at! - b.lease_expires_at!)
+      .slice(0, limit);
+    let failed = 0;
+    for (const row of expired) {
+      const unrecorded = row.started_at === null;
+      const retries = unrecorded || row.attempts < row.max_attempts;
+      if (retries) Object.assign(row, { status: 'initialized', finished_at: null });
+      else {
+        this.#markFailed(row, now);
+        failed++;
+      }
+      Object.assign(row, {
+        attempts: unrecorded ? Math.max(row.attempts - 1, 0) : row.attempts,
+        unstarted_expiries: row.unstarted_expiries + (unrecorded ? 1 : 0),
+        last_error: unrecorded
+          ? 'lease expired before the start of an attempt was recorded: the invocation ended before the handler started (or right after), so the attempt is not counted'
+          : `lease expired during attempt ${row.attempts}: the invocation ended or stalled before completing the task`,
+        run_at: now,
+        lease_token: null,
+        lease_expires_at: null,
+        updated_at: now,
+      });
+    }
+    return { retried: expired.length - failed, failed };
+  }
+
+  async takeMaintenanceRound(intervalMs: number): Promise<MaintenanceRound | null> {
+    const now = this.#now();
+    const previous = this.table.round;
+    if (previous && previous.runAt > now) return null;
+    this.table.round = { runAt: now + intervalMs, startedAt: now, seen: this.table.failureCount };
+    return {
+      previousRoundMs: previous?.startedAt ?? null,
+      roundMs: now,
+      previousSnapshot: previous ? String(previous.seen) : null,
+      snapshot: String(this.table.failureCount),
+    };
+  }
+
+  async findAbnormalTasks(thresholds: AbnormalThresholds) {
+    const now = this.#now();
+    const rows = [...this.#rows.values()];
+    const limit = (list: SelectedRow[]) => list.slice(0, thresholds.limit);
+    const byRunAt = (a: SelectedRow, b: SelectedRow) => a.run_at - b.run_at;
+    const overdueBy = (row: SelectedRow) =>
+      row.status === 'initialized' && row.run_at < now - thresholds.initializedTimeout;
+    const overdue = limit([
+      ...limit(rows.filter((row) => overdueBy(row) && row.init_timeout_sensitive).sort(byRunAt)),
+      ...limit(rows.filter((row) => overdueBy(row) && !row.init_timeout_sensitive).sort(byRunAt)),
+    ]);
+    const runningSince = (row: SelectedRow) => row.started_at ?? row.updated_at;
+    const running = limit(
+      rows
+        .filter((row) => row.status === 'running' && runningSince(row) < now - thresholds.runningTimeout)
+        .sort((a, b) => runningSince(a) - runningSince(b)),
+    );
+    const failed = limit(this.#newlyFailed(rows, thresholds, now));
+    const window = thresholds.tickWindow;
+    const tooLong = window
+      ? limit(
+          rows
+            .filter(
+              (row) =>
+                row.status === 'initialized' &&
+                row.run_at <= now &&
+                row.timeout_ms > window.ms &&
+                window.keys.includes(row.task_key),
+            )
+            .sort(byRunAt),
+        )
+      : [];
+    const reasoned = (reason: AbnormalReason) => (row: SelectedRow) => ({ reason, row: { ...row } });
+    return [
+      ...overdue.map(reasoned('initialized-too-long')),
+      ...running.map(reasoned('running-too-long')),
+      ...failed.map(reasoned('failed')),
+      ...tooLong.map(reasoned('exceeds-tick-window')),
+    ];
+  }
+
+  /** The failed rows to report, as in SQL: counted in the order they failed instead of by xid. */
+  #newlyFailed(rows: SelectedRow[], thresholds: AbnormalThresholds, now: number): SelectedRow[] {
+    const order = (row: SelectedRow) => this.table.failures.get(Number(row.id)) ?? 0;
+    const failed = rows.filter((row) => row.status === 'failed');
+    const { round } = thresholds;
+    if (round === null || round.previousSnapshot === null) {
+      const seen = round === null ? Number.POSITIVE_INFINITY : Number(round.snapshot);
+      return failed
+        .filter((row) => row.finished_at! >= now - thresholds.storageTimeout && order(row) <= seen)
+        .sort((a, b) => a.finished_at! - b.finished_at!);
+    }
+    const after = Number(round.previousSnapshot);
+    const until = Number(round.snapshot);
+    return failed
+      .filter((row) => order(row) > after && order(row) <= until)
+      .sort((a, b) => order(a) - order(b));
+  }
+
+  async cleanSucceededTasks(options: { storageTimeout: number; limit: number }) {
+    const before = this.#now() - options.storageTimeout;
+    const old = [...this.#rows.values()]
+      .filter((row) => row.status === 'succeeded' && row.updated_at < before)
+      .slice(0, options.limit);
+    for (const row of old) this.#rows.delete(Number(row.id));
+    return old.length;
+  }
+
+  async getTask(id: TaskId) {
+    const row = this.#rows.get(id);
+    return row ? { ...row } : null;
+  }
+
+  async listTasks(query: ListQuery) {
+    const after = (time: number, bound: string | null) => bound === null || time >= Date.parse(bound);
+    const before = (time: number, bound: string | null) => bound === null || time < Date.parse(bound);
+    return [...this.#rows.values()]
+      .filter(
+        (row) =>
+          (query.statuses === null || query.statuses.includes(row.status as TaskStatus)) &&
+          (query.key === null || row.task_key === query.key) &&
+          after(row.created_at, query.createdAfter) &&
+          before(row.created_at, query.createdBefore) &&
+          after(row.updated_at, query.updatedAfter) &&
+          before(row.updated_at, query.updatedBefore) &&
+          (query.beforeId === null || Number(row.id) < query.beforeId),
+      )
+      .sort((a, b) => Number(b.id) - Number(a.id))
+      .slice(0, query.limit)
+      .map((row) => ({ ...row }));
+  }
+
+  async queryUnsuccessfulTasks(page: { limit: number; offset: number }) {
+    return [...this.#rows.values()]
+      .filter((row) => row.status !== 'succeeded')
+      .sort((a, b) => Number(a.id) - Number(b.id))
+      .slice(page.offset, page.offset + page.limit)
+      .map((row) => ({ ...row }));
+  }
+
+  async taskStats(): Promise<StatsRows> {
+    const now = this.#now();
+    const counts = new Map<string, { task_key: string; status: string; count: number }>();
+    let oldestDue: number | null = null;
+    for (const row of this.#rows.values()) {
+      const key = `${row.task_key}\u0000${row.status}`;
+      const entry = counts.get(key) ?? { task_key: row.task_key, status: row.status, count: 0 };
+      entry.count++;
+      counts.set(key, entry);
+      if (row.status === 'initialized' && row.run_at <= now)
+        oldestDue = Math.min(oldestDue ?? row.run_at, row.run_at);
+    }
+    return {
+      counts: [...counts.values()],
+      oldestInitializedAgeMs: oldestDue === null ? null : now - oldestDue,
+    };
+  }
+
+  async forceRerunTasks(ids: TaskId[], status: TaskStatus) {
+    const now = this.#now();
+    let moved = 0;
+    for (const id of new Set(ids)) {
+      const row = this.#rows.get(id);
+      if (row?.status !== status) continue;
+      moved++;
+      Object.assign(row, {
+        status: 'initialized',
+        attempts: 0,
+        run_at: now,
+        lease_token: null,
+        lease_expires_at: null,
+        finished_at: null,
+        updated_at: now,
+      });
+    }
+    return moved;
+  }
+
+  async cancelTask(id: TaskId, reason: string) {
+    const row = this.#rows.get(id);
+    if (row?.status !== 'initialized') return false;
+    const now = this.#now();
+    this.#markFailed(row, now);
+    Object.assign(row, { last_error: reason, updated_at: now });
+    return true;
+  }
+
+  async taskThroughput(minutes: number): Promise<ThroughputRow[]> {
+    const now = this.#now();
+    const since = Math.floor(now / MINUTE) * MINUTE - (minutes - 1) * MINUTE;
+    const perMinute = new Map<number, ThroughputRow>();
+    for (const row of this.#rows.values()) {
+      if ((row.status !== 'succeeded' && row.status !== 'failed') || row.finished_at === null) continue;
+      if (row.finished_at < since) continue;
+      const minute = Math.floor(row.finished_at / MINUTE) * MINUTE;
+      const point = perMinute.get(minute) ?? { minute, succeeded: 0, failed: 0 };
+      if (row.status === 'succeeded') point.succeeded++;
+      else point.failed++;
+      perMinute.set(minute, point);
+    }
+    return [...perMinute.values()].sort((a, b) => a.minute - b.minute);
+  }
+}
+
+function inRunOrder(a: SelectedRow, b: SelectedRow): number {
+  return a.run_at - b.run_at || Number(a.id) - Number(b.id);
 }

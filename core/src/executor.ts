@@ -14,19 +14,13 @@ import { AbortFanout } from './signals.js';
 import type { Outcome, QueuedTask, Scope, Slots } from './slots.js';
 import {
   type ClaimOptions,
-  claimTasks,
-  completeTask,
-  confirmClaims,
-  failTask,
   type InsertClaim,
   type LeaseRef,
   leaseKey,
   type NewTask,
-  releaseTask,
-  releaseUnstarted,
   type SelectedRow,
   type StartedLease,
-  type StorageContext,
+  type TaskStore,
 } from './storage/index.js';
 import { controlSignalOf, retryDelay, type TaskDefinition } from './task.js';
 import type { CommittedTask } from './transactions.js';
@@ -63,7 +57,7 @@ function recorded(outcome: Outcome): Recorded {
 }
 
 export interface ExecutorDeps {
-  storage: StorageContext;
+  store: TaskStore;
   registry: TaskRegistry;
   options: ResolvedOptions;
   slots: Slots;
@@ -92,7 +86,7 @@ export class Executor {
 
   constructor(readonly deps: ExecutorDeps) {
     this.#stop = new AbortFanout(deps.abortRunning, { kind: 'stop' });
-    this.#batcher = new Batcher(deps.storage);
+    this.#batcher = new Batcher(deps.store);
   }
 
   get logger(): Logger {
@@ -149,7 +143,7 @@ export class Executor {
     try {
       // A scanner's claim rides with the writes waiting to be sent; the commit hook claims its
       // own tasks at once.
-      rows = ids ? await claimTasks(this.deps.storage, options) : await this.#batcher.claim(options);
+      rows = ids ? await this.deps.store.claimTasks(options) : await this.#batcher.claim(options);
     } catch (error) {
       this.#unreserve(scope, reserved);
       throw error;
@@ -250,7 +244,7 @@ export class Executor {
     const leases = claimed.map(({ row }) => ({ id: Number(row.id), leaseToken: row.lease_token! }));
     let confirmed: Set<string>;
     try {
-      confirmed = await confirmClaims(this.deps.storage, leases);
+      confirmed = await this.deps.store.confirmClaims(leases);
     } catch (error) {
       this.logger.error(
         { taskIds: leases.map((lease) => lease.id), error: describeThrown(error) },
@@ -362,7 +356,7 @@ export class Executor {
   async #releaseQuietly(queued: QueuedTask[]): Promise<boolean> {
     const leases = queued.map(({ row }) => ({ id: Number(row.id), leaseToken: row.lease_token! }));
     try {
-      await releaseUnstarted(this.deps.storage, leases);
+      await this.deps.store.releaseUnstarted(leases);
       return true;
     } catch (error) {
       this.logger.error(
@@ -460,7 +454,7 @@ export class Executor {
       });
       return recorded(written ? 'succeeded' : this.#lost(task));
     }
-    const childIds = await completeTask(this.deps.storage, started, {
+    const childIds = await this.deps.store.completeTask(started, {
       deleteRow: definition.cleanSucceeded,
       children,
     });
@@ -488,7 +482,7 @@ export class Executor {
   }
 
   async #release(lease: StartedLease, task: AttemptOf, reason: string): Promise<Outcome> {
-    const released = await releaseTask(this.deps.storage, lease, reason);
+    const released = await this.deps.store.releaseTask(lease, reason);
     return released ? 'released' : this.#lost(task);
   }
 
@@ -498,7 +492,7 @@ export class Executor {
     error: string,
     retryDelayMs: number | null,
   ): Promise<Outcome> {
-    const recorded = await failTask(this.deps.storage, lease, { error, retryDelayMs });
+    const recorded = await this.deps.store.failTask(lease, { error, retryDelayMs });
     if (!recorded) return this.#lost(task);
     const fields = { taskId: task.id, taskKey: task.key, attempt: task.attempts, error: firstLine(error) };
     if (retryDelayMs === null) this.logger.warn(fields, 'task failed');

@@ -5,6 +5,7 @@
  * @module
  */
 export { AttemptAborted } from './attempt.js';
+export type { MemoryTaskTable } from './dry-run.js';
 export {
   describeThrown,
   ERROR_CODES,

@@ -5,14 +5,7 @@
  */
 import { describeThrown } from './errors.js';
 import type { ResolvedOptions } from './options.js';
-import {
-  type AbnormalThresholds,
-  cleanSucceededTasks,
-  findAbnormalTasks,
-  type StorageContext,
-  takeMaintenanceRound,
-  toTaskRow,
-} from './storage/index.js';
+import { type AbnormalThresholds, type TaskStore, toTaskRow } from './storage/index.js';
 
 /** Most rows one abnormal-check query reports per reason. */
 export const ABNORMAL_REPORT_LIMIT = 1000;
@@ -30,14 +23,14 @@ export interface MaintenanceResult {
  * tick with a known window (`tickWindow`) also reports the due tasks of its keys too long for it.
  */
 export async function runMaintenance(
-  storage: StorageContext,
+  store: TaskStore,
   options: ResolvedOptions,
   deadline: number,
   tickWindow: AbnormalThresholds['tickWindow'] = null,
 ): Promise<MaintenanceResult> {
-  const round = await takeMaintenanceRound(storage, options.maintenanceInterval);
+  const round = await store.takeMaintenanceRound(options.maintenanceInterval);
   if (!round) return { ran: false, abnormal: 0, cleaned: 0 };
-  const abnormal = await findAbnormalTasks(storage, {
+  const abnormal = await store.findAbnormalTasks({
     initializedTimeout: options.initializedTimeout,
     runningTimeout: options.runningTimeout,
     round,
@@ -57,7 +50,7 @@ export async function runMaintenance(
   }
   let cleaned = 0;
   for (;;) {
-    const deleted = await cleanSucceededTasks(storage, {
+    const deleted = await store.cleanSucceededTasks({
       storageTimeout: options.storageTimeout,
       limit: CLEANUP_BATCH,
     });

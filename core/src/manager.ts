@@ -5,19 +5,23 @@
  * @module
  */
 import type { SQL } from 'drizzle-orm';
-import { DryRun } from './dry-run.js';
+import { type MemoryTaskTable, memoryStore, memoryTaskTable, memoryTransaction } from './dry-run.js';
 import { describeThrown, ERROR_CODES, GtaError } from './errors.js';
 import { Executor, QUEUE_WAIT_MS } from './executor.js';
 import { type ResolvedOptions, resolveOptions, type TaskManagerOptions } from './options.js';
 import { assertOptionsObject, prepareTask, type TaskRef, TaskRegistry } from './prepare.js';
 import { Runner } from './runner.js';
-import { AbortFanout } from './signals.js';
 import { Scope, Slots } from './slots.js';
 import { isTaskStatus, TASK_STATES, type TaskStatus } from './states.js';
-import type { SelectedRow, StorageContext } from './storage/index.js';
-import * as storage from './storage/index.js';
+import {
+  type MigrateResult,
+  type SelectedRow,
+  sqlStore,
+  type TaskStore,
+  toTaskRow,
+} from './storage/index.js';
 import { MAX_TASK_KEY_LENGTH, type TaskDefinition } from './task.js';
-import { emptyReport, runTick } from './tick.js';
+import { runTick } from './tick.js';
 import { runTransaction } from './transaction-client.js';
 import {
   type ClaimBudget,
@@ -60,7 +64,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   readonly options: ResolvedOptions;
   readonly registry = new TaskRegistry();
   readonly #db: SqlExecutor | undefined;
-  readonly #storage: StorageContext;
+  readonly #store: TaskStore;
   /** Aborted when `stop()` is called (or the root signal aborts): nothing more is claimed or started. */
   readonly #stopping = new AbortController();
   /** Aborted once a stop stops waiting for running tasks: they are cut short and released. */
@@ -68,13 +72,13 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   readonly #transactions = new TransactionTracker();
   readonly #executor: Executor;
   readonly #runner: Runner;
-  readonly #dryRun: DryRun | null;
-  readonly #dryRunStop: AbortFanout;
 
   constructor(options: TaskManagerOptions) {
     this.options = resolveOptions(options);
     this.#db = options.db;
-    this.#storage = { db: options.db ?? unusableDb, table: this.options.table, clock: this.options.clock };
+    this.#store = this.options.dryRun
+      ? memoryStore(dryRunTable(options.dryRun), this.options.clock)
+      : sqlStore({ db: options.db!, table: this.options.table, clock: this.options.clock });
     const root = this.options.signal;
     const abortAll = () => {
       this.#stopping.abort();
@@ -85,7 +89,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       else root.addEventListener('abort', abortAll, { once: true });
     }
     this.#executor = new Executor({
-      storage: this.#storage,
+      store: this.#store,
       registry: this.registry,
       options: this.options,
       slots: new Slots(this.options.concurrency),
@@ -93,8 +97,6 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       abortRunning: this.#shutdown.signal,
     });
     this.#runner = new Runner(this.#executor, () => this.#shutdown.abort());
-    this.#dryRun = this.options.dryRun ? new DryRun(this.registry, this.options) : null;
-    this.#dryRunStop = new AbortFanout(this.#stopping.signal, { kind: 'stop' });
     for (const definition of options.tasks ?? []) this.register(definition);
   }
 
@@ -104,10 +106,9 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     return this;
   }
 
-  /** Creates or upgrades the task table (see {@link storage.migrate}). */
-  migrate(): Promise<storage.MigrateResult> {
-    if (this.#dryRun) return Promise.resolve({ applied: [], version: 0 });
-    return storage.migrate(this.#requireDb(), { table: this.options.table });
+  /** Creates or upgrades the task table (see {@link migrate}); nothing to do on a dry run. */
+  migrate(): Promise<MigrateResult> {
+    return this.#store.migrate();
   }
 
   /**
@@ -132,18 +133,12 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     assertOptionsObject(options);
     const definition = this.registry.resolve(task);
     const prepared = await prepareTask(definition, arg, options, this.options);
-    const tracked = options.tx ? this.#transactions.enqueuedIn(options.tx) : undefined;
-    if (this.#dryRun) {
-      const id = this.#dryRun.add(prepared);
-      if (tracked) tracked.tasks.push({ id, claimed: null });
-      else await this.#afterCommit([{ id, claimed: null }], options.waitUntil);
-      return id;
-    }
+    const tracked = this.#trackedTransaction(options.tx);
     const claims = this.#claimBudget(tracked, options.tx, 1);
     const eligible = this.#executor.insertClaim(prepared);
     const claim = eligible && this.#takeClaims(claims, 1) > 0 ? eligible : null;
     const sentAt = Date.now();
-    const { id, inserted, claimed } = await storage.insertTask(this.#on(options.tx), prepared, claim);
+    const { id, inserted, claimed } = await this.#store.insertTask(prepared, claim, options.tx);
     if (!claimed && claim) claims.left++;
     if (!inserted) return id;
     const committed = committedTask(id, claimed, sentAt);
@@ -177,24 +172,19 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
         prepareTask(definition, arg, options, this.options, { label: `arguments[${index}]` }),
       ),
     );
-    const tracked = options.tx ? this.#transactions.enqueuedIn(options.tx) : undefined;
-    let tasks: CommittedTask[];
-    if (this.#dryRun) {
-      tasks = prepared.map((row) => ({ id: this.#dryRun!.add(row), claimed: null }));
-    } else {
-      const claims = this.#claimBudget(tracked, options.tx, this.options.concurrency);
-      const claim = prepared[0] && this.#executor.insertClaim(prepared[0]);
-      const first = claim ? this.#takeClaims(claims, prepared.length) : 0;
-      const sentAt = Date.now();
-      const inserted = await storage.insertTasks(
-        this.#on(options.tx),
-        prepared,
-        claim && first > 0 ? { ...claim, first } : null,
-      );
-      tasks = inserted.map(({ id, claimed }) => committedTask(id, claimed, sentAt));
-    }
+    const tracked = this.#trackedTransaction(options.tx);
+    const claims = this.#claimBudget(tracked, options.tx, this.options.concurrency);
+    const claim = prepared[0] && this.#executor.insertClaim(prepared[0]);
+    const first = claim ? this.#takeClaims(claims, prepared.length) : 0;
+    const sentAt = Date.now();
+    const inserted = await this.#store.insertTasks(
+      prepared,
+      claim && first > 0 ? { ...claim, first } : null,
+      options.tx,
+    );
+    const tasks = inserted.map(({ id, claimed }) => committedTask(id, claimed, sentAt));
     if (tracked) tracked.tasks.push(...tasks);
-    else if (!options.tx || this.#dryRun) await this.#afterCommit(tasks, options.waitUntil);
+    else if (!options.tx) await this.#afterCommit(tasks, options.waitUntil);
     return tasks.map((task) => task.id);
   }
 
@@ -211,10 +201,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     options: Omit<EnqueueOptions, 'tx' | 'waitUntil'> = {},
   ): Promise<SQL> {
     const definition = this.registry.resolve(task);
-    return storage.insertTaskStatement(
-      this.#storage,
-      await prepareTask(definition, arg, options, this.options),
-    );
+    return this.#store.insertTaskStatement(await prepareTask(definition, arg, options, this.options));
   }
 
   /**
@@ -238,19 +225,21 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       result =
         db && typeof db.transaction === 'function'
           ? await runTransaction(db, body)
-          : await body({} as TransactionOf<DB>);
+          : await body(memoryTransaction() as TransactionOf<DB>);
     } catch (error) {
+      if (enqueued) this.#store.settleTransaction([], [...taskIds(enqueued.tasks), ...enqueued.dropped]);
       // The body's own errors pass through untouched; a transaction that never opened is ours to explain.
       if (enqueued === undefined) throw transactionNotOpened(error);
       throw error;
     }
-    await this.#afterCommit(enqueued?.tasks ?? [], options.waitUntil, true);
+    const tasks = enqueued?.tasks ?? [];
+    this.#store.settleTransaction(taskIds(tasks), enqueued?.dropped ?? []);
+    await this.#afterCommit(tasks, options.waitUntil, true);
     return result;
   }
 
   /** One bounded scanner step (for a cron trigger); see {@link TickOptions} and {@link TickReport}. */
   async tick(options: TickOptions = {}): Promise<TickReport> {
-    if (this.#dryRun) return emptyReport();
     return runTick(this.#executor, options);
   }
 
@@ -259,7 +248,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     if (this.#stopping.signal.aborted) {
       throw new GtaError(ERROR_CODES.managerStopped, 'this manager was stopped; create a new one');
     }
-    if (!this.#dryRun) this.#runner.start();
+    this.#runner.start();
   }
 
   /**
@@ -280,32 +269,13 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   async forceRerunTasks(ids: TaskId[], status: TaskStatus): Promise<number> {
     assertIds(ids);
     assertStatus(status);
-    if (this.#dryRun) {
-      const rerun = ids.filter((id) => {
-        const row = this.#dryRun!.rows.get(id);
-        if (row?.status !== status) return false;
-        Object.assign(row, { status: 'initialized', attempts: 0 });
-        return true;
-      });
-      await this.#afterCommit(
-        rerun.map((id) => ({ id, claimed: null })),
-        undefined,
-      );
-      return rerun.length;
-    }
-    return storage.forceRerunTasks(this.#storage, ids, status);
+    return this.#store.forceRerunTasks(ids, status);
   }
 
   /** Fails a task that has not started, with `reason`; false when it is not `initialized`. */
   async cancelTask(id: TaskId, reason = 'cancelled by an operator'): Promise<boolean> {
     assertIds([id]);
-    if (this.#dryRun) {
-      const row = this.#dryRun.rows.get(id);
-      if (row?.status !== 'initialized') return false;
-      Object.assign(row, { status: 'failed', lastError: reason });
-      return true;
-    }
-    return storage.cancelTask(this.#storage, id, String(reason));
+    return this.#store.cancelTask(id, String(reason));
   }
 
   /** Every task not `succeeded` (built-ins excluded), in a stable order: by id. */
@@ -318,20 +288,14 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
         `offset must be a whole number ≥ 0, got ${String(offset)}`,
       );
     }
-    if (this.#dryRun) {
-      return [...this.#dryRun.rows.values()]
-        .filter((row) => row.status !== 'succeeded')
-        .slice(offset, offset + limit);
-    }
-    return (await storage.queryUnsuccessfulTasks(this.#storage, { limit, offset })).map(storage.toTaskRow);
+    return (await this.#store.queryUnsuccessfulTasks({ limit, offset })).map(toTaskRow);
   }
 
   /** One task, or null when there is none with this id. */
   async getTask(id: TaskId): Promise<TaskRow | null> {
     assertIds([id]);
-    if (this.#dryRun) return this.#dryRun.rows.get(id) ?? null;
-    const row = await storage.getTask(this.#storage, id);
-    return row && storage.toTaskRow(row);
+    const row = await this.#store.getTask(id);
+    return row && toTaskRow(row);
   }
 
   /** Tasks newest first, filtered by status, key, creation and update time, paged by `beforeId`. */
@@ -358,33 +322,14 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       beforeId: filter.beforeId ?? null,
       limit: pageLimit(filter.limit),
     };
-    if (this.#dryRun) {
-      return [...this.#dryRun.rows.values()]
-        .filter((row) => (query.statuses ? query.statuses.includes(row.status) : true))
-        .filter((row) => query.key === null || row.key === query.key)
-        .filter((row) => query.beforeId === null || row.id < query.beforeId)
-        .filter((row) => within(row.createdAt, query.createdAfter, query.createdBefore))
-        .filter((row) => within(row.updatedAt, query.updatedAfter, query.updatedBefore))
-        .sort((a, b) => b.id - a.id)
-        .slice(0, query.limit);
-    }
-    return (await storage.listTasks(this.#storage, query)).map(storage.toTaskRow);
+    return (await this.#store.listTasks(query)).map(toTaskRow);
   }
 
   /** Counts per status and per key, and the age of the oldest due task. */
   async stats(): Promise<TaskStats> {
     const emptyCounts = () =>
       Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskStatus, number>;
-    const stored = this.#dryRun
-      ? {
-          counts: [...this.#dryRun.rows.values()].map((row) => ({
-            task_key: row.key,
-            status: row.status,
-            count: 1,
-          })),
-          oldestInitializedAgeMs: null,
-        }
-      : await storage.taskStats(this.#storage);
+    const stored = await this.#store.taskStats();
     const stats: TaskStats = {
       byStatus: emptyCounts(),
       byKey: {},
@@ -405,8 +350,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
    */
   async abnormalTasks({ limit = DEFAULT_LIST_LIMIT }: { limit?: number } = {}): Promise<AbnormalTask[]> {
     const rowsPerReason = pageLimit(limit);
-    if (this.#dryRun) return [];
-    const found = await storage.findAbnormalTasks(this.#storage, {
+    const found = await this.#store.findAbnormalTasks({
       initializedTimeout: this.options.initializedTimeout,
       runningTimeout: this.options.runningTimeout,
       storageTimeout: this.options.storageTimeout,
@@ -414,7 +358,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       tickWindow: null,
       limit: rowsPerReason,
     });
-    return found.map(({ reason, row }) => ({ reason, task: storage.toTaskRow(row) }));
+    return found.map(({ reason, row }) => ({ reason, task: toTaskRow(row) }));
   }
 
   /** Tasks finished per minute over the last `minutes` (1 to 1440), oldest first; idle minutes left out. */
@@ -425,8 +369,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
         `minutes must be a whole number from 1 to 1440, got ${minutes}`,
       );
     }
-    if (this.#dryRun) return [];
-    const rows = await storage.taskThroughput(this.#storage, minutes);
+    const rows = await this.#store.taskThroughput(minutes);
     return rows.map((row) => ({
       minute: new Date(row.minute).toISOString(),
       succeeded: row.succeeded,
@@ -441,10 +384,12 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     fromTransaction = false,
   ): Promise<void> {
     if (tasks.length === 0) return;
-    const ids = tasks.map((task) => task.id);
-    const work = this.#dryRun
-      ? this.#dryRun.run(ids, this.#dryRunStop)
-      : this.#executor.runCommitted(tasks, new Scope(Number.POSITIVE_INFINITY, undefined), fromTransaction);
+    const ids = taskIds(tasks);
+    const work = this.#executor.runCommitted(
+      tasks,
+      new Scope(Number.POSITIVE_INFINITY, undefined),
+      fromTransaction,
+    );
     const safe = work.catch((error: unknown) => {
       this.options.logger.error({ taskIds: ids, error: describeThrown(error) }, 'commit hook failed');
     });
@@ -469,14 +414,30 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     return taken;
   }
 
-  #on(tx: SqlExecutor | undefined): StorageContext {
-    return tx ? { ...this.#storage, db: tx } : this.#storage;
+  /**
+   * The record of `tx` when `manager.transaction` opened it. A store outside the database (a dry
+   * run) cannot take tasks in any other transaction: it would never learn whether they commit.
+   */
+  #trackedTransaction(tx: SqlExecutor | undefined): TrackedTransaction | undefined {
+    if (tx === undefined) return undefined;
+    const tracked = this.#transactions.enqueuedIn(tx);
+    if (!tracked && !this.#store.sharesTransactions) {
+      throw new GtaError(
+        ERROR_CODES.unsupported,
+        'a dryRun manager cannot tell whether a transaction it did not open commits: enqueue inside manager.transaction, or without tx',
+      );
+    }
+    return tracked;
   }
+}
 
-  #requireDb(): SqlExecutor {
-    if (!this.#db) throw new GtaError(ERROR_CODES.invalidOption, 'this operation needs a db');
-    return this.#db;
-  }
+/** The table a `dryRun` option names: the one given, or a new one of the manager's own. */
+function dryRunTable(dryRun: boolean | MemoryTaskTable | undefined): MemoryTaskTable {
+  return typeof dryRun === 'object' ? dryRun : memoryTaskTable();
+}
+
+function taskIds(tasks: CommittedTask[]): TaskId[] {
+  return tasks.map((task) => task.id);
 }
 
 /**
@@ -490,12 +451,6 @@ export function createTaskManager<DB extends SqlExecutor = SqlExecutor>(
 ): TaskManager<DB> {
   return new TaskManager<DB>(options);
 }
-
-const unusableDb: SqlExecutor = {
-  execute() {
-    throw new GtaError(ERROR_CODES.invalidOption, 'dryRun manager has no db');
-  },
-};
 
 function assertIds(ids: unknown): asserts ids is TaskId[] {
   if (!Array.isArray(ids) || ids.length > MAX_IDS_PER_CALL) {
@@ -550,11 +505,6 @@ function transactionNotOpened(error: unknown): GtaError {
     );
   }
   return new GtaError(ERROR_CODES.storage, `could not open a transaction: ${message}`, { cause: error });
-}
-
-/** Whether ISO time `value` is in [after, before); ISO-8601 UTC strings order as their times do. */
-function within(value: string, after: string | null, before: string | null): boolean {
-  return (after === null || value >= after) && (before === null || value < before);
 }
 
 function timeFilter(value: Date | string | undefined, name: string): string | null {

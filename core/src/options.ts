@@ -2,6 +2,7 @@
  * Manager options (GTA's options, mapped), their defaults and GTA's rules between them.
  * @module
  */
+import type { MemoryTaskTable } from './dry-run.js';
 import { ERROR_CODES, GtaError } from './errors.js';
 import { consoleLogger, type Logger } from './logger.js';
 import { type CtxMarshaler, MAX_INT32, type TaskDefinition } from './task.js';
@@ -49,8 +50,13 @@ export interface TaskManagerOptions {
   ctxMarshaler?: CtxMarshaler<any>;
   /** Called by the abnormal-task check. @defaultValue logs each abnormal task as a warning */
   checkCallback?: CheckCallback;
-  /** No task table reads or writes: handlers run in process after commit, for tests. @defaultValue false */
-  dryRun?: boolean;
+  /**
+   * No task table in the database: the task table is kept in memory, and the engine runs on it as
+   * it would on Postgres (the commit hook, `tick`, the runner, retries, dedupe and sequence keys,
+   * the cap), for tests. Pass a `memoryTaskTable()` (from `@gta/core/testing`) to share one table
+   * between managers, as instances share a database table. @defaultValue false
+   */
+  dryRun?: boolean | MemoryTaskTable;
   /** The manager's root signal: once aborted, nothing more is claimed or started. */
   signal?: AbortSignal;
   /** Most tasks this process or invocation runs at once; beyond it tasks wait for a scanner. @defaultValue 10 */
@@ -110,7 +116,7 @@ export function resolveOptions(options: TaskManagerOptions): ResolvedOptions {
     instantScanInterval: options.instantScanInterval ?? DEFAULT_INSTANT_SCAN_INTERVAL,
     ctxMarshaler: options.ctxMarshaler,
     checkCallback: options.checkCallback ?? logAbnormalTasks,
-    dryRun: options.dryRun ?? false,
+    dryRun: options.dryRun !== undefined && options.dryRun !== false,
     signal: options.signal,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
     taskTimeout: options.taskTimeout ?? DEFAULT_TASK_TIMEOUT,

@@ -7,7 +7,6 @@ import { describeThrown } from './errors.js';
 import type { Executor } from './executor.js';
 import { runMaintenance } from './maintenance.js';
 import { Scope } from './slots.js';
-import { rescueExpiredLeases } from './storage/index.js';
 import { RESCUE_BATCH } from './tick.js';
 
 export class Runner {
@@ -52,7 +51,7 @@ export class Runner {
   }
 
   async #scanUntil(halt: AbortSignal): Promise<void> {
-    const { storage, options } = this.executor.deps;
+    const { store, options } = this.executor.deps;
     const scope = new Scope(Number.POSITIVE_INFINITY, undefined);
     let lastHousekeeping = Number.NEGATIVE_INFINITY;
     while (!halt.aborted && !this.executor.deps.stopping.aborted) {
@@ -61,8 +60,8 @@ export class Runner {
         // Rescue and the maintenance upsert run once per scanInterval, not on every instant scan.
         if (Date.now() - lastHousekeeping >= options.scanInterval) {
           lastHousekeeping = Date.now();
-          await rescueExpiredLeases(storage, RESCUE_BATCH);
-          await runMaintenance(storage, options, Date.now() + options.scanInterval);
+          await store.rescueExpiredLeases(RESCUE_BATCH);
+          await runMaintenance(store, options, Date.now() + options.scanInterval);
         }
         const room = this.executor.capacity(scope);
         const claimed = room > 0 ? await this.executor.claimAndStart(scope) : 0;

@@ -34,7 +34,7 @@ export const TRANSITIONS = [
     from: 'running',
     to: 'initialized',
     name: 'release',
-    by: 'runner stop, tick and commit hook (claimed ahead, never started)',
+    by: 'manager stop, invocation deadline, tick and commit hook (claimed ahead, never started)',
   },
   { from: 'succeeded', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },
   { from: 'failed', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },

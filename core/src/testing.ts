@@ -3,6 +3,9 @@
  * @module
  */
 import type { TaskManager } from './manager.js';
+
+export { type MemoryTaskTable, memoryTaskTable } from './dry-run.js';
+
 import type { TaskDefinition } from './task.js';
 import type { TaskRow, TickReport } from './types.js';
 

@@ -12,7 +12,6 @@ import type { Executor } from './executor.js';
 import { runMaintenance } from './maintenance.js';
 import { DEFAULT_TICK_BUDGET } from './options.js';
 import { Scope } from './slots.js';
-import { rescueExpiredLeases } from './storage/index.js';
 import type { TickOptions, TickReport } from './types.js';
 
 /** Most expired leases one tick rescues. */
@@ -104,16 +103,16 @@ export async function runTick(executor: Executor, options: TickOptions): Promise
   }
   const endsAt = deadlineOf(options.deadline);
   const deadline = started + budgetMs;
-  const { storage, options: resolved } = executor.deps;
+  const { store, options: resolved } = executor.deps;
   // A stopping manager claims and starts nothing, and leaves the housekeeping to other instances.
   if (executor.deps.stopping.aborted) return emptyReport(started);
   const scope = new Scope(concurrency, options.signal, deadline, endsAt);
 
-  const rescue = await rescueExpiredLeases(storage, RESCUE_BATCH);
+  const rescue = await store.rescueExpiredLeases(RESCUE_BATCH);
   const window = Number.isFinite(endsAt)
     ? { ms: endsAt - started, keys: executor.deps.registry.keys() }
     : null;
-  const maintenance = await runMaintenance(storage, resolved, deadline, window);
+  const maintenance = await runMaintenance(store, resolved, deadline, window);
 
   try {
     // The first round always claims, so housekeeping that used up a tiny budget cannot starve tasks.

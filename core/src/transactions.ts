@@ -21,10 +21,13 @@ export interface ClaimBudget {
   left: number;
 }
 
-/** The tasks a tracked transaction enqueued so far. */
+/** The tasks a tracked transaction enqueued so far, and those its rolled-back savepoints dropped. */
 export interface TrackedTransaction {
   tasks: CommittedTask[];
+  dropped: TaskId[];
   claims: ClaimBudget;
+  /** The savepoint open on this transaction now, if any: what is written through it lands there. */
+  savepoint: TrackedTransaction | undefined;
 }
 
 interface Savepointable {
@@ -36,7 +39,7 @@ export class TransactionTracker {
 
   /** Starts tracking `tx`; the returned record fills as tasks are enqueued in it. */
   track(tx: object, claims: ClaimBudget): TrackedTransaction {
-    const tracked: TrackedTransaction = { tasks: [], claims };
+    const tracked: TrackedTransaction = { tasks: [], dropped: [], claims, savepoint: undefined };
     this.#tracked.set(tx, tracked);
     const savepointable = tx as Savepointable;
     const openSavepoint = savepointable.transaction?.bind(tx);
@@ -44,16 +47,31 @@ export class TransactionTracker {
       savepointable.transaction = (fn, config) =>
         openSavepoint(async (savepoint: object) => {
           const inner = this.track(savepoint, claims);
-          const result = await fn(savepoint);
-          tracked.tasks.push(...inner.tasks);
-          return result;
+          tracked.savepoint = inner;
+          try {
+            const result = await fn(savepoint);
+            tracked.tasks.push(...inner.tasks);
+            tracked.dropped.push(...inner.dropped);
+            return result;
+          } catch (error) {
+            tracked.dropped.push(...inner.tasks.map((task) => task.id), ...inner.dropped);
+            throw error;
+          } finally {
+            tracked.savepoint = undefined;
+          }
         }, config);
     }
     return tracked;
   }
 
-  /** The record of a tracked transaction, or undefined for a transaction gta did not open. */
+  /**
+   * Where a task enqueued through `tx` is recorded: the innermost savepoint open on it (an insert
+   * made through the outer transaction while a savepoint is open rolls back with that savepoint),
+   * or undefined for a transaction gta did not open.
+   */
   enqueuedIn(tx: object): TrackedTransaction | undefined {
-    return this.#tracked.get(tx);
+    let tracked = this.#tracked.get(tx);
+    while (tracked?.savepoint) tracked = tracked.savepoint;
+    return tracked;
   }
 }

@@ -216,6 +216,15 @@ describe.skipIf(!hasPostgres)('a handler that outlives its lease', () => {
 
   const taskRow = async (id: number) =>
     (await database.query<Record<string, unknown>>('select * from gta_tasks where id = $1', [id]))[0];
+  /** Waits until the start of the task's running attempt is recorded, just after its handler started. */
+  const startRecorded = (id: number) =>
+    within(
+      5000,
+      'the start record',
+      (async () => {
+        while ((await taskRow(id))?.started_at === null) await sleep(5);
+      })(),
+    );
 
   it.each(['completes', 'fails'] as const)(
     'is rescued and run once more; when the stale holder %s late, it is fenced out',
@@ -258,6 +267,7 @@ describe.skipIf(!hasPostgres)('a handler that outlives its lease', () => {
       const tickA = await managerA.tick({ budgetMs: 200, waitUntil: background.waitUntil });
       expect(tickA.claimed).toBe(1);
       await within(5000, "A's attempt starting", aStarted.opened);
+      await startRecorded(id!);
       const claimedByA = await taskRow(id!);
       expect(claimedByA).toMatchObject({ status: 'running', attempts: 1 });
       expect(claimedByA!.lease_token).toEqual(expect.any(String));
@@ -332,11 +342,13 @@ describe.skipIf(!hasPostgres)('a handler that outlives its lease', () => {
     const backgroundA = waitUntilCollector();
     expect((await managerA.tick({ budgetMs: 200, waitUntil: backgroundA.waitUntil })).claimed).toBe(1);
     await within(5000, "A's attempt starting", aStarted.opened);
+    await startRecorded(id!);
 
     const backgroundB = waitUntilCollector();
     const tickB = await managerB.tick({ budgetMs: 200, waitUntil: backgroundB.waitUntil });
     expect(tickB).toMatchObject({ rescued: 1, claimed: 1 });
     await within(5000, "B's attempt starting", bStarted.opened);
+    await startRecorded(id!);
     const heldByB = await taskRow(id!);
     expect(heldByB).toMatchObject({ status: 'running', attempts: 2 });
 

@@ -1,7 +1,89 @@
+/**
+ * What is particular to a dry run; the semantics it shares with the database are the semantics
+ * suite's, run on it by semantics.dry-run.test.ts.
+ */
+import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { createTaskManager, defineTask, silentLogger } from '../src/index.js';
+import { createTaskManager, defineTask, isGtaError, silentLogger } from '../src/index.js';
+import { drain, memoryTaskTable } from '../src/testing.js';
 
 describe('a dryRun manager', () => {
+  it('runs handlers after commit without a database, and nothing of a rolled-back transaction', async () => {
+    const ran: string[] = [];
+    const task = defineTask({ key: 'dry', handler: (arg: { name: string }) => void ran.push(arg.name) });
+    const manager = createTaskManager({ dryRun: true, tasks: [task], logger: silentLogger });
+    await manager.transaction(async (tx) => {
+      await manager.enqueue(task, { name: 'committed' }, { tx });
+      expect(ran).toEqual([]);
+    });
+    await expect(
+      manager.transaction(async (tx) => {
+        await manager.enqueue(task, { name: 'rolled back' }, { tx });
+        throw new Error('rollback');
+      }),
+    ).rejects.toThrow('rollback');
+    expect(ran).toEqual(['committed']);
+    expect(await manager.listTasks()).toMatchObject([{ key: 'dry', status: 'succeeded', attempts: 1 }]);
+  });
+
+  it('leaves a retry to a scanner, as on the database: tick (or drain) runs it when it is due', async () => {
+    let attempts = 0;
+    const task = defineTask({
+      key: 'dry-retry',
+      retryTimes: 2,
+      retryInterval: () => 0,
+      handler: () => {
+        if (++attempts < 3) throw new Error('flaky');
+      },
+    });
+    const manager = createTaskManager({ dryRun: true, tasks: [task], logger: silentLogger });
+    const id = await manager.enqueue(task, {});
+    expect(await manager.getTask(id)).toMatchObject({ status: 'initialized', attempts: 1 });
+    expect((await drain(manager)).succeeded).toBe(1);
+    expect(await manager.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 3 });
+  });
+
+  it('shares one memoryTaskTable between managers, as instances share a database table', async () => {
+    const table = memoryTaskTable();
+    const ran: string[] = [];
+    const task = defineTask({ key: 'shared', handler: () => void ran.push('worker') });
+    const api = createTaskManager({ dryRun: table, tasks: [task], logger: silentLogger, concurrency: 1 });
+    const worker = createTaskManager({ dryRun: table, tasks: [task], logger: silentLogger });
+    await api.stop();
+    const id = await api.enqueue(task, {});
+    expect(ran).toEqual([]);
+    expect((await worker.tick({ budgetMs: 1000 })).succeeded).toBe(1);
+    expect(ran).toEqual(['worker']);
+    expect((await api.getTask(id))?.status).toBe('succeeded');
+  });
+
+  it('refuses, with GTA_UNSUPPORTED, what a memory table cannot do faithfully', async () => {
+    const task = defineTask({ key: 'refused', handler: () => {} });
+    const manager = createTaskManager({ dryRun: true, tasks: [task], logger: silentLogger });
+    // A transaction the manager did not open: nothing would tell the memory table whether it commits.
+    const foreign = { execute: async () => ({ rows: [] }) };
+    for (const attempt of [
+      () => manager.enqueue(task, {}, { tx: foreign }),
+      () => manager.enqueueMany(task, [{}], { tx: foreign }),
+      () => manager.enqueueStatement(task, {}),
+    ]) {
+      const error = await attempt().then(
+        () => null,
+        (thrown: unknown) => thrown,
+      );
+      expect(isGtaError(error, 'GTA_UNSUPPORTED')).toBe(true);
+    }
+    expect(await manager.listTasks()).toEqual([]);
+    // Without a db, the transaction of manager.transaction has no database to send statements to.
+    const statement = await manager
+      .transaction((tx: any) => tx.execute(sql`select 1`))
+      .then(
+        () => null,
+        (thrown: unknown) => thrown,
+      );
+    expect(isGtaError(statement, 'GTA_UNSUPPORTED')).toBe(true);
+  });
+
   it('filters listTasks by creation and update time as the table does', async () => {
     const later = defineTask({ key: 'later', handler: async () => {} });
     const manager = createTaskManager({ dryRun: true, tasks: [later], logger: silentLogger });

@@ -9,7 +9,14 @@
  */
 import { type SQL, sql } from 'drizzle-orm';
 import type { TaskId } from '../types.js';
-import { completeTasks, completionCtes, type LeaseRef, leaseKey, type Success } from './complete.js';
+import {
+  completeTasks,
+  completionCtes,
+  type LeaseRef,
+  leaseKey,
+  type Success,
+  startTime,
+} from './complete.js';
 import { type ClaimedColumns, claimedColumns, claimedRow, type SelectedRow } from './rows.js';
 import { freshLeaseToken, jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
@@ -244,7 +251,7 @@ function startsUpdate(context: StorageContext, starts: StartRecord[], noFlush: b
     .sort((a, b) => a.id - b.id);
   const flush = noFlush ? sql`, (select set_config('synchronous_commit', 'off', true)) as no_flush` : sql``;
   return sql`update ${tableOf(context)} as task
-      set started_at = ${nowOf(context)} - (lease."agoMs" * interval '1 millisecond')
+      set started_at = ${startTime(context, sql`lease."agoMs"`)}
       from jsonb_to_recordset(${jsonParam(list)}) as lease(id bigint, "leaseToken" uuid, "agoMs" float8)${flush}
       where task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
         and task.started_at is null

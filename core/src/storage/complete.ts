@@ -21,10 +21,19 @@ export interface StartedLease extends LeaseRef {
 
 /**
  * The start of an attempt whose start record had not been written yet, written with its outcome
- * (a quick handler finishes before its start record is sent).
+ * (a quick handler finishes before its start record is sent): `startedAgoMs` before the statement.
  */
-function recordStart(now: SQL, startedAgoMs: number | SQL): SQL {
-  return sql`started_at = coalesce(started_at, ${now} - (${startedAgoMs}::float8 * interval '1 millisecond'))`;
+function recordStart(context: StorageContext, startedAgoMs: number | SQL): SQL {
+  return sql`started_at = coalesce(started_at, ${startTime(context, startedAgoMs)})`;
+}
+
+/**
+ * The time an attempt started, `agoMs` before the statement. An injected clock is the test's own
+ * time, which does not pass while a handler runs: under one, the start reads as its current time.
+ */
+export function startTime(context: StorageContext, agoMs: number | SQL): SQL {
+  const now = nowOf(context);
+  return context.clock ? now : sql`${now} - (${agoMs}::float8 * interval '1 millisecond')`;
 }
 
 function held(lease: LeaseRef) {
@@ -46,7 +55,7 @@ export async function completeTask(
   const finish = options.deleteRow
     ? sql`delete from ${table} where ${held(lease)} returning id`
     : sql`update ${table} set status = 'succeeded', lease_token = null, lease_expires_at = null,
-          ${recordStart(now, lease.startedAgoMs)}, finished_at = ${now}, updated_at = ${now}
+          ${recordStart(context, lease.startedAgoMs)}, finished_at = ${now}, updated_at = ${now}
         where ${held(lease)} returning id`;
   const children =
     options.children.length > 0
@@ -118,7 +127,7 @@ const WRITTEN = sql`task.id::text as id, lease."leaseToken"::text as lease_token
 function keepSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
   const now = nowOf(context);
   return sql`update ${tableOf(context)} as task set status = 'succeeded', lease_token = null,
-        lease_expires_at = null, ${recordStart(now, sql`lease."startedAgoMs"`)},
+        lease_expires_at = null, ${recordStart(context, sql`lease."startedAgoMs"`)},
         finished_at = ${now}, updated_at = ${now}
       from ${leaseList(leases)}
       where ${HELD_BY_LEASE}
@@ -156,7 +165,7 @@ export async function failTask(
     context.db,
     'fail',
     sql`update ${table} set ${next}, last_error = ${options.error}, lease_token = null,
-          lease_expires_at = null, ${recordStart(now, lease.startedAgoMs)}, updated_at = ${now}
+          lease_expires_at = null, ${recordStart(context, lease.startedAgoMs)}, updated_at = ${now}
         where ${held(lease)} returning id`,
   );
   return rows.length > 0;
@@ -177,7 +186,7 @@ export async function releaseTask(
     'release',
     sql`update ${tableOf(context)} set status = 'initialized', attempts = greatest(attempts - 1, 0),
           run_at = ${now}, lease_token = null, lease_expires_at = null,
-          ${recordStart(now, lease.startedAgoMs)}, last_error = ${reason}, updated_at = ${now}
+          ${recordStart(context, lease.startedAgoMs)}, last_error = ${reason}, updated_at = ${now}
         where ${held(lease)} returning id`,
   );
   return rows.length > 0;

@@ -1,6 +1,6 @@
 /**
  * The storage module: the only place SQL for the task table is written. One small function per
- * operation, grouped by file; the engine calls them through this barrel.
+ * operation, grouped by file; the engine calls them through a {@link TaskStore} (`sqlStore`).
  * @module
  */
 export {
@@ -45,10 +45,14 @@ export {
   cancelTask,
   forceRerunTasks,
   getTask,
+  type ListQuery,
   listTasks,
   queryUnsuccessfulTasks,
+  type StatsRows,
+  type ThroughputRow,
   taskStats,
   taskThroughput,
 } from './queries.js';
 export { type SelectedRow, toTaskRow } from './rows.js';
 export type { StorageContext } from './sql.js';
+export { sqlStore, type TaskStore } from './store.js';

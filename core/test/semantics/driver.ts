@@ -10,7 +10,12 @@ export type Capability =
   /** `db.transaction(fn)`: statements sent one by one inside an open transaction, and savepoints. */
   | 'interactiveTransactions'
   /** Several connections at once, so one statement can wait on another's lock. */
-  | 'concurrentSessions';
+  | 'concurrentSessions'
+  /**
+   * A database the test reaches with SQL of its own (its own tables, the task table's rows, a
+   * transaction gta did not open).
+   */
+  | 'sql';
 
 export interface DriverUnderTest {
   /** The drizzle entry point users import, such as `drizzle-orm/neon-http`. */
@@ -19,16 +24,22 @@ export interface DriverUnderTest {
   open(): Promise<TestDatabase>;
   /** Each capability the driver lacks, with the reason it truly cannot have it. */
   lacks?: Partial<Record<Capability, string>>;
+  /** The managers keep their task table in memory (`dryRun`) instead of in the database. */
+  dryRun?: true;
 }
 
 type TestBody = () => Promise<void>;
 
-/** `it` for a test that needs `capability`; on a driver that lacks it, the test is skipped, saying why. */
+/**
+ * `it` for a test that needs every one of `capabilities`; on a driver that lacks one, the test is
+ * skipped, saying why.
+ */
 export function itNeeding(
   driver: DriverUnderTest,
-  capability: Capability,
+  ...capabilities: Capability[]
 ): (name: string, body: TestBody) => void {
-  const reason = driver.lacks?.[capability];
-  if (reason === undefined) return (name, body) => it(name, body);
+  const lacking = capabilities.find((capability) => driver.lacks?.[capability] !== undefined);
+  if (lacking === undefined) return (name, body) => it(name, body);
+  const reason = driver.lacks![lacking];
   return (name, body) => it.skip(`${name} [opted out on ${driver.name}: ${reason}]`, body);
 }

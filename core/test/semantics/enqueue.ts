@@ -2,7 +2,7 @@
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { QUEUE_WAIT_MS } from '../../src/executor.js';
-import { createTaskManager, defineTask, silentLogger, type TaskRow } from '../../src/index.js';
+import { defineTask, type TaskRow } from '../../src/index.js';
 import { type DriverUnderTest, itNeeding } from './driver.js';
 import { eventually, gate, type Harness, sameOrLater, waitUntilCollector } from './harness.js';
 
@@ -10,6 +10,9 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
   // These tests are about interactive transactions themselves; a driver without them has the
   // db.batch form instead (enqueueStatement), tested in its own suite.
   const itInTransactions = itNeeding(driver, 'interactiveTransactions');
+  // A test that reaches the database with SQL of its own: the task table's rows as a transaction
+  // sees them, tables of its own, a transaction gta did not open.
+  const itInTransactionsWithSql = itNeeding(driver, 'interactiveTransactions', 'sql');
 
   describe('enqueue and the commit hook', () => {
     it('plain enqueue commits the task on its own and runs it before returning when no waitUntil is given', async () => {
@@ -39,7 +42,7 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect((await manager.getTask(id))?.status).toBe('succeeded');
     });
 
-    itInTransactions(
+    itInTransactionsWithSql(
       'a task enqueued in manager.transaction runs after the commit and sees the committed writes',
       async () => {
         const { database } = h();
@@ -66,7 +69,7 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       },
     );
 
-    itInTransactions(
+    itInTransactionsWithSql(
       'the insert in manager.transaction claims the task, so after the commit it starts on that claim',
       async () => {
         const ranOn: { attempt: number; lease: string | null; startedAt: string | null }[] = [];
@@ -96,7 +99,7 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       },
     );
 
-    itInTransactions(
+    itInTransactionsWithSql(
       'a COMMIT that rolls back (an error caught inside the transaction) starts none of its claimed tasks',
       async () => {
         let runs = 0;
@@ -165,7 +168,7 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       },
     );
 
-    itInTransactions(
+    itInTransactionsWithSql(
       'delayed, sequenced and foreign-transaction tasks are not claimed by their insert',
       async () => {
         const task = defineTask({ key: 'unclaimed', handler: () => {} });
@@ -185,7 +188,7 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       },
     );
 
-    itInTransactions(
+    itInTransactionsWithSql(
       'a transaction that stays open past the claim allowance hands its task over to a fresh claim',
       async () => {
         const leases: (string | null)[] = [];
@@ -254,7 +257,7 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       },
     );
 
-    itInTransactions(
+    itInTransactionsWithSql(
       'a task enqueued in a foreign transaction waits for a scanner, and vanishes if that transaction rolls back',
       async () => {
         let runs = 0;
@@ -396,43 +399,6 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect((await manager.tick({ budgetMs: 1000 })).claimed).toBe(0);
       expect(runs).toBe(0);
       expect((await manager.getTask(id))?.status).toBe('initialized');
-    });
-  });
-
-  describe('dryRun', () => {
-    it('runs handlers in process after commit without touching a task table', async () => {
-      const ran: string[] = [];
-      const task = defineTask({ key: 'dry', handler: (arg: { name: string }) => void ran.push(arg.name) });
-      const manager = createTaskManager({ dryRun: true, tasks: [task], logger: silentLogger });
-      await manager.transaction(async (tx) => {
-        await manager.enqueue(task, { name: 'committed' }, { tx });
-        expect(ran).toEqual([]);
-      });
-      await expect(
-        manager.transaction(async (tx) => {
-          await manager.enqueue(task, { name: 'rolled back' }, { tx });
-          throw new Error('rollback');
-        }),
-      ).rejects.toThrow('rollback');
-      expect(ran).toEqual(['committed']);
-      const [row] = await manager.listTasks({ status: 'succeeded' });
-      expect(row).toMatchObject({ key: 'dry', status: 'succeeded', attempts: 1 });
-    });
-
-    it('retries in process as configured', async () => {
-      let attempts = 0;
-      const task = defineTask({
-        key: 'dry-retry',
-        retryTimes: 2,
-        retryInterval: () => 1,
-        handler: () => {
-          if (++attempts < 3) throw new Error('flaky');
-        },
-      });
-      const manager = createTaskManager({ dryRun: true, tasks: [task], logger: silentLogger });
-      const id = await manager.enqueue(task, {});
-      expect(attempts).toBe(3);
-      expect(await manager.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 3 });
     });
   });
 }

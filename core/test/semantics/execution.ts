@@ -3,9 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { CancelTask, defineTask, RetryAfter, type TaskContext } from '../../src/index.js';
 import { prepareTask } from '../../src/prepare.js';
 import { insertTask } from '../../src/storage/index.js';
+import { type DriverUnderTest, itNeeding } from './driver.js';
 import { eventually, gate, type Harness, manualClock, waitUntilCollector } from './harness.js';
 
-export function executionSemantics(h: () => Harness) {
+export function executionSemantics(h: () => Harness, driver: DriverUnderTest) {
+  const itWithSql = itNeeding(driver, 'sql');
   describe('running tasks', () => {
     it('gives the handler its row, attempt number, signal, logger and restored context', async () => {
       let seen: TaskContext | undefined;
@@ -283,28 +285,35 @@ export function executionSemantics(h: () => Harness) {
       expect(runs).toEqual([1, 2]);
     });
 
-    it('gives back the attempt of a task its insert claimed when the invocation ended before recording it', async () => {
-      const clock = manualClock();
-      const ran: number[] = [];
-      // One attempt only: counting the lost one would fail the task without ever running it.
-      const task = defineTask({
-        key: 'hook-never-ran',
-        timeoutMs: 1000,
-        handler: (_: unknown, ctx) => void ran.push(ctx.attempt),
-      });
-      const manager = await h().manager([task], { clock: clock.now, leaseMargin: 100 });
-      // What a commit hook's insert writes, by an invocation that then ended before starting it.
-      const prepared = await prepareTask(task, {}, {}, manager.options);
-      const storage = { db: h().database.db, table: manager.options.table, clock: clock.now };
-      const { id, claimed } = await insertTask(storage, prepared, { leaseMs: 100 });
-      expect(claimed).toMatchObject({ status: 'running', attempts: 1, started_at: null });
-      clock.advance(1101);
-      expect(await manager.tick({ budgetMs: 2000 })).toMatchObject({ rescued: 1, claimed: 1, succeeded: 1 });
-      expect(ran).toEqual([1]);
-      const row = await manager.getTask(id);
-      expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
-      expect(row?.lastError).toContain('before the start of an attempt was recorded');
-    });
+    itWithSql(
+      'gives back the attempt of a task its insert claimed when the invocation ended before recording it',
+      async () => {
+        const clock = manualClock();
+        const ran: number[] = [];
+        // One attempt only: counting the lost one would fail the task without ever running it.
+        const task = defineTask({
+          key: 'hook-never-ran',
+          timeoutMs: 1000,
+          handler: (_: unknown, ctx) => void ran.push(ctx.attempt),
+        });
+        const manager = await h().manager([task], { clock: clock.now, leaseMargin: 100 });
+        // What a commit hook's insert writes, by an invocation that then ended before starting it.
+        const prepared = await prepareTask(task, {}, {}, manager.options);
+        const storage = { db: h().database.db, table: manager.options.table, clock: clock.now };
+        const { id, claimed } = await insertTask(storage, prepared, { leaseMs: 100 });
+        expect(claimed).toMatchObject({ status: 'running', attempts: 1, started_at: null });
+        clock.advance(1101);
+        expect(await manager.tick({ budgetMs: 2000 })).toMatchObject({
+          rescued: 1,
+          claimed: 1,
+          succeeded: 1,
+        });
+        expect(ran).toEqual([1]);
+        const row = await manager.getTask(id);
+        expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
+        expect(row?.lastError).toContain('before the start of an attempt was recorded');
+      },
+    );
 
     it('fails a rescued task that has no attempts left', async () => {
       const clock = manualClock();

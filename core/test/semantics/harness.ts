@@ -12,6 +12,7 @@ import {
   type TaskManagerOptions,
   type WaitUntil,
 } from '../../src/index.js';
+import { type MemoryTaskTable, memoryTaskTable } from '../../src/testing.js';
 import type { TestDatabase } from '../support/databases.js';
 import type { DriverUnderTest } from './driver.js';
 
@@ -52,6 +53,10 @@ export interface Harness {
 }
 
 export function harness(database: TestDatabase, driver: DriverUnderTest): Harness {
+  return driver.dryRun ? dryRunHarness(database) : databaseHarness(database, driver);
+}
+
+function databaseHarness(database: TestDatabase, driver: DriverUnderTest): Harness {
   const interactive = driver.lacks?.interactiveTransactions === undefined;
   return {
     database,
@@ -84,6 +89,53 @@ export function harness(database: TestDatabase, driver: DriverUnderTest): Harnes
       return manager.transaction((tx) => manager.enqueueMany(task, args, { tx }), options);
     },
   };
+}
+
+/**
+ * The harness of a dry run: managers on memory tables, one per table name, so that managers given
+ * the same `table` share it as instances share a database table. A scanner's tasks are committed
+ * by a producer that is stopped, so that its commit hook starts nothing.
+ */
+function dryRunHarness(database: TestDatabase): Harness {
+  const tables = new Map<string, MemoryTaskTable>();
+  const tableNamed = (name: string) => {
+    const table = tables.get(name) ?? memoryTaskTable();
+    tables.set(name, table);
+    return table;
+  };
+  const tableOf = (manager: TaskManager) => tableNamed(manager.options.table);
+  return {
+    database,
+    async manager(tasks, options = {}) {
+      const table = options.table ?? `sem_${process.pid}_${tableCounter++}`;
+      return createTaskManager({ logger: silentLogger, ...options, tasks, table, dryRun: tableNamed(table) });
+    },
+    rows: async (manager) =>
+      [...tableOf(manager).rows.values()]
+        .sort((a, b) => Number(a.id) - Number(b.id))
+        .map((row) => ({ ...row, arg: JSON.parse(row.arg) as unknown })),
+    async enqueueForScanner(manager, task, args, options = {}) {
+      const producer = createTaskManager({
+        dryRun: tableOf(manager),
+        tasks: [task],
+        logger: silentLogger,
+        ...(manager.options.clock ? { clock: manager.options.clock } : {}),
+      });
+      await producer.stop();
+      return producer.enqueueMany(task, args, options);
+    },
+    enqueueWithCommitHook(manager, task, args, options = {}) {
+      return manager.transaction((tx) => manager.enqueueMany(task, args, { tx }), options);
+    },
+  };
+}
+
+/** A stand-in for the database of a dry run: there is none, so any SQL a test sends fails loudly. */
+export function noDatabase(): TestDatabase {
+  const refuse = async (): Promise<never> => {
+    throw new Error('a dry run has no database: this test needs the capability "sql"');
+  };
+  return { name: 'memory', db: undefined, exec: refuse, query: refuse, close: async () => {} };
 }
 
 /** A clock the test moves by hand; pass `clock.now` as the manager's `clock` option. */

@@ -1,9 +1,19 @@
 /** tick, maintenance (abnormal check, cleanup, once per interval), initTimeoutSensitive and the runner. */
 import { describe, expect, it } from 'vitest';
 import { type AbnormalTask, defineTask, isGtaError, type TaskRow } from '../../src/index.js';
-import { eventually, gate, type Harness, manualClock, sameOrLater, sleep, waitUntilCollector } from './harness.js';
+import { type DriverUnderTest, itNeeding } from './driver.js';
+import {
+  eventually,
+  gate,
+  type Harness,
+  manualClock,
+  sameOrLater,
+  sleep,
+  waitUntilCollector,
+} from './harness.js';
 
-export function scanningSemantics(h: () => Harness) {
+export function scanningSemantics(h: () => Harness, driver: DriverUnderTest) {
+  const itWithSql = itNeeding(driver, 'sql');
   describe('tick', () => {
     it('never runs more than its concurrency cap at once', async () => {
       let running = 0;
@@ -110,7 +120,7 @@ export function scanningSemantics(h: () => Harness) {
   });
 
   describe('maintenance', () => {
-    it('runs at most once per interval across instances, keyed by name', async () => {
+    itWithSql('runs at most once per interval across instances, keyed by name', async () => {
       const clock = manualClock();
       const task = defineTask({ key: 'maint', handler: () => {} });
       const first = await h().manager([task], { clock: clock.now, maintenanceInterval: 60_000 });

@@ -20,8 +20,8 @@ export function defineDriverSuite(driver: DriverUnderTest) {
     });
     const h = () => current;
     enqueueSemantics(h, driver);
-    executionSemantics(h);
-    scanningSemantics(h);
+    executionSemantics(h, driver);
+    scanningSemantics(h, driver);
     managerOptionSemantics(h);
   });
 }

@@ -9,7 +9,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import pg from 'pg';
 
 export interface TestDatabase {
-  name: 'pglite' | 'postgres';
+  name: 'pglite' | 'postgres' | 'memory';
   db: any;
   /** The connection string, for the real Postgres (child processes, raw clients). */
   url?: string;
