@@ -19,6 +19,7 @@ import {
   type ClaimOptions,
   type InsertClaim,
   type InsertedTask,
+  insertedRow,
   type LeaseRef,
   type ListQuery,
   leaseKey,
@@ -154,29 +155,8 @@ class MemoryStore implements TaskStore {
     return tasks.map((task, index): InsertedTask => {
       const claimed = claim !== null && index < claim.first;
       const id = this.table.nextId();
-      const row: SelectedRow = {
-        id: String(id),
-        task_key: task.key,
-        status: claimed ? 'running' : 'initialized',
-        arg: task.arg,
-        context: task.context,
-        attempts: claimed ? 1 : 0,
-        max_attempts: task.maxAttempts,
-        timeout_ms: task.timeoutMs,
-        init_timeout_sensitive: task.initTimeoutSensitive,
-        run_at: task.runAt === null ? now + task.delayMs : Date.parse(task.runAt),
-        lease_expires_at: claimed ? now + task.timeoutMs + claim.leaseMs : null,
-        lease_token: claimed ? leaseToken : null,
-        last_error: null,
-        dedupe_key: task.dedupeKey,
-        sequence_key: task.sequenceKey,
-        parent_id: task.parentId === null ? null : String(task.parentId),
-        created_at: now,
-        updated_at: now,
-        started_at: null,
-        finished_at: null,
-        unstarted_expiries: 0,
-      };
+      const lease = claimed ? { token: leaseToken, expiresAt: now + task.timeoutMs + claim.leaseMs } : null;
+      const row = insertedRow(task, String(id), now, lease);
       into.set(id, row);
       return { id, claimed: claimed ? { ...row } : null };
     });

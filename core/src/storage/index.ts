@@ -53,6 +53,6 @@ export {
   taskStats,
   taskThroughput,
 } from './queries.js';
-export { type SelectedRow, toTaskRow } from './rows.js';
+export { insertedRow, type SelectedRow, toTaskRow } from './rows.js';
 export type { StorageContext } from './sql.js';
 export { sqlStore, type TaskStore } from './store.js';

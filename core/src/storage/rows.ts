@@ -169,20 +169,35 @@ export function insertClaimedColumns(alias: string): SQL {
  * per statement at the driver, on the 2-vCPU development VM.
  */
 export function insertClaimedRow(task: NewTask, row: InsertClaimedColumns, leaseToken: string): SelectedRow {
-  const now = Number(row.now_ms);
+  return insertedRow(task, row.id, Number(row.now_ms), {
+    token: leaseToken,
+    expiresAt: Number(row.lease_expires_at),
+  });
+}
+
+/**
+ * The row an insert of `task` writes with id `id` at `now` (epoch ms): claimed by the insert
+ * (`running`, attempt 1, under `lease`) or, without a lease, `initialized`.
+ */
+export function insertedRow(
+  task: NewTask,
+  id: string,
+  now: number,
+  lease: { token: string; expiresAt: number } | null,
+): SelectedRow {
   return {
-    id: row.id,
+    id,
     task_key: task.key,
-    status: 'running',
+    status: lease ? 'running' : 'initialized',
     arg: task.arg,
     context: task.context,
-    attempts: 1,
+    attempts: lease ? 1 : 0,
     max_attempts: task.maxAttempts,
     timeout_ms: task.timeoutMs,
     init_timeout_sensitive: task.initTimeoutSensitive,
     run_at: task.runAt === null ? now + task.delayMs : Date.parse(task.runAt),
-    lease_expires_at: Number(row.lease_expires_at),
-    lease_token: leaseToken,
+    lease_expires_at: lease?.expiresAt ?? null,
+    lease_token: lease?.token ?? null,
     last_error: null,
     dedupe_key: task.dedupeKey,
     sequence_key: task.sequenceKey,
