@@ -23,7 +23,8 @@ export interface CronOptions {
  * A handler for EventBridge scheduled events. It rescues expired leases, runs maintenance when
  * due, and claims due tasks until the budget left by `context.getRemainingTimeInMillis()` minus the
  * safety margin is spent; it awaits the tasks it started (handlers still running at the margin are
- * aborted, their attempts recorded) and returns the tick's report.
+ * aborted and released, their attempts not counted; a task whose timeout would outlast the margin
+ * is not claimed) and returns the tick's report.
  * @example
  * // template.yaml: Events: { Tick: { Type: Schedule, Properties: { Schedule: rate(1 minute) } } }
  * export const handler = handleCron(manager);

@@ -68,9 +68,12 @@ describe.skipIf(!hasPostgres)('@gta/aws-lambda on Postgres', () => {
 
   async function lambdaManager(tasks: Parameters<typeof migratedManager>[1], options = {}) {
     const { logger, entries } = recordingLogger();
+    // Task timeouts that fit the short invocations these tests give: a tick claims no task whose
+    // timeout outlasts its invocation.
     const manager = await migratedManager(database, tasks, {
       logger,
       waitUntil: createWaitUntil({ logger }),
+      taskTimeout: 1000,
       ...options,
     });
     return { manager, entries };
@@ -247,21 +250,43 @@ describe.skipIf(!hasPostgres)('@gta/aws-lambda on Postgres', () => {
       expect(after.filter((status) => status === 'initialized')).toHaveLength(40 - report.claimed);
     });
 
-    it('aborts a handler still running at the margin, records the attempt and returns in time', async () => {
-      const hung = defineTask({ key: 'hung', retryTimes: 1, handler: () => new Promise<void>(() => {}) });
-      const { manager } = await lambdaManager([hung]);
+    it('claims no task whose timeout outlasts the invocation, and reports it instead', async () => {
+      const long = defineTask({ key: 'long', timeoutMs: 60_000, handler: () => new Promise<void>(() => {}) });
+      const hung = defineTask({
+        key: 'hung',
+        timeoutMs: 300,
+        retryTimes: 1,
+        handler: () => new Promise<void>(() => {}),
+      });
+      const { manager, entries } = await lambdaManager([long, hung]);
+      await enqueueForScanner(manager, 'long', 1);
       await enqueueForScanner(manager, 'hung', 1);
       const context = lambdaContext(1500);
 
       const report = await handleCron(manager, { safetyMarginMs: 500 })(scheduledEvent(), context);
 
       expect(context.getRemainingTimeInMillis()).toBeGreaterThan(0);
-      expect(report).toMatchObject({ claimed: 1, retried: 1 });
-      const [row] = await database.query<{ status: string; attempts: number; last_error: string }>(
-        `select status, attempts, last_error from "${manager.options.table}" where task_key = 'hung'`,
+      // The hung task fits: its own timeout aborts it and it is retried; the long one is left alone.
+      expect(report).toMatchObject({ claimed: 1, retried: 1, abnormal: 1 });
+      const rows = await database.query<{
+        task_key: string;
+        status: string;
+        attempts: number;
+        last_error: string | null;
+      }>(
+        `select task_key, status, attempts, last_error from "${manager.options.table}" where task_key in ('long', 'hung') order by id`,
       );
-      expect(row).toMatchObject({ status: 'initialized', attempts: 1 });
-      expect(row?.last_error).toContain('invocation reached its deadline');
+      expect(rows).toMatchObject([
+        { task_key: 'long', status: 'initialized', attempts: 0, last_error: null },
+        { task_key: 'hung', status: 'initialized', attempts: 1 },
+      ]);
+      expect(rows[1]?.last_error).toContain('timed out after 300 ms');
+      expect(entries).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          fields: expect.objectContaining({ reason: 'exceeds-tick-window' }),
+        }),
+      );
     });
 
     it('refuses to tick when the margin leaves no time, and says how to fix it', async () => {

@@ -35,7 +35,8 @@ export interface CronOptions {
  * A module worker's `scheduled` handler. It builds the invocation's manager, then, inside
  * `ctx.waitUntil`, rescues expired leases, runs maintenance when due, and claims due tasks until
  * the budget the wall time leaves is spent; handlers still running a safety margin before the end
- * are aborted and their attempts recorded. It logs the tick's report (`cron tick done`), then runs
+ * are aborted and released (their attempts not counted), and a task whose timeout would outlast
+ * the wall time is not claimed. It logs the tick's report (`cron tick done`), then runs
  * the factory's `onDone` callbacks. A failed tick is logged and fails the event.
  * @example
  * // a worker that only ticks; `handle` gives a worker with routes both handlers

@@ -246,9 +246,16 @@ describe.skipIf(!hasPostgres)('@gta/vercel on Postgres', () => {
       expect(after.filter((status) => status === 'initialized')).toHaveLength(40 - report.claimed);
     });
 
-    it('aborts a handler still running at the deadline and records the attempt before it', async () => {
-      const hung = defineTask({ key: 'hung', retryTimes: 1, handler: () => new Promise<void>(() => {}) });
-      const { manager } = await vercelManager([hung]);
+    it('claims no task whose timeout outlasts the function, and reports it instead', async () => {
+      const long = defineTask({ key: 'long', timeoutMs: 60_000, handler: () => new Promise<void>(() => {}) });
+      const hung = defineTask({
+        key: 'hung',
+        timeoutMs: 300,
+        retryTimes: 1,
+        handler: () => new Promise<void>(() => {}),
+      });
+      const { manager, entries } = await vercelManager([long, hung]);
+      await enqueueForScanner(manager, 'long', 1);
       await enqueueForScanner(manager, 'hung', 1);
       const deadline = Date.now() + 1500;
       const request = vercelRequest({ deadlineInMs: 1500 });
@@ -256,15 +263,30 @@ describe.skipIf(!hasPostgres)('@gta/vercel on Postgres', () => {
       const response = await request.run(() =>
         handleCron(manager, { secret: SECRET, safetyMarginMs: 500 })(cronRequest(`Bearer ${SECRET}`)),
       );
-      expect(await response.json()).toMatchObject({ claimed: 1 });
+      expect(await response.json()).toMatchObject({ claimed: 1, abnormal: 1 });
       await request.settle();
 
       expect(Date.now()).toBeLessThan(deadline);
-      const [row] = await database.query<{ status: string; attempts: number; last_error: string }>(
-        `select status, attempts, last_error from "${manager.options.table}" where task_key = 'hung'`,
+      // The hung task fits: its own timeout aborts it and it is retried; the long one is left alone.
+      const rows = await database.query<{
+        task_key: string;
+        status: string;
+        attempts: number;
+        last_error: string | null;
+      }>(
+        `select task_key, status, attempts, last_error from "${manager.options.table}" where task_key in ('long', 'hung') order by id`,
       );
-      expect(row).toMatchObject({ status: 'initialized', attempts: 1 });
-      expect(row?.last_error).toContain('invocation reached its deadline');
+      expect(rows).toMatchObject([
+        { task_key: 'long', status: 'initialized', attempts: 0, last_error: null },
+        { task_key: 'hung', status: 'initialized', attempts: 1 },
+      ]);
+      expect(rows[1]?.last_error).toContain('timed out after 300 ms');
+      expect(entries).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          fields: expect.objectContaining({ reason: 'exceeds-tick-window' }),
+        }),
+      );
     });
   });
 

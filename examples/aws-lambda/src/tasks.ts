@@ -7,6 +7,8 @@ export const sendWelcome = defineTask({
   key: 'send-welcome',
   retryTimes: 3,
   retryInterval: (attempt) => 1000 * 2 ** attempt * (0.5 + Math.random()),
+  // Well within the function's timeout: a tick claims only tasks whose timeout fits.
+  timeoutMs: 10_000,
   handler: async ({ userId }: { userId: number }, ctx) => {
     ctx.logger.info({ userId }, 'welcoming');
     await db.update(users).set({ welcomedAt: new Date() }).where(eq(users.id, userId));
