@@ -9,6 +9,7 @@ import { dbFaultScenario } from './scenarios/db-faults.js';
 import { hookLostScenario } from './scenarios/hook-lost.js';
 import { overloadScenario } from './scenarios/overload.js';
 import { poisonScenario } from './scenarios/poison.js';
+import { queueCrashScenario } from './scenarios/queue-crash.js';
 
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 const scenarios: [string, () => Promise<ScenarioResult>][] = [
@@ -20,6 +21,11 @@ const scenarios: [string, () => Promise<ScenarioResult>][] = [
     () => overloadScenario({ tasks: 50_000, instances: 2, concurrency: 10, timeoutMs: 600_000, log }),
   ],
   ['poison tasks', () => poisonScenario({ healthy: 5000, poisonEach: 50, timeoutMs: 180_000 })],
+  [
+    'queue-crash',
+    () =>
+      queueCrashScenario({ tasks: 3000, workers: 3, concurrency: 2, maxKills: 8, timeoutMs: 180_000, log }),
+  ],
 ];
 
 const only = process.argv.slice(2);
