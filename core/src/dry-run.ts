@@ -23,6 +23,7 @@ import {
   type LeaseRef,
   type ListQuery,
   leaseKey,
+  MAINTENANCE_LEASE_MS,
   type MaintenanceRound,
   type NewTask,
   type SelectedRow,
@@ -46,12 +47,20 @@ const MINUTE = 60_000;
 export class MemoryTaskTable {
   /** Committed rows, by id. */
   readonly rows = new Map<number, SelectedRow>();
-  /** Rows inserted in a transaction of `manager.transaction` that has not ended yet. */
-  readonly pending = new Map<number, SelectedRow>();
+  /**
+   * Rows inserted in a transaction of `manager.transaction` that has not ended yet, with that
+   * transaction: as in Postgres, only it sees them, and an insert of the same dedupe key elsewhere
+   * waits until it ends.
+   */
+  readonly pending = new Map<number, { row: SelectedRow; owner: object | undefined }>();
+  /** Inserts waiting for a transaction's pending rows to commit or go. */
+  waiters: (() => void)[] = [];
   /** The order in which rows became `failed` (the memory's transaction ids). */
   readonly failures = new Map<number, number>();
   failureCount = 0;
-  round: { runAt: number; startedAt: number; seen: number } | null = null;
+  /** The maintenance round: when the next is due, the last completed report, the owner's lease. */
+  round: { runAt: number; reported: string | null; lease: { token: string; until: number } | null } | null =
+    null;
   #nextId = 1;
 
   nextId(): number {
@@ -114,12 +123,22 @@ class MemoryStore implements TaskStore {
     return { applied: [], version: 0 };
   }
 
-  async insertTask(task: NewTask, claim: InsertClaim | null, tx: SqlExecutor | undefined) {
+  async insertTask(
+    task: NewTask,
+    claim: InsertClaim | null,
+    tx: SqlExecutor | undefined,
+    transaction: object | undefined,
+  ) {
     if (task.dedupeKey !== null) {
-      const existing = this.#withDedupeKey(task.key, task.dedupeKey);
-      if (existing) return { id: Number(existing.id), inserted: false, claimed: null };
+      for (;;) {
+        const existing = this.#withDedupeKey(task.key, task.dedupeKey, transaction);
+        if (existing === null) break;
+        if (existing !== 'pending elsewhere')
+          return { id: Number(existing.id), inserted: false, claimed: null };
+        await new Promise<void>((resolve) => this.table.waiters.push(resolve));
+      }
     }
-    const [inserted] = this.#insert([task], claim ? { ...claim, first: 1 } : null, tx);
+    const [inserted] = this.#insert([task], claim ? { ...claim, first: 1 } : null, tx, transaction);
     return { ...inserted!, inserted: true };
   }
 
@@ -127,8 +146,9 @@ class MemoryStore implements TaskStore {
     tasks: NewTask[],
     claim: (InsertClaim & { first: number }) | null,
     tx: SqlExecutor | undefined,
+    transaction: object | undefined,
   ) {
-    return this.#insert(tasks, claim, tx);
+    return this.#insert(tasks, claim, tx, transaction);
   }
 
   insertTaskStatement(): never {
@@ -140,33 +160,53 @@ class MemoryStore implements TaskStore {
 
   settleTransaction(committed: TaskId[], dropped: TaskId[]): void {
     for (const id of committed) {
-      const row = this.table.pending.get(id);
-      if (!row) continue;
+      const pending = this.table.pending.get(id);
+      if (!pending) continue;
       this.table.pending.delete(id);
-      this.#rows.set(id, row);
+      this.#rows.set(id, pending.row);
     }
     for (const id of dropped) this.table.pending.delete(id);
+    // Inserts that waited for a row of these to commit or go look again.
+    const waiters = this.table.waiters;
+    this.table.waiters = [];
+    for (const wake of waiters) wake();
   }
 
-  #insert(tasks: NewTask[], claim: (InsertClaim & { first: number }) | null, tx: SqlExecutor | undefined) {
+  #insert(
+    tasks: NewTask[],
+    claim: (InsertClaim & { first: number }) | null,
+    tx: SqlExecutor | undefined,
+    owner: object | undefined,
+  ) {
     const now = this.#now();
-    const into = tx ? this.table.pending : this.#rows;
     const leaseToken = globalThis.crypto.randomUUID();
     return tasks.map((task, index): InsertedTask => {
       const claimed = claim !== null && index < claim.first;
       const id = this.table.nextId();
       const lease = claimed ? { token: leaseToken, expiresAt: now + task.timeoutMs + claim.leaseMs } : null;
       const row = insertedRow(task, String(id), now, lease);
-      into.set(id, row);
+      if (tx) this.table.pending.set(id, { row, owner });
+      else this.#rows.set(id, row);
       return { id, claimed: claimed ? { ...row } : null };
     });
   }
 
-  #withDedupeKey(key: string, dedupeKey: string): SelectedRow | undefined {
-    for (const rows of [this.#rows, this.table.pending]) {
-      for (const row of rows.values()) if (row.task_key === key && row.dedupe_key === dedupeKey) return row;
+  /**
+   * The stored task holding a dedupe key, as an insert in `transaction` sees it: committed, or
+   * pending in that same transaction; `'pending elsewhere'` when another open transaction holds it
+   * (the insert then waits, as in Postgres); null when none does.
+   */
+  #withDedupeKey(
+    key: string,
+    dedupeKey: string,
+    transaction: object | undefined,
+  ): SelectedRow | 'pending elsewhere' | null {
+    const holds = (row: SelectedRow) => row.task_key === key && row.dedupe_key === dedupeKey;
+    for (const row of this.#rows.values()) if (holds(row)) return row;
+    for (const { row, owner } of this.table.pending.values()) {
+      if (holds(row)) return owner !== undefined && owner === transaction ? row : 'pending elsewhere';
     }
-    return undefined;
+    return null;
   }
 
   async claimTasks(options: ClaimOptions): Promise<SelectedRow[]> {
@@ -274,7 +314,7 @@ class MemoryStore implements TaskStore {
     const row = this.#held(lease);
     if (!row) return null;
     this.#succeed(row, lease, options.deleteRow, this.#now());
-    return this.#insert(options.children, null, undefined).map((child) => child.id);
+    return this.#insert(options.children, null, undefined, undefined).map((child) => child.id);
   }
 
   async failTask(lease: StartedLease, options: { error: string; retryDelayMs: number | null }) {
@@ -366,15 +406,20 @@ class MemoryStore implements TaskStore {
 
   async takeMaintenanceRound(intervalMs: number): Promise<MaintenanceRound | null> {
     const now = this.#now();
-    const previous = this.table.round;
-    if (previous && previous.runAt > now) return null;
-    this.table.round = { runAt: now + intervalMs, startedAt: now, seen: this.table.failureCount };
-    return {
-      previousRoundMs: previous?.startedAt ?? null,
-      roundMs: now,
-      previousSnapshot: previous ? String(previous.seen) : null,
-      snapshot: String(this.table.failureCount),
-    };
+    const round = this.table.round ?? { runAt: now, reported: null, lease: null };
+    if (round.runAt > now || (round.lease && round.lease.until >= now)) return null;
+    const token = globalThis.crypto.randomUUID();
+    round.runAt = now + intervalMs;
+    round.lease = { token, until: now + Math.max(intervalMs, MAINTENANCE_LEASE_MS) };
+    this.table.round = round;
+    return { token, previousSnapshot: round.reported, snapshot: String(this.table.failureCount) };
+  }
+
+  async endMaintenanceRound(taken: MaintenanceRound, completed: boolean): Promise<void> {
+    const round = this.table.round;
+    if (round?.lease?.token !== taken.token) return;
+    if (completed) round.reported = taken.snapshot;
+    round.lease = null;
   }
 
   async findAbnormalTasks(thresholds: AbnormalThresholds) {
@@ -394,7 +439,21 @@ class MemoryStore implements TaskStore {
         .filter((row) => row.status === 'running' && runningSince(row) < now - thresholds.runningTimeout)
         .sort((a, b) => runningSince(a) - runningSince(b)),
     );
-    const failed = limit(this.#newlyFailed(rows, thresholds, now));
+    const order = (row: SelectedRow) => this.table.failures.get(Number(row.id)) ?? 0;
+    const after = thresholds.failedAfter;
+    const failed = limit(
+      this.#newlyFailed(rows, thresholds, now).filter(
+        (row) =>
+          after === null ||
+          order(row) > Number(after.xid) ||
+          (order(row) === Number(after.xid) && Number(row.id) > Number(after.id)),
+      ),
+    ).map((row) => ({
+      reason: 'failed' as const,
+      row: { ...row },
+      cursor: { xid: String(order(row)), id: row.id },
+    }));
+    if (after !== null) return failed;
     const window = thresholds.tickWindow;
     const tooLong = window
       ? limit(
@@ -413,8 +472,8 @@ class MemoryStore implements TaskStore {
     return [
       ...overdue.map(reasoned('initialized-too-long')),
       ...running.map(reasoned('running-too-long')),
-      ...failed.map(reasoned('failed')),
       ...tooLong.map(reasoned('exceeds-tick-window')),
+      ...failed,
     ];
   }
 
@@ -423,17 +482,17 @@ class MemoryStore implements TaskStore {
     const order = (row: SelectedRow) => this.table.failures.get(Number(row.id)) ?? 0;
     const failed = rows.filter((row) => row.status === 'failed');
     const { round } = thresholds;
+    const inReportOrder = (a: SelectedRow, b: SelectedRow) =>
+      order(a) - order(b) || Number(a.id) - Number(b.id);
     if (round === null || round.previousSnapshot === null) {
       const seen = round === null ? Number.POSITIVE_INFINITY : Number(round.snapshot);
       return failed
         .filter((row) => row.finished_at! >= now - thresholds.storageTimeout && order(row) <= seen)
-        .sort((a, b) => a.finished_at! - b.finished_at!);
+        .sort(inReportOrder);
     }
     const after = Number(round.previousSnapshot);
     const until = Number(round.snapshot);
-    return failed
-      .filter((row) => order(row) > after && order(row) <= until)
-      .sort((a, b) => order(a) - order(b));
+    return failed.filter((row) => order(row) > after && order(row) <= until).sort(inReportOrder);
   }
 
   async cleanSucceededTasks(options: { storageTimeout: number; limit: number }) {

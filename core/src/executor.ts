@@ -38,7 +38,7 @@ type AttemptOf = Pick<TaskRow, 'id' | 'key' | 'attempts' | 'maxAttempts'>;
 type Ran =
   | { kind: 'ran'; definition: TaskDefinition<any, any, any>; result: AttemptResult; startedAt: number }
   | { kind: 'unrunnable'; error: string }
-  | { kind: 'not started'; releaseWith: string | null };
+  | { kind: 'not started'; release: boolean };
 
 interface Recorded {
   outcome: Outcome;
@@ -157,6 +157,7 @@ export class Executor {
       );
       return 0;
     }
+    rows = this.#fitting(rows, scope, reserved);
     const startingNow = Math.min(reserved, rows.length);
     for (let index = 0; index < startingNow; index++) this.start(rows[index]!, scope, true);
     this.#unreserve(scope, reserved - startingNow);
@@ -166,6 +167,25 @@ export class Executor {
       this.#startQueued(scope);
     }
     return rows.length;
+  }
+
+  /**
+   * The claimed rows whose timeout still fits before the scope's invocation ends, now that the
+   * claim came back (it may have waited for the batcher or a pooled connection); the others are
+   * given back unstarted. Those beyond `startingNow` wait in the queue first.
+   */
+  #fitting(rows: SelectedRow[], scope: Scope, startingNow: number): SelectedRow[] {
+    if (!Number.isFinite(scope.endsAt)) return rows;
+    const left = scope.endsAt - Date.now();
+    const fits = (row: SelectedRow, index: number) =>
+      Number(row.timeout_ms) <= left - (index < startingNow ? 0 : QUEUE_WAIT_MS);
+    if (rows.every(fits)) return rows;
+    const late = rows.filter((row, index) => !fits(row, index));
+    this.#releaseQueued(
+      late.map((row) => ({ row, startBy: 0 })),
+      scope,
+    );
+    return rows.filter(fits);
   }
 
   #reserve(scope: Scope, count: number): void {
@@ -203,6 +223,16 @@ export class Executor {
    * Those whose wait outlasted their lease allowance are released and claimed again.
    */
   async runCommitted(tasks: CommittedTask[], scope: Scope, confirm: boolean): Promise<void> {
+    // Counted as work, so that a stop waits until what it gives back is written.
+    this.#work.begin();
+    try {
+      await this.#runCommitted(tasks, scope, confirm);
+    } finally {
+      this.#work.end();
+    }
+  }
+
+  async #runCommitted(tasks: CommittedTask[], scope: Scope, confirm: boolean): Promise<void> {
     const now = Date.now();
     const toClaim: TaskId[] = [];
     const late: QueuedTask[] = [];
@@ -406,15 +436,15 @@ export class Executor {
       return { kind: 'unrunnable', error: `stored argument is invalid: ${describeThrown(error)}` };
     }
     const startedAt = Date.now();
-    if (row.started_at === null) {
-      const start = { ...lease, startedAt };
-      if (Number(row.unstarted_expiries) === 0) this.#batcher.started(start);
-      else if (!(await this.#batcher.recordStart(start))) return { kind: 'not started', releaseWith: null };
-      else if (this.#halted(scope)) {
-        const reason = this.deps.stopping.aborted ? RELEASED_BY_STOP : RELEASED_AT_DEADLINE;
-        return { kind: 'not started', releaseWith: reason };
-      }
+    const unrecorded = row.started_at === null;
+    const strict = unrecorded && Number(row.unstarted_expiries) > 0;
+    if (strict && !(await this.#batcher.recordStart({ ...lease, startedAt }))) {
+      return { kind: 'not started', release: false };
     }
+    // Nothing starts once the manager began to stop (or the invocation's deadline came), however
+    // long the awaits above took (an asynchronous schema, the start record).
+    if (this.#halted(scope)) return { kind: 'not started', release: true };
+    if (unrecorded && !strict) this.#batcher.started({ ...lease, startedAt });
     const result = await runAttempt({
       definition,
       row,
@@ -434,8 +464,9 @@ export class Executor {
       return recorded(await this.#fail({ ...lease, startedAgoMs: 0 }, task, ran.error, null));
     }
     if (ran.kind === 'not started') {
-      if (ran.releaseWith === null) return recorded(this.#lost(task));
-      return recorded(await this.#release({ ...lease, startedAgoMs: 0 }, task, ran.releaseWith));
+      if (!ran.release) return recorded(this.#lost(task));
+      const released = await this.deps.store.releaseUnstarted([lease]);
+      return recorded(released > 0 ? 'released' : this.#lost(task));
     }
     const { definition, result, startedAt } = ran;
     const started = { ...lease, startedAgoMs: Math.max(0, Date.now() - startedAt) };

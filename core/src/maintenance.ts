@@ -5,7 +5,13 @@
  */
 import { describeThrown } from './errors.js';
 import type { ResolvedOptions } from './options.js';
-import { type AbnormalThresholds, type TaskStore, toTaskRow } from './storage/index.js';
+import {
+  type AbnormalThresholds,
+  type FailureCursor,
+  type MaintenanceRound,
+  type TaskStore,
+  toTaskRow,
+} from './storage/index.js';
 
 /** Most rows one abnormal-check query reports per reason. */
 export const ABNORMAL_REPORT_LIMIT = 1000;
@@ -19,8 +25,15 @@ export interface MaintenanceResult {
 }
 
 /**
- * Runs the maintenance round if this caller owns it; cleanup stops at `deadline` (epoch ms). A
- * tick with a known window (`tickWindow`) also reports the due tasks of its keys too long for it.
+ * Runs the maintenance round if this caller owns it; the failure report and cleanup stop at
+ * `deadline` (epoch ms). A tick with a known window (`tickWindow`) also reports the due tasks of
+ * its keys too long for it.
+ *
+ * The failures are reported in pages of {@link ABNORMAL_REPORT_LIMIT}, one `checkCallback` call
+ * each, until none is left. Only a report that reached `checkCallback` whole moves the next
+ * round's starting point on: when a statement fails, the callback throws or the deadline comes
+ * first, the next round reports again from the last complete report, so a failure may be reported
+ * twice but is never missed.
  */
 export async function runMaintenance(
   store: TaskStore,
@@ -30,24 +43,22 @@ export async function runMaintenance(
 ): Promise<MaintenanceResult> {
   const round = await store.takeMaintenanceRound(options.maintenanceInterval);
   if (!round) return { ran: false, abnormal: 0, cleaned: 0 };
-  const abnormal = await store.findAbnormalTasks({
-    initializedTimeout: options.initializedTimeout,
-    runningTimeout: options.runningTimeout,
-    round,
-    storageTimeout: options.storageTimeout,
-    tickWindow,
-    limit: ABNORMAL_REPORT_LIMIT,
-  });
-  if (abnormal.length > 0) {
-    try {
-      await options.checkCallback(
-        options.logger,
-        abnormal.map(({ reason, row }) => ({ reason, task: toTaskRow(row) })),
-      );
-    } catch (error) {
-      options.logger.error({ error: describeThrown(error) }, 'checkCallback threw');
-    }
+  const report = { abnormal: 0 };
+  let completed = false;
+  try {
+    await reportAbnormal(store, options, round, tickWindow, deadline, report);
+    completed = true;
+  } catch (error) {
+    options.logger.error(
+      { error: describeThrown(error) },
+      error instanceof CallbackFailed
+        ? 'checkCallback threw; the next round reports its failed tasks again'
+        : 'the abnormal-task report did not complete; the next round reports again from the last complete one',
+    );
+  } finally {
+    await store.endMaintenanceRound(round, completed);
   }
+  const abnormal = report.abnormal;
   let cleaned = 0;
   for (;;) {
     const deleted = await store.cleanSucceededTasks({
@@ -57,5 +68,53 @@ export async function runMaintenance(
     cleaned += deleted;
     if (deleted < CLEANUP_BATCH || Date.now() >= deadline) break;
   }
-  return { ran: true, abnormal: abnormal.length, cleaned };
+  return { ran: true, abnormal, cleaned };
+}
+
+/** The error of a `checkCallback` that threw, as the cause of a report that did not complete. */
+class CallbackFailed extends Error {
+  constructor(readonly error: unknown) {
+    super(describeThrown(error));
+  }
+}
+
+/**
+ * Reports the round's abnormal tasks, page by page, counting them in `report`; throws when the
+ * report cannot complete.
+ */
+async function reportAbnormal(
+  store: TaskStore,
+  options: ResolvedOptions,
+  round: MaintenanceRound,
+  tickWindow: AbnormalThresholds['tickWindow'],
+  deadline: number,
+  report: { abnormal: number },
+): Promise<void> {
+  let failedAfter: FailureCursor | null = null;
+  for (;;) {
+    const page = await store.findAbnormalTasks({
+      initializedTimeout: options.initializedTimeout,
+      runningTimeout: options.runningTimeout,
+      round,
+      failedAfter,
+      storageTimeout: options.storageTimeout,
+      tickWindow,
+      limit: ABNORMAL_REPORT_LIMIT,
+    });
+    report.abnormal += page.length;
+    if (page.length > 0) {
+      try {
+        await options.checkCallback(
+          options.logger,
+          page.map(({ reason, row }) => ({ reason, task: toTaskRow(row) })),
+        );
+      } catch (error) {
+        throw new CallbackFailed(error);
+      }
+    }
+    const failed = page.filter((entry) => entry.reason === 'failed');
+    if (failed.length < ABNORMAL_REPORT_LIMIT) return;
+    if (Date.now() >= deadline) throw new Error('the deadline came before the last page of failures');
+    failedAfter = failed.at(-1)!.cursor!;
+  }
 }

@@ -4,7 +4,7 @@
  * runner and the operator's queries.
  * @module
  */
-import type { SQL } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { type MemoryTaskTable, memoryStore, memoryTaskTable, memoryTransaction } from './dry-run.js';
 import { describeThrown, ERROR_CODES, GtaError } from './errors.js';
 import { Executor, QUEUE_WAIT_MS } from './executor.js';
@@ -69,7 +69,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   readonly #stopping = new AbortController();
   /** Aborted once a stop stops waiting for running tasks: they are cut short and released. */
   readonly #shutdown = new AbortController();
-  readonly #transactions = new TransactionTracker();
+  readonly #transactions = new TransactionTracker((ids) => this.#store.settleTransaction([], ids));
   readonly #executor: Executor;
   readonly #runner: Runner;
 
@@ -138,7 +138,12 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     const eligible = this.#executor.insertClaim(prepared);
     const claim = eligible && this.#takeClaims(claims, 1) > 0 ? eligible : null;
     const sentAt = Date.now();
-    const { id, inserted, claimed } = await this.#store.insertTask(prepared, claim, options.tx);
+    const { id, inserted, claimed } = await this.#store.insertTask(
+      prepared,
+      claim,
+      options.tx,
+      rootOf(tracked),
+    );
     if (!claimed && claim) claims.left++;
     if (!inserted) return id;
     const committed = committedTask(id, claimed, sentAt);
@@ -181,6 +186,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       prepared,
       claim && first > 0 ? { ...claim, first } : null,
       options.tx,
+      rootOf(tracked),
     );
     const tasks = inserted.map(({ id, claimed }) => committedTask(id, claimed, sentAt));
     if (tracked) tracked.tasks.push(...tasks);
@@ -214,10 +220,13 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     options: { waitUntil?: WaitUntil } = {},
   ): Promise<R> {
     let enqueued: TrackedTransaction | undefined;
+    let aborted = false;
     const body = async (tx: any) => {
       // Its inserts claim up to a slot pool's worth of tasks for the commit hook; more would wait.
       enqueued = this.#transactions.track(tx, { left: this.options.concurrency });
-      return fn(tx);
+      const result = await fn(tx);
+      aborted = await this.#abortedUnseen(tx);
+      return result;
     };
     const db = this.#db as TransactionalDatabase | undefined;
     let result: R;
@@ -232,8 +241,12 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       if (enqueued === undefined) throw transactionNotOpened(error);
       throw error;
     }
-    const tasks = enqueued?.tasks ?? [];
-    this.#store.settleTransaction(taskIds(tasks), enqueued?.dropped ?? []);
+    const enqueuedTasks = enqueued?.tasks ?? [];
+    const tasks = aborted ? [] : enqueuedTasks;
+    this.#store.settleTransaction(taskIds(tasks), [
+      ...(aborted ? taskIds(enqueuedTasks) : []),
+      ...(enqueued?.dropped ?? []),
+    ]);
     await this.#afterCommit(tasks, options.waitUntil, true);
     return result;
   }
@@ -355,6 +368,7 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       runningTimeout: this.options.runningTimeout,
       storageTimeout: this.options.storageTimeout,
       round: null,
+      failedAfter: null,
       tickWindow: null,
       limit: rowsPerReason,
     });
@@ -415,6 +429,22 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   }
 
   /**
+   * Whether the database transaction `tx` is aborted, so that its COMMIT will roll back without an
+   * error (node-postgres reports none when the caller swallowed a failed statement), asked of a
+   * database only when the store keeps the transaction's tasks itself (a dry run given a `db`):
+   * the task table in the database proves a commit by reading its tasks back after it.
+   */
+  async #abortedUnseen(tx: SqlExecutor): Promise<boolean> {
+    if (this.#store.sharesTransactions || !this.#db) return false;
+    try {
+      await tx.execute(sql`select 1`);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  /**
    * The record of `tx` when `manager.transaction` opened it. A store outside the database (a dry
    * run) cannot take tasks in any other transaction: it would never learn whether they commit.
    */
@@ -434,6 +464,11 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
 /** The table a `dryRun` option names: the one given, or a new one of the manager's own. */
 function dryRunTable(dryRun: boolean | MemoryTaskTable | undefined): MemoryTaskTable {
   return typeof dryRun === 'object' ? dryRun : memoryTaskTable();
+}
+
+/** The outermost transaction of a tracked one (itself, or the transaction its savepoint is in). */
+function rootOf(tracked: TrackedTransaction | undefined): TrackedTransaction | undefined {
+  return tracked?.root ?? tracked;
 }
 
 function taskIds(tasks: CommittedTask[]): TaskId[] {

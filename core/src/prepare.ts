@@ -6,7 +6,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { ERROR_CODES, GtaError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
-import { toStoredJson, utf8Bytes } from './serialize.js';
+import { toStoredJson, unstorableText, utf8Bytes } from './serialize.js';
 import type { NewTask } from './storage/index.js';
 import { type CtxMarshaler, defineTask, MAX_DELAY_MS, type TaskDefinition } from './task.js';
 import type { EnqueueOptions, TaskId } from './types.js';
@@ -100,6 +100,12 @@ function marshalContext(context: unknown, marshaler: CtxMarshaler<any> | undefin
   if (typeof stored !== 'string') {
     throw new GtaError(ERROR_CODES.notSerializable, 'ctxMarshaler.marshal must return a string');
   }
+  const refused = unstorableText(stored);
+  if (refused)
+    throw new GtaError(
+      ERROR_CODES.notSerializable,
+      `ctxMarshaler.marshal's text cannot be stored: ${refused}`,
+    );
   return stored;
 }
 
@@ -118,6 +124,8 @@ function label(value: unknown, name: string): string | null {
       `${name} must be a string of 1 to ${MAX_LABEL_LENGTH} characters`,
     );
   }
+  const refused = unstorableText(value);
+  if (refused) throw new GtaError(ERROR_CODES.invalidArgument, `${name} cannot be stored: ${refused}`);
   return value;
 }
 

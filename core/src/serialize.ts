@@ -1,7 +1,8 @@
 /**
  * Turns task arguments into the JSON text stored in the task table, refusing what JSON would
- * silently change (functions, symbols, NaN, class instances) and what it cannot hold at all
- * (BigInt, cycles). Members set to `undefined` are dropped, as JSON drops them.
+ * silently change (functions, symbols, NaN, class instances), what it cannot hold at all (BigInt,
+ * cycles), and text Postgres refuses in `text` and `jsonb` (the NUL character, an unpaired UTF-16
+ * surrogate). Members set to `undefined` are dropped, as JSON drops them.
  * @module
  */
 import { ERROR_CODES, GtaError } from './errors.js';
@@ -12,9 +13,25 @@ export function toStoredJson(value: unknown, what: string): string {
   return JSON.stringify(value);
 }
 
+/**
+ * Why Postgres would refuse `text` in a `text` or `jsonb` column, or null: the NUL character, or a
+ * UTF-16 surrogate without its pair (JavaScript strings may hold one; UTF-8 cannot).
+ */
+export function unstorableText(text: string): string | null {
+  if (text.includes('\u0000')) return 'Postgres cannot store the NUL character (\\u0000) in text or jsonb';
+  if (LONE_SURROGATE.test(text)) return 'it holds an unpaired UTF-16 surrogate, which has no UTF-8 form';
+  return null;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function assertJsonSafe(value: unknown, path: string, ancestors: Set<object>, viaToJson = false): void {
   switch (typeof value) {
-    case 'string':
+    case 'string': {
+      const refused = unstorableText(value);
+      if (refused) throw notSerializable(path, refused);
+      return;
+    }
     case 'boolean':
       return;
     case 'number':
@@ -56,6 +73,8 @@ function assertJsonSafe(value: unknown, path: string, ancestors: Set<object>, vi
     }
     for (const [key, member] of Object.entries(object)) {
       if (member === undefined) continue;
+      const refused = unstorableText(key);
+      if (refused) throw notSerializable(`${path}.${JSON.stringify(key)}`, `its key: ${refused}`);
       assertJsonSafe(member, `${path}.${key}`, ancestors);
     }
   }

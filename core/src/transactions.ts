@@ -28,6 +28,8 @@ export interface TrackedTransaction {
   claims: ClaimBudget;
   /** The savepoint open on this transaction now, if any: what is written through it lands there. */
   savepoint: TrackedTransaction | undefined;
+  /** The record of the outermost transaction, the one `manager.transaction` opened. */
+  root: TrackedTransaction | undefined;
 }
 
 interface Savepointable {
@@ -37,16 +39,19 @@ interface Savepointable {
 export class TransactionTracker {
   readonly #tracked = new WeakMap<object, TrackedTransaction>();
 
+  /** `onDropped` hears at once of the tasks a savepoint dropped as it rolled back. */
+  constructor(readonly onDropped: (ids: TaskId[]) => void = () => {}) {}
+
   /** Starts tracking `tx`; the returned record fills as tasks are enqueued in it. */
-  track(tx: object, claims: ClaimBudget): TrackedTransaction {
-    const tracked: TrackedTransaction = { tasks: [], dropped: [], claims, savepoint: undefined };
+  track(tx: object, claims: ClaimBudget, root?: TrackedTransaction): TrackedTransaction {
+    const tracked: TrackedTransaction = { tasks: [], dropped: [], claims, savepoint: undefined, root };
     this.#tracked.set(tx, tracked);
     const savepointable = tx as Savepointable;
     const openSavepoint = savepointable.transaction?.bind(tx);
     if (openSavepoint) {
       savepointable.transaction = (fn, config) =>
         openSavepoint(async (savepoint: object) => {
-          const inner = this.track(savepoint, claims);
+          const inner = this.track(savepoint, claims, tracked.root ?? tracked);
           tracked.savepoint = inner;
           try {
             const result = await fn(savepoint);
@@ -54,7 +59,9 @@ export class TransactionTracker {
             tracked.dropped.push(...inner.dropped);
             return result;
           } catch (error) {
-            tracked.dropped.push(...inner.tasks.map((task) => task.id), ...inner.dropped);
+            const dropped = inner.tasks.map((task) => task.id);
+            tracked.dropped.push(...dropped, ...inner.dropped);
+            this.onDropped(dropped);
             throw error;
           } finally {
             tracked.savepoint = undefined;

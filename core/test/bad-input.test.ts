@@ -237,6 +237,48 @@ describe('enqueue refuses bad input with a typed error and writes nothing', () =
     expect(await countRows()).toBe(0);
   });
 
+  it('refuses text Postgres cannot store (NUL, an unpaired surrogate) in an argument, its keys, keys and context', async () => {
+    const task = defineTask({ key: 'unstorable', handler: () => {} });
+    const { manager, countRows } = await createManager([task]);
+    await expectGtaError(
+      () => manager.enqueue(task, { note: 'a\u0000b' }),
+      'GTA_NOT_SERIALIZABLE',
+      'argument.note',
+      'NUL',
+    );
+    await expectGtaError(
+      () => manager.enqueue(task, { 'k\u0000': 1 }),
+      'GTA_NOT_SERIALIZABLE',
+      'its key',
+      'NUL',
+    );
+    await expectGtaError(
+      () => manager.enqueue(task, ['\ud800']),
+      'GTA_NOT_SERIALIZABLE',
+      'argument[0]',
+      'surrogate',
+    );
+    await expectGtaError(
+      () => manager.enqueue(task, {}, { dedupeKey: 'x\u0000' }),
+      'GTA_INVALID_ARGUMENT',
+      'dedupeKey',
+    );
+    await expectGtaError(
+      () => manager.enqueue(task, {}, { sequenceKey: '\udc00' }),
+      'GTA_INVALID_ARGUMENT',
+      'sequenceKey',
+    );
+    await expectGtaError(
+      () => manager.enqueue(task, {}, { context: { trace: '\u0000' } }),
+      'GTA_NOT_SERIALIZABLE',
+      'context',
+    );
+    expect(await countRows()).toBe(0);
+    // A paired surrogate (an emoji) is ordinary text.
+    const id = await manager.enqueue(task, { note: 'ok \ud83d\ude00' });
+    expect((await manager.getTask(id))?.arg).toEqual({ note: 'ok \ud83d\ude00' });
+  });
+
   it('refuses a context whose ctxMarshaler throws or returns something other than a string', async () => {
     const marshalFailure = new Error('tenant missing');
     const throwing = defineTask({
@@ -940,7 +982,7 @@ describe('maintenance and transactions', () => {
     const report = await manager.tick();
     expect(report).toMatchObject({ maintenance: true, abnormal: 1, succeeded: 1 });
     expect(reported).toEqual([{ reason: 'failed', key: 'broken' }]);
-    const logged = entries.find((entry) => entry.message === 'checkCallback threw');
+    const logged = entries.find((entry) => entry.message.startsWith('checkCallback threw'));
     expect(logged?.level).toBe('error');
     expect(String(logged?.fields.error)).toContain('pager is down');
     await expectSucceeded(manager, goodId!);

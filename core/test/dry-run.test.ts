@@ -2,7 +2,9 @@
  * What is particular to a dry run; the semantics it shares with the database are the semantics
  * suite's, run on it by semantics.dry-run.test.ts.
  */
+import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/pglite';
 import { describe, expect, it } from 'vitest';
 import { createTaskManager, defineTask, isGtaError, silentLogger } from '../src/index.js';
 import { drain, memoryTaskTable } from '../src/testing.js';
@@ -55,6 +57,79 @@ describe('a dryRun manager', () => {
     expect((await worker.tick({ budgetMs: 1000 })).succeeded).toBe(1);
     expect(ran).toEqual(['worker']);
     expect((await api.getTask(id))?.status).toBe('succeeded');
+  });
+
+  it('a dedupe key inserted in a savepoint that rolled back is free again, as in Postgres', async () => {
+    const ran: string[] = [];
+    const task = defineTask({ key: 'deduped', handler: (arg: { n: string }) => void ran.push(arg.n) });
+    const manager = createTaskManager({ dryRun: true, tasks: [task], logger: silentLogger });
+    const [first, second] = await manager.transaction(async (tx: any) => {
+      const inSavepoint = await tx
+        .transaction(async (savepoint: unknown) => {
+          await manager.enqueue(task, { n: 'dropped' }, { tx: savepoint as never, dedupeKey: 'k' });
+          throw new Error('undo');
+        })
+        .catch(() => null);
+      return [inSavepoint, await manager.enqueue(task, { n: 'kept' }, { tx, dedupeKey: 'k' })];
+    });
+    expect(first).toBeNull();
+    expect(ran).toEqual(['kept']);
+    expect((await manager.getTask(second!))?.status).toBe('succeeded');
+  });
+
+  it('an insert of a dedupe key another open transaction holds waits for it, and takes the key if it rolls back', async () => {
+    const ran: string[] = [];
+    const task = defineTask({ key: 'held', handler: (arg: { by: string }) => void ran.push(arg.by) });
+    const manager = createTaskManager({ dryRun: true, tasks: [task], logger: silentLogger });
+    let rollBack!: () => void;
+    const rolledBack = new Promise<void>((resolve) => {
+      rollBack = resolve;
+    });
+    const a = manager
+      .transaction(async (tx) => {
+        await manager.enqueue(task, { by: 'a' }, { tx, dedupeKey: 'k' });
+        await rolledBack;
+        throw new Error('a rolls back');
+      })
+      .catch((error: Error) => error.message);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    let bDone = false;
+    const b = manager.enqueue(task, { by: 'b' }, { dedupeKey: 'k' }).then((id) => {
+      bDone = true;
+      return id;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(bDone).toBe(false);
+    rollBack();
+    expect(await a).toBe('a rolls back');
+    const id = await b;
+    expect(ran).toEqual(['b']);
+    expect((await manager.getTask(id))?.arg).toEqual({ by: 'b' });
+  });
+
+  it('given a db, runs nothing of a transaction whose COMMIT rolls back after a swallowed error', async () => {
+    const client = new PGlite();
+    try {
+      const db = drizzle({ client });
+      await client.exec('create table users (email text primary key)');
+      await client.exec(`insert into users values ('taken@example.com')`);
+      const ran: string[] = [];
+      const task = defineTask({
+        key: 'welcome',
+        handler: (arg: { email: string }) => void ran.push(arg.email),
+      });
+      const manager = createTaskManager({ db, dryRun: true, tasks: [task], logger: silentLogger });
+      await manager
+        .transaction(async (tx: any) => {
+          await manager.enqueue(task, { email: 'new@example.com' }, { tx });
+          await tx.execute(sql`insert into users values ('taken@example.com')`).catch(() => {});
+        })
+        .catch(() => {});
+      expect(ran).toEqual([]);
+      expect(await manager.listTasks()).toEqual([]);
+    } finally {
+      await client.close();
+    }
   });
 
   it('refuses, with GTA_UNSUPPORTED, what a memory table cannot do faithfully', async () => {

@@ -257,6 +257,47 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
     });
   });
 
+  describe('a claim that keeps losing races costs nothing else', () => {
+    it('a success riding with a claim refused again and again is written all the same', async () => {
+      const gated = gatedDb(database.db);
+      const hold = new Gate();
+      let refusals = 0;
+      const ran: number[] = [];
+      const task = defineTask({
+        key: 'rides',
+        handler: async ({ n }: { n: number }) => {
+          ran.push(n);
+          if (n === 1) await hold.opened;
+        },
+      });
+      const m = await manager([task], { db: gated.db, concurrency: 2 });
+      await database.db.transaction((tx: any) => m.enqueueMany(task, [{ n: 1 }, { n: 2 }], { tx }));
+      const ticking = waitUntilCollector();
+      await m.tick({ budgetMs: 2000, waitUntil: ticking.waitUntil });
+      await until('both started', () => ran.length === 2);
+      // From now on every claim riding with a completion is refused as if it lost a sequence-key race.
+      gated.hook = (text) => {
+        if (!isClaim(text) || !text.includes('"leaseToken"')) return;
+        refusals++;
+        throw Object.assign(
+          new Error('duplicate key value violates unique constraint "g_sequence_running_idx"'),
+          {
+            code: '23505',
+            constraint: 'g_sequence_running_idx',
+          },
+        );
+      };
+      await database.db.transaction((tx: any) => m.enqueueMany(task, [{ n: 3 }], { tx }));
+      const tick = m.tick({ budgetMs: 1000 });
+      hold.open();
+      await tick;
+      await ticking.settled();
+      expect(refusals).toBeGreaterThanOrEqual(3);
+      const rows = await rowsOf(m.options.table);
+      expect(rows.slice(0, 2).map((row) => row.status)).toEqual(['succeeded', 'succeeded']);
+    });
+  });
+
   describe('stop means stop', () => {
     it('from the moment stop() is called, nothing more is claimed or started, on any path', async () => {
       const hold = new Gate();
@@ -320,6 +361,42 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
       expect(ran).toEqual([]);
       expect((await rowsOf(m.options.table)).map((row) => [row.status, row.attempts])).toEqual([
         ['initialized', 0],
+        ['initialized', 0],
+      ]);
+    });
+  });
+
+  describe('stop means stop, even for a task whose schema validates asynchronously', () => {
+    it('a handler whose argument was still being validated when stop() was called never starts', async () => {
+      const validating = new Gate();
+      const validated = new Gate();
+      const ran: string[] = [];
+      // A Standard Schema whose validate returns a promise, held (once enqueued) until the test lets it go.
+      let holding = false;
+      const schema = {
+        '~standard': {
+          version: 1 as const,
+          vendor: 'test',
+          validate: async (value: unknown) => {
+            if (holding) {
+              validating.open();
+              await validated.opened;
+            }
+            return { value: value as { hold?: boolean } };
+          },
+        },
+      };
+      const task = defineTask({ key: 'slow-schema', schema, handler: () => void ran.push('ran') });
+      const m = await manager([task]);
+      await database.db.transaction((tx: any) => m.enqueueMany(task, [{}], { tx }));
+      holding = true;
+      const tick = m.tick({ budgetMs: 2000 });
+      await validating.opened;
+      const stopping = m.stop();
+      validated.open();
+      await Promise.all([tick, stopping]);
+      expect(ran).toEqual([]);
+      expect((await rowsOf(m.options.table)).map((row) => [row.status, row.attempts])).toEqual([
         ['initialized', 0],
       ]);
     });
@@ -399,6 +476,31 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
       ]);
     });
 
+    it('a claim that came back too late for a task’s timeout gives the task back unstarted', async () => {
+      const gated = gatedDb(database.db);
+      const claimGoes = new Gate();
+      const claimSent = new Gate();
+      gated.hook = async (text) => {
+        if (!isClaim(text)) return;
+        claimSent.open();
+        await claimGoes.opened;
+      };
+      const ran: string[] = [];
+      const task = defineTask({ key: 'late-claim', timeoutMs: 600, handler: () => void ran.push('ran') });
+      const m = await manager([task], { db: gated.db });
+      await database.db.transaction((tx: any) => m.enqueueMany(task, [{}], { tx }));
+      // 1 s left: the task fits when the claim is sent, not once it came back 600 ms later.
+      const tick = m.tick({ budgetMs: 900, deadline: Date.now() + 1000 });
+      await claimSent.opened;
+      await sleep(600);
+      claimGoes.open();
+      await tick;
+      expect(ran).toEqual([]);
+      expect((await rowsOf(m.options.table)).map((row) => [row.status, row.attempts])).toEqual([
+        ['initialized', 0],
+      ]);
+    });
+
     it('a handler aborted by the invocation’s deadline gives its attempt back (retryTimes 0)', async () => {
       const deadline = new AbortController();
       const task = defineTask({
@@ -473,6 +575,111 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
       clock.advance(1000);
       expect((await other.tick({ budgetMs: 500 })).maintenance).toBe(true);
       expect(reports.map((entry) => [entry.reason, entry.task.id])).toEqual([['failed', id]]);
+    });
+  });
+
+  describe('every failure is reported, once', () => {
+    const failing = defineTask({
+      key: 'fails',
+      handler: () => {
+        throw new Error('boom');
+      },
+    });
+
+    it('more failures between two rounds than one page holds are all reported, in pages', async () => {
+      const reported = new Map<number, number>();
+      const clock = manualClock();
+      const m = await manager([failing], {
+        clock: clock.now,
+        maintenanceInterval: 1000,
+        checkCallback: (_logger, tasks) => {
+          for (const { reason, task } of tasks)
+            if (reason === 'failed') reported.set(task.id, (reported.get(task.id) ?? 0) + 1);
+        },
+      });
+      await m.tick({ budgetMs: 500 });
+      const ids = await database.db.transaction((tx: any) =>
+        m.enqueueMany(
+          failing,
+          Array.from({ length: 1203 }, () => ({})),
+          { tx },
+        ),
+      );
+      while ((await m.tick({ budgetMs: 5000 })).claimed > 0);
+      clock.advance(1000);
+      expect((await m.tick({ budgetMs: 5000 })).maintenance).toBe(true);
+      expect(ids.filter((id: number) => reported.get(id) !== 1)).toEqual([]);
+      clock.advance(1000);
+      await m.tick({ budgetMs: 5000 });
+      expect([...reported.values()].every((count) => count === 1)).toBe(true);
+    });
+
+    it('when checkCallback throws, the next round reports those failures again', async () => {
+      const calls: number[][] = [];
+      let refuse = true;
+      const clock = manualClock();
+      const m = await manager([failing], {
+        clock: clock.now,
+        maintenanceInterval: 1000,
+        checkCallback: (_logger, tasks) => {
+          calls.push(tasks.filter((entry) => entry.reason === 'failed').map((entry) => entry.task.id));
+          if (refuse) throw new Error('pager down');
+        },
+      });
+      await m.tick({ budgetMs: 500 });
+      const [id] = await database.db.transaction((tx: any) => m.enqueueMany(failing, [{}], { tx }));
+      await m.tick({ budgetMs: 500 });
+      clock.advance(1000);
+      await m.tick({ budgetMs: 500 });
+      refuse = false;
+      clock.advance(1000);
+      await m.tick({ budgetMs: 500 });
+      clock.advance(1000);
+      await m.tick({ budgetMs: 500 });
+      expect(calls).toEqual([[id], [id]]);
+    });
+
+    it('a round still reporting keeps its lease: another instance takes no round meanwhile', async () => {
+      const reported: number[] = [];
+      const clock = manualClock();
+      const gated = gatedDb(database.db);
+      const checkGoes = new Gate();
+      const checkSent = new Gate();
+      const options = {
+        clock: clock.now,
+        maintenanceInterval: 1000,
+        checkCallback: (_logger: unknown, tasks: AbnormalTask[]) => {
+          for (const { reason, task } of tasks) if (reason === 'failed') reported.push(task.id);
+        },
+      };
+      const slow = await manager([failing], { ...options, db: gated.db });
+      const table = slow.options.table;
+      const other = createTaskManager({
+        db: database.db,
+        table,
+        tasks: [],
+        logger: silentLogger,
+        ...options,
+      });
+      await other.tick({ budgetMs: 500 });
+      const ids = await database.db.transaction((tx: any) => slow.enqueueMany(failing, [{}, {}], { tx }));
+      await other.tick({ budgetMs: 500 });
+      while ((await slow.tick({ budgetMs: 2000 })).claimed > 0);
+      clock.advance(1000);
+      gated.hook = async (text) => {
+        if (!text.includes("'failed' as reason")) return;
+        checkSent.open();
+        await checkGoes.opened;
+      };
+      const slowRound = slow.tick({ budgetMs: 2000 });
+      await checkSent.opened;
+      clock.advance(1000);
+      expect((await other.tick({ budgetMs: 500 })).maintenance).toBe(false);
+      checkGoes.open();
+      expect((await slowRound).maintenance).toBe(true);
+      clock.advance(1000);
+      expect((await other.tick({ budgetMs: 500 })).maintenance).toBe(true);
+      expect(reported.sort()).toEqual([...ids].sort());
     });
   });
 

@@ -117,14 +117,17 @@ export const CLAIM_RETRIES = 3;
  * Runs a claiming statement, sending it again when the database refused it for racing another
  * claim: a second running task of one sequence key (the unique index), or a deadlock between two
  * such claims. Nothing of a refused statement was written, and the next one, with a fresh
- * snapshot, sees the claim it raced and leaves that key alone.
+ * snapshot, sees the claim it raced and leaves that key alone. After {@link CLAIM_RETRIES} such
+ * refusals in a row, `withoutClaim` runs instead: the claim is given up for now (a later one will
+ * find those tasks), never the writes that ride with it.
  */
-async function claimRacing<T>(run: () => Promise<T>): Promise<T> {
+async function claimRacing<T>(run: () => Promise<T>, withoutClaim: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await run();
     } catch (error) {
-      if (attempt >= CLAIM_RETRIES || !lostClaimRace(error)) throw error;
+      if (!lostClaimRace(error)) throw error;
+      if (attempt >= CLAIM_RETRIES) return withoutClaim();
     }
   }
 }
@@ -152,10 +155,13 @@ function lostClaimRace(error: unknown): boolean {
 /** Claims up to `limit` due tasks, moving them `initialized` → `running` (transition "claim"). */
 export async function claimTasks(context: StorageContext, options: ClaimOptions): Promise<SelectedRow[]> {
   if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return [];
-  return claimRacing(async () => {
-    const { candidates, update, rowsOf } = claimParts(context, options);
-    return rowsOf(await queryRows<ClaimedColumns>(context.db, 'claim', sql`with ${candidates} ${update}`));
-  });
+  return claimRacing(
+    async () => {
+      const { candidates, update, rowsOf } = claimParts(context, options);
+      return rowsOf(await queryRows<ClaimedColumns>(context.db, 'claim', sql`with ${candidates} ${update}`));
+    },
+    async () => [],
+  );
 }
 
 /** The writes of one batched statement, each optional. */
@@ -205,8 +211,8 @@ export async function writeBatch(context: StorageContext, batch: Batch): Promise
       ? sql`(select coalesce(json_agg(json_build_array(id, lease_token)), '[]') from ${sql.raw(cte)})::text`
       : sql`'[]'`;
   const lists = sql`${listed('done', successes.length > 0)} as done, ${listed('started', starts.length > 0)} as started`;
-  const run = async (): Promise<BatchResult> => {
-    const parts = claim ? claimParts(context, claim) : undefined;
+  const run = async (withClaim: boolean): Promise<BatchResult> => {
+    const parts = claim && withClaim ? claimParts(context, claim) : undefined;
     // With a claim: one row per claimed task, and one more, null but for the lists of writes.
     const statement = parts
       ? sql`with ${sql.join([...writes, parts.candidates, sql`claimed as (${parts.update})`], sql`, `)}
@@ -215,7 +221,7 @@ export async function writeBatch(context: StorageContext, batch: Batch): Promise
       : sql`with ${sql.join(writes, sql`, `)} select ${lists}`;
     const rows = await queryRows<ClaimedColumns & { done: string | null; started: string | null }>(
       context.db,
-      startsOnly ? 'record start' : 'complete and claim',
+      startsOnly || (!parts && successes.length === 0) ? 'record start' : 'complete and claim',
       statement,
     );
     const claimed: ClaimedColumns[] = [];
@@ -226,7 +232,12 @@ export async function writeBatch(context: StorageContext, batch: Batch): Promise
     }
     return { ...result, claimed: parts ? parts.rowsOf(claimed) : [] };
   };
-  return claim ? claimRacing(run) : run();
+  return claim
+    ? claimRacing(
+        () => run(true),
+        () => run(false),
+      )
+    : run(false);
 }
 
 /** The {@link leaseKey}s of a JSON list of `[id, lease token]` pairs. */

@@ -32,10 +32,14 @@ export {
   type NewTask,
 } from './insert.js';
 export {
+  type AbnormalRow,
   type AbnormalThresholds,
   cleanSucceededTasks,
+  endMaintenanceRound,
+  type FailureCursor,
   findAbnormalTasks,
   MAINTENANCE_KEY,
+  MAINTENANCE_LEASE_MS,
   type MaintenanceRound,
   rescueExpiredLeases,
   takeMaintenanceRound,

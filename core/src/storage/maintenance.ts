@@ -8,7 +8,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import type { AbnormalReason } from '../types.js';
 import { CURRENT_XID } from './complete.js';
 import { rowColumns, type SelectedRow } from './rows.js';
-import { jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import { freshLeaseToken, jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 export const MAINTENANCE_KEY = 'gta:maintenance';
 
@@ -57,23 +57,35 @@ export async function rescueExpiredLeases(
   return { retried: rows.length - failed, failed };
 }
 
-/** A maintenance round this caller owns. */
+/** A maintenance round this caller owns, until it ends it ({@link endMaintenanceRound}). */
 export interface MaintenanceRound {
-  /** The start of the previous round, in epoch ms, or null when none ran before. */
-  previousRoundMs: number | null;
-  /** The start of this round, in epoch ms. */
-  roundMs: number;
-  /** The database snapshot the previous round took (`pg_snapshot` text), or null. */
+  /** Fences the round: only its owner can end it. */
+  token: string;
+  /**
+   * The database snapshot (`pg_snapshot` text) of the last round whose failure report completed,
+   * or null when none did: this round reports the failures committed after it.
+   */
   previousSnapshot: string | null;
-  /** The snapshot this round took: the failures it reports are those committed by then. */
+  /** This round's snapshot: it reports the failures committed by then. */
   snapshot: string;
 }
 
 /**
- * Takes the maintenance round if it is due: one statement that moves the built-in row's next run
- * forward only if it was due (so one caller per interval wins), or creates the row the first time.
- * The row is updated in place, so idle rounds consume no task ids; it keeps the round's database
- * snapshot for the next round. Returns null when this caller does not own a round.
+ * How long a round stays owned at least, while its report runs: a round whose owner died is taken
+ * again after that, and reports again from the last completed report.
+ */
+export const MAINTENANCE_LEASE_MS = 60_000;
+
+/**
+ * Takes the maintenance round if it is due and no other instance owns one: one statement that
+ * moves the built-in row's next run forward and leases it to this caller (so one caller per
+ * interval wins, and a round still reporting keeps it), or creates the row the first time. The
+ * row is updated in place, so idle rounds consume no task ids. Returns null when this caller does
+ * not own a round.
+ *
+ * The last completed report's snapshot is read from the row the update itself wrote over, the
+ * newest version, not from this statement's snapshot, which may predate a round that committed
+ * while this statement waited for the row.
  */
 export async function takeMaintenanceRound(
   context: StorageContext,
@@ -81,43 +93,52 @@ export async function takeMaintenanceRound(
 ): Promise<MaintenanceRound | null> {
   const table = tableOf(context);
   const now = nowOf(context);
+  const token = freshLeaseToken();
+  const lease = sql`${now} + ${millis(Math.max(intervalMs, MAINTENANCE_LEASE_MS))}`;
   const isRoundRow = sql`task_key = ${MAINTENANCE_KEY} and dedupe_key = ${MAINTENANCE_KEY}`;
-  const rows = await queryRows<{
-    previous: number | null;
-    current: number;
-    previous_snapshot: string | null;
-    snapshot: string;
-  }>(
+  const rows = await queryRows<{ previous_snapshot: string | null; snapshot: string }>(
     context.db,
     'maintenance round',
-    sql`with previous as (select started_at, context from ${table} where ${isRoundRow}),
-        advanced as (
+    sql`with advanced as (
           update ${table} set run_at = ${now} + ${millis(intervalMs)}, updated_at = ${now}, started_at = ${now},
-            attempts = attempts + 1, context = pg_current_snapshot()::text
-          where ${isRoundRow} and run_at <= ${now}
-          returning started_at, context),
+            attempts = attempts + 1, lease_token = ${token}::uuid, lease_expires_at = ${lease}
+          where ${isRoundRow} and run_at <= ${now} and (lease_token is null or lease_expires_at < ${now})
+          returning context),
         created as (
-          insert into ${table} (task_key, dedupe_key, status, arg, context, max_attempts, timeout_ms,
-            run_at, created_at, updated_at, started_at, finished_at)
-          select ${MAINTENANCE_KEY}, ${MAINTENANCE_KEY}, 'succeeded', '{}'::jsonb, pg_current_snapshot()::text,
-            1, 0, ${now} + ${millis(intervalMs)}, ${now}, ${now}, ${now}, ${now}
-          where not exists (select 1 from previous)
+          insert into ${table} (task_key, dedupe_key, status, arg, max_attempts, timeout_ms,
+            run_at, created_at, updated_at, started_at, finished_at, lease_token, lease_expires_at)
+          select ${MAINTENANCE_KEY}, ${MAINTENANCE_KEY}, 'succeeded', '{}'::jsonb, 1, 0,
+            ${now} + ${millis(intervalMs)}, ${now}, ${now}, ${now}, ${now}, ${token}::uuid, ${lease}
+          where not exists (select 1 from ${table} where ${isRoundRow})
           on conflict (task_key, dedupe_key) where dedupe_key is not null do nothing
-          returning started_at, context)
-        select (extract(epoch from previous.started_at) * 1000)::float8 as previous,
-               (extract(epoch from taken.started_at) * 1000)::float8 as current,
-               previous.context as previous_snapshot, taken.context as snapshot
-        from (select started_at, context from advanced union all select started_at, context from created) as taken
-        left join previous on true`,
+          returning context)
+        select taken.context as previous_snapshot, pg_current_snapshot()::text as snapshot
+        from (select context from advanced union all select context from created) as taken`,
   );
   const [row] = rows;
   if (!row) return null;
-  return {
-    previousRoundMs: row.previous === null ? null : Number(row.previous),
-    roundMs: Number(row.current),
-    previousSnapshot: row.previous_snapshot,
-    snapshot: row.snapshot,
-  };
+  return { token, previousSnapshot: row.previous_snapshot, snapshot: row.snapshot };
+}
+
+/**
+ * Ends the round `round` owns: with `completed`, its failure report reached `checkCallback` whole,
+ * and the next round reports from its snapshot; without, the next round reports again from the
+ * previous one (a failure may then be reported twice, never missed).
+ */
+export async function endMaintenanceRound(
+  context: StorageContext,
+  round: MaintenanceRound,
+  completed: boolean,
+): Promise<void> {
+  const reported = completed ? sql`context = ${round.snapshot}, ` : sql``;
+  await queryRows(
+    context.db,
+    'maintenance round end',
+    sql`update ${tableOf(context)} set ${reported}lease_token = null, lease_expires_at = null
+      where task_key = ${MAINTENANCE_KEY} and dedupe_key = ${MAINTENANCE_KEY}
+        and lease_token = ${round.token}::uuid
+      returning id`,
+  );
 }
 
 export interface AbnormalThresholds {
@@ -129,6 +150,11 @@ export interface AbnormalThresholds {
    * with null, every task that failed within `storageTimeout` (the operator's view).
    */
   round: Pick<MaintenanceRound, 'previousSnapshot' | 'snapshot'> | null;
+  /**
+   * Page through the failures: only failed tasks are reported, those after this one in the
+   * report's order (`failure_xid`, then id). Null for the first page, which has every reason.
+   */
+  failedAfter: FailureCursor | null;
   storageTimeout: number;
   /**
    * A tick's whole window (ms): due tasks of `keys` whose timeout is longer are reported, as no
@@ -136,6 +162,12 @@ export interface AbnormalThresholds {
    */
   tickWindow: { ms: number; keys: string[] } | null;
   limit: number;
+}
+
+/** Where a page of failed tasks ended: its last row's transaction id (0 for none) and id. */
+export interface FailureCursor {
+  xid: string;
+  id: string;
 }
 
 /** A `bigint` transaction id as `xid8`, for the snapshot functions. */
@@ -149,21 +181,19 @@ function xid8(column: SQL): SQL {
  * `failure_xid` finds; the first round, which has no previous snapshot, reports what failed within
  * `storageTimeout` and committed by its own snapshot.
  */
-function newlyFailed(thresholds: AbnormalThresholds, now: SQL): { where: SQL; order: SQL } {
+function newlyFailed(thresholds: AbnormalThresholds, now: SQL): SQL {
   const { round } = thresholds;
   const recent = sql`t.finished_at >= ${now} - ${millis(thresholds.storageTimeout)}`;
-  if (round === null) return { where: recent, order: sql`t.finished_at` };
+  if (round === null) return recent;
   const seenNow = sql`pg_visible_in_snapshot(${xid8(sql`t.failure_xid`)}, ${round.snapshot}::pg_snapshot)`;
-  if (round.previousSnapshot === null) {
-    return { where: sql`${recent} and (t.failure_xid is null or ${seenNow})`, order: sql`t.finished_at` };
-  }
+  if (round.previousSnapshot === null) return sql`${recent} and (t.failure_xid is null or ${seenNow})`;
   const previous = sql`${round.previousSnapshot}::pg_snapshot`;
-  return {
-    where: sql`t.failure_xid >= pg_snapshot_xmin(${previous})::text::bigint and ${seenNow}
-      and not pg_visible_in_snapshot(${xid8(sql`t.failure_xid`)}, ${previous})`,
-    order: sql`t.failure_xid`,
-  };
+  return sql`t.failure_xid >= pg_snapshot_xmin(${previous})::text::bigint and ${seenNow}
+      and not pg_visible_in_snapshot(${xid8(sql`t.failure_xid`)}, ${previous})`;
 }
+
+/** The order failed tasks are reported in, and paged by. */
+const FAILED_ORDER = sql`coalesce(t.failure_xid, 0), t.id`;
 
 /**
  * Tasks due too long without starting, running too long, newly failed (built-ins excluded), and
@@ -174,48 +204,61 @@ function newlyFailed(thresholds: AbnormalThresholds, now: SQL): { where: SQL; or
 export async function findAbnormalTasks(
   context: StorageContext,
   thresholds: AbnormalThresholds,
-): Promise<{ reason: AbnormalReason; row: SelectedRow }[]> {
+): Promise<AbnormalRow[]> {
   const table = tableOf(context);
   const now = nowOf(context);
-  const failed = newlyFailed(thresholds, now);
+  const failedAfter = thresholds.failedAfter
+    ? sql`and (coalesce(t.failure_xid, 0), t.id) > (${thresholds.failedAfter.xid}::bigint, ${thresholds.failedAfter.id}::bigint)`
+    : sql``;
+  const failed = sql`(select 3 as rank, 'failed' as reason, ${rowColumns('t')},
+        coalesce(t.failure_xid, 0)::text as failure_xid from ${table} as t
+      where t.status = 'failed' and ${newlyFailed(thresholds, now)} ${failedAfter}
+        and t.task_key not like 'gta:%'
+      order by ${FAILED_ORDER} limit ${thresholds.limit}::int)`;
+  if (thresholds.failedAfter) return abnormalRows(context, failed);
   const window = thresholds.tickWindow;
   const tooLong = window
     ? sql`union all
-        (select 4, 'exceeds-tick-window', ${rowColumns('t')} from ${table} as t
+        (select 4, 'exceeds-tick-window', ${rowColumns('t')}, null from ${table} as t
           where t.status = 'initialized' and t.run_at <= ${now} and t.timeout_ms > ${window.ms}::float8
             and t.task_key in (select jsonb_array_elements_text(${jsonParam(window.keys)}))
           order by t.run_at limit ${thresholds.limit}::int)`
     : sql``;
-  const rows = await queryRows<SelectedRow & { rank: number; reason: AbnormalReason }>(
-    context.db,
-    'abnormal check',
-    sql`select * from (
-        (select * from (
-          (select 0 as rank, 'initialized-too-long' as reason, ${rowColumns('t')} from ${table} as t
-            where t.status = 'initialized' and t.init_timeout_sensitive
-              and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
-            order by t.run_at limit ${thresholds.limit}::int)
-          union all
-          (select 1, 'initialized-too-long', ${rowColumns('t')} from ${table} as t
-            where t.status = 'initialized' and not t.init_timeout_sensitive
-              and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
-            order by t.run_at limit ${thresholds.limit}::int)
-        ) as overdue order by rank, run_at limit ${thresholds.limit}::int)
+  const others = sql`(select * from (
+        (select 0 as rank, 'initialized-too-long' as reason, ${rowColumns('t')}, null as failure_xid from ${table} as t
+          where t.status = 'initialized' and t.init_timeout_sensitive
+            and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
+          order by t.run_at limit ${thresholds.limit}::int)
         union all
-        (select 2, 'running-too-long', ${rowColumns('t')} from ${table} as t
-          where t.status = 'running'
-            and coalesce(t.started_at, t.updated_at) < ${now} - ${millis(thresholds.runningTimeout)}
-          order by coalesce(t.started_at, t.updated_at) limit ${thresholds.limit}::int)
-        union all
-        (select 3, 'failed', ${rowColumns('t')} from ${table} as t
-          where t.status = 'failed' and ${failed.where}
-            and t.task_key not like 'gta:%'
-          order by ${failed.order} limit ${thresholds.limit}::int)
-        ${tooLong}
-      ) as abnormal`,
+        (select 1, 'initialized-too-long', ${rowColumns('t')}, null from ${table} as t
+          where t.status = 'initialized' and not t.init_timeout_sensitive
+            and t.run_at < ${now} - ${millis(thresholds.initializedTimeout)}
+          order by t.run_at limit ${thresholds.limit}::int)
+      ) as overdue order by rank, run_at limit ${thresholds.limit}::int)
+      union all
+      (select 2, 'running-too-long', ${rowColumns('t')}, null from ${table} as t
+        where t.status = 'running'
+          and coalesce(t.started_at, t.updated_at) < ${now} - ${millis(thresholds.runningTimeout)}
+        order by coalesce(t.started_at, t.updated_at) limit ${thresholds.limit}::int)
+      ${tooLong}`;
+  return abnormalRows(context, sql`${others} union all ${failed}`);
+}
+
+/** Runs an abnormal-check query; `rank` and `failure_xid` order and page the rows, and are no part of them. */
+async function abnormalRows(context: StorageContext, query: SQL): Promise<AbnormalRow[]> {
+  const rows = await queryRows<
+    SelectedRow & { rank: number; reason: AbnormalReason; failure_xid: string | null }
+  >(context.db, 'abnormal check', sql`select * from (${query}) as abnormal`);
+  return rows.map(({ rank: _rank, reason, failure_xid, ...row }) =>
+    reason === 'failed' ? { reason, row, cursor: { xid: String(failure_xid), id: row.id } } : { reason, row },
   );
-  // `rank` orders the overdue tasks (initTimeoutSensitive ones first); it is no part of the row.
-  return rows.map(({ rank: _rank, reason, ...row }) => ({ reason, row }));
+}
+
+/** An abnormal task; a failed one carries where its page of failures may go on. */
+export interface AbnormalRow {
+  reason: AbnormalReason;
+  row: SelectedRow;
+  cursor?: FailureCursor;
 }
 
 /** Deletes up to `limit` succeeded tasks last updated before `storageTimeout` ago. */

@@ -7,7 +7,7 @@
  */
 import type { SQL } from 'drizzle-orm';
 import type { TaskStatus } from '../states.js';
-import type { AbnormalReason, SqlExecutor, TaskId } from '../types.js';
+import type { SqlExecutor, TaskId } from '../types.js';
 import {
   type Batch,
   type BatchResult,
@@ -33,8 +33,10 @@ import {
   type NewTask,
 } from './insert.js';
 import {
+  type AbnormalRow,
   type AbnormalThresholds,
   cleanSucceededTasks,
+  endMaintenanceRound,
   findAbnormalTasks,
   type MaintenanceRound,
   rescueExpiredLeases,
@@ -65,15 +67,21 @@ export interface TaskStore {
    */
   readonly sharesTransactions: boolean;
   migrate(): Promise<MigrateResult>;
+  /**
+   * Inserts through `tx` (the caller's transaction) when given; `transaction` identifies the
+   * `manager.transaction` it belongs to, for a store that keeps pending rows itself.
+   */
   insertTask(
     task: NewTask,
     claim: InsertClaim | null,
     tx: SqlExecutor | undefined,
+    transaction: object | undefined,
   ): Promise<InsertedTask & { inserted: boolean }>;
   insertTasks(
     tasks: NewTask[],
     claim: (InsertClaim & { first: number }) | null,
     tx: SqlExecutor | undefined,
+    transaction: object | undefined,
   ): Promise<InsertedTask[]>;
   insertTaskStatement(task: NewTask): SQL;
   /** The tasks of a transaction of `manager.transaction` committed, or were dropped with it. */
@@ -90,7 +98,8 @@ export interface TaskStore {
   releaseUnstarted(leases: LeaseRef[]): Promise<number>;
   rescueExpiredLeases(limit: number): Promise<{ retried: number; failed: number }>;
   takeMaintenanceRound(intervalMs: number): Promise<MaintenanceRound | null>;
-  findAbnormalTasks(thresholds: AbnormalThresholds): Promise<{ reason: AbnormalReason; row: SelectedRow }[]>;
+  endMaintenanceRound(round: MaintenanceRound, completed: boolean): Promise<void>;
+  findAbnormalTasks(thresholds: AbnormalThresholds): Promise<AbnormalRow[]>;
   cleanSucceededTasks(options: { storageTimeout: number; limit: number }): Promise<number>;
   getTask(id: TaskId): Promise<SelectedRow | null>;
   listTasks(query: ListQuery): Promise<SelectedRow[]>;
@@ -121,6 +130,7 @@ export function sqlStore(context: StorageContext): TaskStore {
     releaseUnstarted: (leases) => releaseUnstarted(context, leases),
     rescueExpiredLeases: (limit) => rescueExpiredLeases(context, limit),
     takeMaintenanceRound: (intervalMs) => takeMaintenanceRound(context, intervalMs),
+    endMaintenanceRound: (round, completed) => endMaintenanceRound(context, round, completed),
     findAbnormalTasks: (thresholds) => findAbnormalTasks(context, thresholds),
     cleanSucceededTasks: (options) => cleanSucceededTasks(context, options),
     getTask: (id) => getTask(context, id),
