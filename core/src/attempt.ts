@@ -39,6 +39,8 @@ export type AttemptInput = AttemptTask & {
   stop: AbortFanout | undefined;
   /** Prepares a nested task of `parentId`; rejects with a typed error for bad input. */
   prepareChild: PrepareChild;
+  /** How long an aborted attempt waits for its handler to settle (see {@link ABORT_GRACE_MS}). */
+  abortGraceMs: number;
 };
 
 export type PrepareChild = (
@@ -60,6 +62,16 @@ export class AttemptAborted extends Error {
     this.name = 'AttemptAborted';
   }
 }
+
+/**
+ * How long an aborted attempt waits, at most, for its handler to settle before it is given up on
+ * (its outcome written, its slot and its row freed): long enough for a handler that heeds
+ * `ctx.signal` to unwind, so that the next task (or this one's retry) does not start beside it;
+ * short enough to fit in an invocation's safety margin. The executor shortens it to half the
+ * lease margin, so that the outcome is written while the lease still holds. A handler still
+ * running after it is abandoned.
+ */
+export const ABORT_GRACE_MS = 500;
 
 const SUCCEEDED: AttemptResult = Object.freeze({
   ok: true,
@@ -88,11 +100,16 @@ class Attempt implements TaskContext<unknown> {
   readonly #stop: AbortFanout | undefined;
   readonly #prepareChild: PrepareChild;
   readonly #timeoutMs: number;
+  readonly #abortGraceMs: number;
   #task: TaskRow | undefined;
   #resolve: ((result: AttemptResult) => void) | undefined;
   #done = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #abortedWith: AttemptAborted | undefined;
+  /** Whether the handler was called and has not settled yet. */
+  #handlerRunning = false;
+  /** An aborted attempt's result, written once the handler settles or the grace is over. */
+  #afterAbort: AttemptResult | undefined;
   // Made on first read of `ctx.signal`: a quick handler that never reads it costs no controller.
   #controller: AbortController | undefined;
   #children: Promise<NewTask>[] | undefined;
@@ -117,6 +134,7 @@ class Attempt implements TaskContext<unknown> {
     this.#deadline = input.deadline;
     this.#stop = input.stop;
     this.#prepareChild = input.prepareChild;
+    this.#abortGraceMs = input.abortGraceMs;
     this.context = input.context;
     this.logger = input.logger;
   }
@@ -166,13 +184,21 @@ class Attempt implements TaskContext<unknown> {
       return;
     }
     if (pending) {
+      this.#handlerRunning = true;
       Promise.resolve(returned).then(
-        () => this.#handlerSucceeded(),
-        (thrown) => this.#failWith(thrown),
+        () => this.#handlerSettled(() => this.#handlerSucceeded()),
+        (thrown) => this.#handlerSettled(() => this.#failWith(thrown)),
       );
     } else {
       this.#handlerSucceeded();
     }
+  }
+
+  /** The handler settled: after an abort, the abort's result is written now; else `then` runs. */
+  #handlerSettled(then: () => void): void {
+    this.#handlerRunning = false;
+    if (this.#afterAbort) this.#finish(this.#afterAbort);
+    else then();
   }
 
   #handlerSucceeded(): void {
@@ -191,10 +217,18 @@ class Attempt implements TaskContext<unknown> {
   }
 
   #abort(cause: AbortCause): void {
-    if (this.#done) return;
+    if (this.#done || this.#abortedWith) return;
     this.#abortedWith = new AttemptAborted(cause);
     this.#controller?.abort(this.#abortedWith);
-    this.#finish({ ok: false, thrown: this.#abortedWith, aborted: cause });
+    const result: AttemptResult = { ok: false, thrown: this.#abortedWith, aborted: cause };
+    if (!this.#handlerRunning) {
+      this.#finish(result);
+      return;
+    }
+    // The handler holds its slot (and its task its row) while it unwinds, up to the grace.
+    this.#afterAbort = result;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#finish(result), this.#abortGraceMs);
   }
 
   #finish(result: AttemptResult): void {

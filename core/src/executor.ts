@@ -4,7 +4,13 @@
  * result could not be written stays `running` until its lease expires and a scanner rescues it.
  * @module
  */
-import { type AbortCause, type AttemptResult, type PrepareChild, runAttempt } from './attempt.js';
+import {
+  ABORT_GRACE_MS,
+  type AbortCause,
+  type AttemptResult,
+  type PrepareChild,
+  runAttempt,
+} from './attempt.js';
 import { Batcher } from './batcher.js';
 import { describeThrown, firstLine } from './errors.js';
 import type { Logger } from './logger.js';
@@ -454,6 +460,7 @@ export class Executor {
       deadline: scope.deadline,
       stop: this.#stop,
       prepareChild: this.#prepareChild,
+      abortGraceMs: Math.min(ABORT_GRACE_MS, this.deps.options.leaseMargin / 2),
     });
     return { kind: 'ran', definition, result, startedAt };
   }

@@ -205,6 +205,42 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
     });
   });
 
+  describe('an aborted handler keeps its slot and its key while it unwinds', () => {
+    it('after a timeout, neither the next task of its key nor its retry starts before the handler settled', async () => {
+      const events: string[] = [];
+      const tracker = new ExecutionTracker();
+      const task = defineTask({
+        key: 'unwinds',
+        timeoutMs: 150,
+        retryTimes: 1,
+        retryInterval: () => 0,
+        handler: async ({ n }: { n: number }, ctx) => {
+          tracker.start(ctx.task.id, 'instance', ctx.task.sequenceKey);
+          events.push(`start ${n}.${ctx.attempt}`);
+          try {
+            if (n === 1 && ctx.attempt === 1) {
+              // Heeds its signal, but takes a while to clean up after it aborted.
+              await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+              await sleep(200);
+              throw ctx.signal.reason;
+            }
+          } finally {
+            events.push(`end ${n}.${ctx.attempt}`);
+            tracker.end(ctx.task.id, 'instance', ctx.task.sequenceKey);
+          }
+        },
+      });
+      const m = await manager([task], { concurrency: 1 });
+      await database.db.transaction(async (tx: any) => {
+        await m.enqueue(task, { n: 1 }, { tx, sequenceKey: 'k' });
+        await m.enqueue(task, { n: 2 }, { tx, sequenceKey: 'k' });
+      });
+      while ((await m.tick({ budgetMs: 3000 })).claimed > 0);
+      expect(tracker.overlaps).toEqual([]);
+      expect(events).toEqual(['start 1.1', 'end 1.1', 'start 1.2', 'end 1.2', 'start 2.1', 'end 2.1']);
+    });
+  });
+
   describe('an attempt counts only if its handler started', () => {
     it('a tick that dies with claimed tasks in its queue fails none that never started (retryTimes 0)', async () => {
       const gated = gatedDb(database.db);
