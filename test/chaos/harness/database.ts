@@ -3,11 +3,11 @@
  * handlers record each execution, and a trigger that records which lease token completed each
  * task — written by the database itself, so a stale completion cannot hide.
  */
-import { migrate } from '@gta/core';
+import { createTaskManager, defineTask, migrate, silentLogger } from '@gta/core';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import { createPostgresDatabase, type TestDatabase } from '../../../core/test/support/databases.js';
-import { CHAOS_TABLE } from '../settings.js';
+import { CHAOS_LEASE_MARGIN_MS, CHAOS_TABLE, CHAOS_TASK_TIMEOUT_MS } from '../settings.js';
 import { resilientPool } from './loops.js';
 
 export interface ChaosDatabase {
@@ -72,4 +72,32 @@ export async function statusCounts(pool: pg.Pool): Promise<Record<string, number
     `select status, count(*)::int as count from ${CHAOS_TABLE} where task_key not like 'gta:%' group by status`,
   );
   return Object.fromEntries(rows.map((row) => [row.status, row.count]));
+}
+
+/**
+ * Enqueues `count` tasks of the workers' key `chaos` with `retryTimes` (stored with each task at
+ * enqueue time, so it is what the workers go by), in foreign transactions of 1,000, so that no
+ * commit hook runs them: they wait for the workers' ticks.
+ */
+export async function enqueueBacklog(pool: pg.Pool, count: number, retryTimes: number): Promise<void> {
+  const chaos = defineTask({ key: 'chaos', retryTimes, handler: () => {} });
+  const db = drizzleOn(pool);
+  const producer = createTaskManager({
+    db,
+    table: CHAOS_TABLE,
+    tasks: [chaos],
+    logger: silentLogger,
+    taskTimeout: CHAOS_TASK_TIMEOUT_MS,
+    leaseMargin: CHAOS_LEASE_MARGIN_MS,
+  });
+  for (let offset = 0; offset < count; offset += 1000) {
+    const size = Math.min(1000, count - offset);
+    await db.transaction((tx) =>
+      producer.enqueueMany(
+        chaos,
+        Array.from({ length: size }, (_, i) => ({ n: offset + i })),
+        { tx },
+      ),
+    );
+  }
 }

@@ -4,8 +4,7 @@
  * succeeded, each ran at least once, every re-execution follows a kill of the worker that ran the
  * earlier attempt, and each completion was written with the lease token of the task's last run.
  */
-import { createTaskManager, defineTask, silentLogger } from '@gta/core';
-import { drizzleOn, openChaosDatabase, statusCounts } from '../harness/database.js';
+import { enqueueBacklog, openChaosDatabase, statusCounts } from '../harness/database.js';
 import {
   killWorker,
   spawnWorker,
@@ -14,7 +13,7 @@ import {
   type WorkerSettings,
 } from '../harness/workers.js';
 import type { ScenarioResult } from '../report.js';
-import { CHAOS_LEASE_MARGIN_MS, CHAOS_RETRY_TIMES, CHAOS_TABLE, CHAOS_TASK_TIMEOUT_MS } from '../settings.js';
+import { CHAOS_RETRY_TIMES, CHAOS_TABLE } from '../settings.js';
 
 export interface CrashOptions {
   tasks: number;
@@ -37,7 +36,7 @@ export async function crashScenario(options: CrashOptions): Promise<ScenarioResu
   const kills: Kill[] = [];
   const started = Date.now();
   try {
-    await enqueueBacklog(chaosDb.pool, options.tasks);
+    await enqueueBacklog(chaosDb.pool, options.tasks, CHAOS_RETRY_TIMES);
     log(`crash: ${options.tasks} tasks enqueued; starting ${options.workers} workers`);
     const settings: WorkerSettings = { url: chaosDb.url, maxHandlerMs: 20, concurrency: 10 };
     for (let i = 0; i < options.workers; i++) workers.push(spawnWorker(settings));
@@ -66,31 +65,6 @@ export async function crashScenario(options: CrashOptions): Promise<ScenarioResu
   } finally {
     await Promise.all(workers.map((worker) => killWorker(worker)));
     await chaosDb.close();
-  }
-}
-
-async function enqueueBacklog(pool: import('pg').Pool, count: number): Promise<void> {
-  // A producer that only enqueues (in a foreign transaction, so its commit hook never runs). The
-  // retry budget is stored with each task at enqueue time, so it matches the workers' definition.
-  const chaos = defineTask({ key: 'chaos', retryTimes: CHAOS_RETRY_TIMES, handler: () => {} });
-  const db = drizzleOn(pool);
-  const producer = createTaskManager({
-    db,
-    table: CHAOS_TABLE,
-    tasks: [chaos],
-    logger: silentLogger,
-    taskTimeout: CHAOS_TASK_TIMEOUT_MS,
-    leaseMargin: CHAOS_LEASE_MARGIN_MS,
-  });
-  for (let offset = 0; offset < count; offset += 1000) {
-    const size = Math.min(1000, count - offset);
-    await db.transaction((tx) =>
-      producer.enqueueMany(
-        chaos,
-        Array.from({ length: size }, (_, i) => ({ n: offset + i })),
-        { tx },
-      ),
-    );
   }
 }
 

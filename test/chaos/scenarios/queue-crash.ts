@@ -13,9 +13,9 @@
  * budget travels with each task (its `max_attempts`, written at enqueue), and these are enqueued
  * with none.
  */
-import { createTaskManager, defineTask, silentLogger } from '@gta/core';
+import { defineTask } from '@gta/core';
 import type pg from 'pg';
-import { drizzleOn, openChaosDatabase, statusCounts } from '../harness/database.js';
+import { enqueueBacklog, openChaosDatabase, statusCounts } from '../harness/database.js';
 import { closeInstances, type Instance, openInstance, sleep } from '../harness/loops.js';
 import {
   killWorker,
@@ -25,7 +25,7 @@ import {
   type WorkerSettings,
 } from '../harness/workers.js';
 import type { ScenarioResult } from '../report.js';
-import { CHAOS_LEASE_MARGIN_MS, CHAOS_TABLE, CHAOS_TASK_TIMEOUT_MS } from '../settings.js';
+import { CHAOS_TABLE } from '../settings.js';
 
 export interface QueueCrashOptions {
   tasks: number;
@@ -59,7 +59,8 @@ export async function queueCrashScenario(options: QueueCrashOptions): Promise<Qu
   const started = Date.now();
   let survivor: Instance | undefined;
   try {
-    await enqueueBacklog(chaosDb.pool, options.tasks);
+    // No retries: a task that failed with a single counted attempt must have started it.
+    await enqueueBacklog(chaosDb.pool, options.tasks, 0);
     log(`queue crash: ${options.tasks} tasks enqueued; starting ${options.workers} workers`);
     const settings: WorkerSettings = { url: chaosDb.url, maxHandlerMs: 2, concurrency: options.concurrency };
     for (let i = 0; i < options.workers; i++) workers.push(spawnWorker(settings));
@@ -148,30 +149,6 @@ async function untilQueued(pool: pg.Pool, worker: WorkerProcess, until: number):
     );
     if ((rows[0]?.queued ?? 0) >= QUEUED_AT_KILL) return;
     await sleep(10);
-  }
-}
-
-async function enqueueBacklog(pool: pg.Pool, count: number): Promise<void> {
-  // Enqueued with no retries, in a foreign transaction (no commit hook runs them).
-  const chaos = defineTask({ key: 'chaos', retryTimes: 0, handler: () => {} });
-  const db = drizzleOn(pool);
-  const producer = createTaskManager({
-    db,
-    table: CHAOS_TABLE,
-    tasks: [chaos],
-    logger: silentLogger,
-    taskTimeout: CHAOS_TASK_TIMEOUT_MS,
-    leaseMargin: CHAOS_LEASE_MARGIN_MS,
-  });
-  for (let offset = 0; offset < count; offset += 1000) {
-    const size = Math.min(1000, count - offset);
-    await db.transaction((tx) =>
-      producer.enqueueMany(
-        chaos,
-        Array.from({ length: size }, (_, i) => ({ n: offset + i })),
-        { tx },
-      ),
-    );
   }
 }
 
