@@ -3,7 +3,11 @@
  * drains 10,000 no-op tasks with every build, one after another (in reverse order every other
  * round), and the ratio to the first build is taken round by round. Builds are snapshots of core/dist (`npm run snapshot -- <name>`).
  *
- *   npm run ab -w @gta/bench -- <name> <name> [--rounds=8]
+ * The table is filled by one `INSERT … SELECT generate_series` and vacuumed (`--fill=series`, the
+ * default), or through `enqueueMany` in transactions of 100 with no VACUUM after (`--fill=enqueue`),
+ * as a live table is.
+ *
+ *   npm run ab -w @gta/bench -- <name> <name> [--rounds=8] [--fill=series|enqueue]
  * @module
  */
 import { existsSync } from 'node:fs';
@@ -23,8 +27,11 @@ const CONCURRENCY = 10;
 const args = process.argv.slice(2);
 const names = args.filter((arg) => !arg.startsWith('--'));
 const rounds = Number(args.find((arg) => arg.startsWith('--rounds='))?.slice(9) ?? 8);
-if (names.length < 2 || !Number.isInteger(rounds) || rounds < 2) {
-  console.error('usage: npm run ab -w @gta/bench -- <name> <name> [...] [--rounds=8]  (rounds ≥ 2)');
+const fill = args.find((arg) => arg.startsWith('--fill='))?.slice(7) ?? 'series';
+if (names.length < 2 || !Number.isInteger(rounds) || rounds < 2 || !['series', 'enqueue'].includes(fill)) {
+  console.error(
+    'usage: npm run ab -w @gta/bench -- <name> <name> [...] [--rounds=8] [--fill=series|enqueue]  (rounds ≥ 2)',
+  );
   process.exit(1);
 }
 const builds: { name: string; core: Core }[] = [];
@@ -55,12 +62,19 @@ async function drain(core: Core): Promise<number> {
   });
   await manager.migrate();
   await manager.tick({ budgetMs: 1, concurrency: 1 });
-  await pool.query(
-    `insert into "${table}" (task_key, arg, max_attempts, timeout_ms, run_at, created_at, updated_at)
-     select 'noop', jsonb_build_object('i', i), 1, 60000, now(), now(), now() from generate_series(1, $1::int) i`,
-    [TASKS],
-  );
-  await pool.query(`vacuum analyze "${table}"`);
+  if (fill === 'enqueue') {
+    for (let start = 0; start < TASKS; start += 100) {
+      const batch = Array.from({ length: 100 }, (_, i) => ({ i: start + i }));
+      await db.transaction((tx) => manager.enqueueMany(noop, batch, { tx }));
+    }
+  } else {
+    await pool.query(
+      `insert into "${table}" (task_key, arg, max_attempts, timeout_ms, run_at, created_at, updated_at)
+       select 'noop', jsonb_build_object('i', i), 1, 60000, now(), now(), now() from generate_series(1, $1::int) i`,
+      [TASKS],
+    );
+    await pool.query(`vacuum analyze "${table}"`);
+  }
   const started = performance.now();
   let done = 0;
   for (;;) {

@@ -18,7 +18,16 @@ import {
   startTime,
 } from './complete.js';
 import { type ClaimedColumns, claimedColumns, claimedRow, type SelectedRow } from './rows.js';
-import { freshLeaseToken, jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import {
+  arrayParam,
+  freshLeaseToken,
+  jsonParam,
+  millis,
+  nowOf,
+  queryRows,
+  type StorageContext,
+  tableOf,
+} from './sql.js';
 
 export interface ClaimOptions {
   /** Most tasks to claim. */
@@ -62,7 +71,7 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
   const table = tableOf(context);
   const now = nowOf(context);
   const onlyIds: SQL = options.ids
-    ? sql`and candidate.id in (select value::bigint from jsonb_array_elements_text(${jsonParam(options.ids)}))`
+    ? sql`and candidate.id = any(${arrayParam(options.ids, 'bigint')})`
     : sql``;
   const fitsTime: SQL =
     options.maxTimeoutMs === undefined
@@ -78,7 +87,7 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
         select candidate.id from ${table} as candidate
         where candidate.status = 'initialized'
           and candidate.run_at <= ${now}
-          and candidate.task_key in (select jsonb_array_elements_text(${jsonParam(options.keys)}))
+          and candidate.task_key = any(${arrayParam(options.keys, 'text')})
           and not ${overdue('candidate')}
           ${fitsTime}
           and (candidate.sequence_key is null or not exists (
@@ -264,7 +273,11 @@ function startsUpdate(context: StorageContext, starts: StartRecord[], noFlush: b
   return sql`update ${tableOf(context)} as task
       set started_at = ${startTime(context, sql`lease."agoMs"`)}
       from jsonb_to_recordset(${jsonParam(list)}) as lease(id bigint, "leaseToken" uuid, "agoMs" float8)${flush}
-      where task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
+      where task.id = any(${arrayParam(
+        list.map((lease) => lease.id),
+        'bigint',
+      )})
+        and task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
         and task.started_at is null
       returning task.id::text as id, lease."leaseToken"::text as lease_token`;
 }
@@ -279,8 +292,7 @@ function leasesHeld(leases: LeaseRef[]): SQL {
   }
   const ids = leases.map((lease) => lease.id);
   const tokens = [...new Set(leases.map((lease) => lease.leaseToken))];
-  return sql`task.id in (select value::bigint from jsonb_array_elements_text(${jsonParam(ids)}))
-    and task.lease_token in (select value::uuid from jsonb_array_elements_text(${jsonParam(tokens)}))`;
+  return sql`task.id = any(${arrayParam(ids, 'bigint')}) and task.lease_token = any(${arrayParam(tokens, 'uuid')})`;
 }
 
 /**

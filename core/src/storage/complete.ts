@@ -7,7 +7,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { TaskId } from '../types.js';
 import { insertChildren, type NewTask } from './insert.js';
-import { jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import { arrayParam, jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 export interface LeaseRef {
   id: TaskId;
@@ -121,7 +121,13 @@ function leaseList(leases: StartedLease[]): SQL {
   return sql`jsonb_to_recordset(${jsonParam(input)}) as lease(id bigint, "leaseToken" uuid, "startedAgoMs" float8)`;
 }
 
-const HELD_BY_LEASE = sql`task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'`;
+/** Rows held under a lease of `leases`, joined with the list as `lease`; the id array keeps the plan on the primary key. */
+function heldByLease(leases: LeaseRef[]): SQL {
+  return sql`task.id = any(${arrayParam(
+    leases.map((lease) => lease.id),
+    'bigint',
+  )}) and task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'`;
+}
 const WRITTEN = sql`task.id::text as id, lease."leaseToken"::text as lease_token`;
 
 function keepSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
@@ -130,13 +136,13 @@ function keepSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
         lease_expires_at = null, ${recordStart(context, sql`lease."startedAgoMs"`)},
         finished_at = ${now}, updated_at = ${now}
       from ${leaseList(leases)}
-      where ${HELD_BY_LEASE}
+      where ${heldByLease(leases)}
       returning ${WRITTEN}`;
 }
 
 function deleteSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
   return sql`delete from ${tableOf(context)} as task using ${leaseList(leases)}
-      where ${HELD_BY_LEASE}
+      where ${heldByLease(leases)}
       returning ${WRITTEN}`;
 }
 
@@ -206,7 +212,7 @@ export async function releaseUnstarted(context: StorageContext, leases: LeaseRef
     sql`update ${table} as task set status = 'initialized', attempts = greatest(task.attempts - 1, 0),
           lease_token = null, lease_expires_at = null, started_at = null, updated_at = ${nowOf(context)}
         from jsonb_to_recordset(${jsonParam(leases)}) as lease(id bigint, "leaseToken" uuid)
-        where task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
+        where ${heldByLease(leases)}
         returning task.id`,
   );
   return rows.length;

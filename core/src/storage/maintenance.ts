@@ -8,7 +8,15 @@ import { type SQL, sql } from 'drizzle-orm';
 import type { AbnormalReason } from '../types.js';
 import { CURRENT_XID } from './complete.js';
 import { rowColumns, type SelectedRow } from './rows.js';
-import { freshLeaseToken, jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import {
+  arrayParam,
+  freshLeaseToken,
+  millis,
+  nowOf,
+  queryRows,
+  type StorageContext,
+  tableOf,
+} from './sql.js';
 
 export const MAINTENANCE_KEY = 'gta:maintenance';
 
@@ -221,7 +229,7 @@ export async function findAbnormalTasks(
     ? sql`union all
         (select 4, 'exceeds-tick-window', ${rowColumns('t')}, null from ${table} as t
           where t.status = 'initialized' and t.run_at <= ${now} and t.timeout_ms > ${window.ms}::float8
-            and t.task_key in (select jsonb_array_elements_text(${jsonParam(window.keys)}))
+            and t.task_key = any(${arrayParam(window.keys, 'text')})
           order by t.run_at limit ${thresholds.limit}::int)`
     : sql``;
   const others = sql`(select * from (

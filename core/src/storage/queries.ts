@@ -8,7 +8,7 @@ import type { TaskStatus } from '../states.js';
 import type { TaskId } from '../types.js';
 import { CURRENT_XID } from './complete.js';
 import { rowColumns, type SelectedRow } from './rows.js';
-import { jsonParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import { arrayParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
 const NOT_BUILTIN = sql`t.task_key not like 'gta:%'`;
 
@@ -36,7 +36,7 @@ export interface ListQuery {
 export async function listTasks(context: StorageContext, query: ListQuery): Promise<SelectedRow[]> {
   const conditions: SQL[] = [NOT_BUILTIN];
   if (query.statuses) {
-    conditions.push(sql`t.status in (select jsonb_array_elements_text(${jsonParam(query.statuses)}))`);
+    conditions.push(sql`t.status = any(${arrayParam(query.statuses, 'text')})`);
   }
   if (query.key !== null) conditions.push(sql`t.task_key = ${query.key}`);
   if (query.createdAfter !== null) conditions.push(sql`t.created_at >= ${query.createdAfter}::timestamptz`);
@@ -109,7 +109,7 @@ export async function forceRerunTasks(
     'forceRerunTasks',
     sql`update ${tableOf(context)} as t set status = 'initialized', attempts = 0, run_at = ${now},
           lease_token = null, lease_expires_at = null, finished_at = null, updated_at = ${now}
-        where t.id in (select value::bigint from jsonb_array_elements_text(${jsonParam(ids)}))
+        where t.id = any(${arrayParam(ids, 'bigint')})
           and t.status = ${status} and ${NOT_BUILTIN}
         returning t.id`,
   );

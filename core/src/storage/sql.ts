@@ -52,6 +52,17 @@ export function jsonParam(value: unknown): SQL {
 }
 
 /**
+ * `values` as a Postgres array of `type`, built once per statement, for `column = any(…)`. Unlike
+ * a join with the list's rows (`in (select … from jsonb_array_elements …)`), this keeps the plan on
+ * the column's index whatever the table's statistics say: on a table autovacuum has not analyzed
+ * yet (a live one, filled by enqueues), a join made the claim sort every due task and the
+ * completions scan every running one.
+ */
+export function arrayParam(values: readonly unknown[], type: 'bigint' | 'text' | 'uuid'): SQL {
+  return sql`array(select value::${sql.raw(type)} from jsonb_array_elements_text(${jsonParam(values)}))`;
+}
+
+/**
  * Runs `query` on `executor` (the database or a transaction) and returns its rows: node-postgres,
  * PGlite and Neon answer `{ rows }`, postgres-js an array.
  */
