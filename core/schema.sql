@@ -23,15 +23,16 @@ CREATE TABLE gta_tasks (
   started_at timestamp with time zone,
   finished_at timestamp with time zone,
   unstarted_expiries integer DEFAULT 0 NOT NULL,
-  failure_xid bigint
+  failure_xid bigint,
+  priority integer DEFAULT 0 NOT NULL
 );
 ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_pkey PRIMARY KEY (id);
 ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_status_check CHECK ((status = ANY (ARRAY['initialized'::text, 'running'::text, 'succeeded'::text, 'failed'::text])));
 CREATE UNIQUE INDEX gta_tasks_dedupe_idx ON public.gta_tasks USING btree (task_key, dedupe_key) WHERE (dedupe_key IS NOT NULL);
-CREATE INDEX gta_tasks_due_idx ON public.gta_tasks USING btree (run_at, id) WHERE (status = 'initialized'::text);
 CREATE INDEX gta_tasks_failed_idx ON public.gta_tasks USING btree (finished_at) WHERE (status = 'failed'::text);
 CREATE INDEX gta_tasks_failure_xid_idx ON public.gta_tasks USING btree (failure_xid) WHERE (status = 'failed'::text);
 CREATE INDEX gta_tasks_lease_idx ON public.gta_tasks USING btree (lease_expires_at) WHERE (status = 'running'::text);
+CREATE INDEX gta_tasks_ready_idx ON public.gta_tasks USING btree (priority DESC, run_at, id) WHERE (status = 'initialized'::text);
 CREATE INDEX gta_tasks_sensitive_due_idx ON public.gta_tasks USING btree (run_at) WHERE ((status = 'initialized'::text) AND init_timeout_sensitive);
 CREATE INDEX gta_tasks_sequence_idx ON public.gta_tasks USING btree (sequence_key, id) WHERE ((sequence_key IS NOT NULL) AND (status = ANY (ARRAY['initialized'::text, 'running'::text])));
 CREATE UNIQUE INDEX gta_tasks_sequence_running_idx ON public.gta_tasks USING btree (sequence_key) WHERE ((sequence_key IS NOT NULL) AND (status = 'running'::text));

@@ -19,6 +19,7 @@ import {
   type ClaimOptions,
   type InsertClaim,
   type InsertedTask,
+  inClaimOrder,
   insertedRow,
   type LeaseRef,
   type ListQuery,
@@ -242,7 +243,7 @@ class MemoryStore implements TaskStore {
           (ids === null || ids.has(Number(row.id))) &&
           !blocked(row),
       )
-      .sort(inRunOrder)
+      .sort(inClaimOrder)
       .slice(0, options.limit);
     const leaseToken = globalThis.crypto.randomUUID();
     const leaseMs = options.leaseMargin + (options.queueAllowance ?? 0);
@@ -598,8 +599,4 @@ class MemoryStore implements TaskStore {
     }
     return [...perMinute.values()].sort((a, b) => a.minute - b.minute);
   }
-}
-
-function inRunOrder(a: SelectedRow, b: SelectedRow): number {
-  return a.run_at - b.run_at || Number(a.id) - Number(b.id);
 }

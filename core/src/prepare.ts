@@ -8,7 +8,15 @@ import { ERROR_CODES, GtaError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { toStoredJson, unstorableText, utf8Bytes } from './serialize.js';
 import type { NewTask } from './storage/index.js';
-import { type CtxMarshaler, defineTask, MAX_DELAY_MS, type TaskDefinition } from './task.js';
+import {
+  type CtxMarshaler,
+  defineTask,
+  isPriority,
+  MAX_DELAY_MS,
+  MAX_INT32,
+  MIN_INT32,
+  type TaskDefinition,
+} from './task.js';
 import type { EnqueueOptions, TaskId } from './types.js';
 
 export type TaskRef = TaskDefinition<any, any, any> | string;
@@ -159,6 +167,17 @@ function runAtOf(options: Pick<EnqueueOptions, 'runAt' | 'delayMs'>): {
   return { runAt: null, delayMs: 0 };
 }
 
+function priorityOf(priority: unknown, definition: TaskDefinition<any, any, any>): number {
+  if (priority === undefined) return definition.priority;
+  if (!isPriority(priority)) {
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      `priority must be a whole number from ${MIN_INT32} to ${MAX_INT32}, got ${String(priority)}`,
+    );
+  }
+  return priority;
+}
+
 /** Builds the row for one enqueue, or throws a typed error; nothing is written. */
 export async function prepareTask(
   definition: TaskDefinition<any, any, any>,
@@ -190,6 +209,7 @@ export async function prepareTask(
     delayMs: schedule.delayMs,
     dedupeKey: label(options.dedupeKey, 'dedupeKey'),
     sequenceKey: label(options.sequenceKey, 'sequenceKey'),
+    priority: priorityOf(options.priority, definition),
     parentId,
   };
 }

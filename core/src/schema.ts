@@ -51,9 +51,12 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
       finishedAt: timestamp('finished_at', { withTimezone: true }),
       unstartedExpiries: integer('unstarted_expiries').notNull().default(0),
       failureXid: bigint('failure_xid', { mode: 'number' }),
+      priority: integer('priority').notNull().default(0),
     },
     (table) => [
-      index(`${name}_due_idx`).on(table.runAt, table.id).where(sql`"status" = 'initialized'`),
+      index(`${name}_ready_idx`)
+        .on(table.priority.desc(), table.runAt, table.id)
+        .where(sql`"status" = 'initialized'`),
       index(`${name}_lease_idx`).on(table.leaseExpiresAt).where(sql`"status" = 'running'`),
       index(`${name}_dedupe_idx`).on(table.taskKey, table.dedupeKey).where(sql`"dedupe_key" IS NOT NULL`),
       index(`${name}_sequence_idx`)

@@ -38,7 +38,7 @@ export interface TaskContext<Context = unknown> {
 /** The enqueue options a nested task may use (it always commits with its parent). */
 export type ChildEnqueueOptions = Pick<
   EnqueueOptions,
-  'runAt' | 'delayMs' | 'dedupeKey' | 'sequenceKey' | 'context'
+  'runAt' | 'delayMs' | 'dedupeKey' | 'sequenceKey' | 'context' | 'priority'
 >;
 
 export type TaskHandler<Arg, Context> = (arg: Arg, ctx: TaskContext<Context>) => Promise<unknown> | unknown;
@@ -75,6 +75,11 @@ export interface TaskDefinitionInput<Arg, Context = unknown, Input = Arg> {
    * @defaultValue false
    */
   initTimeoutSensitive?: boolean;
+  /**
+   * Among due tasks, higher runs first; an enqueue may give its own. A whole number in the 32-bit
+   * range. @defaultValue 0
+   */
+  priority?: number;
 }
 
 /** A validated task definition, as returned by {@link defineTask}. */
@@ -84,11 +89,18 @@ export interface TaskDefinition<Arg = unknown, Context = unknown, Input = Arg>
   readonly retryInterval: (attempt: number) => number;
   readonly cleanSucceeded: boolean;
   readonly initTimeoutSensitive: boolean;
+  readonly priority: number;
 }
 
 export const MAX_TASK_KEY_LENGTH = 64;
-/** The table stores timeouts and attempt counts as 32-bit integers. */
+/** The table stores timeouts, attempt counts and priorities as 32-bit integers. */
 export const MAX_INT32 = 2_147_483_647;
+export const MIN_INT32 = -2_147_483_648;
+
+/** Whether `value` can be stored as a priority. */
+export function isPriority(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= MIN_INT32 && (value as number) <= MAX_INT32;
+}
 /** The longest retry or enqueue delay accepted: ten years. */
 export const MAX_DELAY_MS = 10 * 365 * 24 * 3600_000;
 
@@ -142,12 +154,20 @@ export function defineTask<Arg, Context = unknown, Input = Arg>(
   if (input.retryInterval !== undefined && typeof input.retryInterval !== 'function') {
     throw invalidTask(input.key, 'retryInterval must be a function of the retry number');
   }
+  const priority = input.priority ?? 0;
+  if (!isPriority(priority)) {
+    throw invalidTask(
+      input.key,
+      `priority must be a whole number from ${MIN_INT32} to ${MAX_INT32}, got ${String(input.priority)}`,
+    );
+  }
   const definition = Object.freeze({
     ...input,
     retryTimes,
     retryInterval: input.retryInterval ?? (() => DEFAULT_RETRY_INTERVAL_MS),
     cleanSucceeded: input.cleanSucceeded ?? false,
     initTimeoutSensitive: input.initTimeoutSensitive ?? false,
+    priority,
   });
   definedTasks.add(definition);
   return definition;

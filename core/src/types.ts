@@ -35,6 +35,8 @@ export interface TaskRow {
   lastError: string | null;
   dedupeKey: string | null;
   sequenceKey: string | null;
+  /** Among due tasks, higher runs first. */
+  priority: number;
   parentId: TaskId | null;
   initTimeoutSensitive: boolean;
   createdAt: string;
@@ -74,6 +76,11 @@ export interface EnqueueOptions {
   dedupeKey?: string;
   /** Tasks sharing a sequence key run one at a time, in enqueue order. */
   sequenceKey?: string;
+  /**
+   * Among due tasks, higher runs first (a whole number; within a priority, earlier `run_at`, then
+   * enqueue order). @defaultValue the task's `priority`, else 0
+   */
+  priority?: number;
   /** The caller's context, stored through the task's `ctxMarshaler` (or as JSON without one). */
   context?: unknown;
   /** Where the commit hook of a plain enqueue hands its work; awaited when absent. */

@@ -428,6 +428,20 @@ describe('enqueue refuses bad input with a typed error and writes nothing', () =
     expect(await countRows()).toBe(caught === undefined ? 1 : 0);
   });
 
+  it('refuses a priority that is not a whole 32-bit number, at enqueue and in a definition', async () => {
+    const task = defineTask({ key: 'prioritised', handler: () => {} });
+    const { manager, countRows } = await createManager([task]);
+    for (const priority of [1.5, Number.NaN, 2 ** 31, '1' as unknown as number]) {
+      await expectGtaError(() => manager.enqueue(task, {}, { priority }), 'GTA_INVALID_ARGUMENT', 'priority');
+    }
+    await expectGtaError(
+      () => defineTask({ key: 'bad-priority', priority: -(2 ** 31) - 1, handler: () => {} }),
+      'GTA_INVALID_OPTION',
+      'priority',
+    );
+    expect(await countRows()).toBe(0);
+  });
+
   it('refuses a delayMs beyond what the database can store as an invalid argument, not a storage error', async () => {
     const { manager, countRows } = await createManager([store]);
     await expectGtaError(
@@ -638,6 +652,7 @@ describe('task definitions', () => {
       retryInterval: () => 1000,
       cleanSucceeded: false,
       initTimeoutSensitive: false,
+      priority: 0,
     });
     await expectGtaError(
       () => manager.register(handMade('gta:maintenance')),

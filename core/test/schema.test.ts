@@ -29,7 +29,10 @@ describe('gtaTasksTable, the drizzle schema for users', () => {
       .sort();
     const declared = config.indexes
       .map((index) => {
-        const columns = index.config.columns.map((column) => (column as { name: string }).name);
+        const columns = index.config.columns.map((column) => {
+          const { name, indexConfig } = column as { name: string; indexConfig?: { order?: string } };
+          return indexConfig?.order === 'desc' ? `${name} DESC` : name;
+        });
         return `${index.config.name}(${columns.join(', ')})`;
       })
       .sort();

@@ -112,6 +112,7 @@ describe('the state machine under random interleavings', () => {
                   delayMs: step.delayMs,
                   dedupeKey: null,
                   sequenceKey: null,
+                  priority: 0,
                   parentId: null,
                 },
                 claim,

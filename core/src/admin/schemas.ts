@@ -168,6 +168,7 @@ export const taskSchema = named(
     lastError: z.string().nullable(),
     dedupeKey: z.string().nullable(),
     sequenceKey: z.string().nullable(),
+    priority: z.number().int(),
     parentId: taskId.nullable(),
     initTimeoutSensitive: z.boolean(),
     createdAt: isoTimeOut,

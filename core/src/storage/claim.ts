@@ -96,7 +96,7 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
               and (other.status = 'running'
                 or (other.status = 'initialized' and other.id < candidate.id and not ${overdue('other')}))))
           ${onlyIds}
-        order by candidate.run_at, candidate.id
+        order by candidate.priority desc, candidate.run_at, candidate.id
         limit ${options.limit}::int
         for update skip locked)`,
     update: sql`update ${table} as task set
@@ -115,8 +115,13 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
   };
 }
 
+/** Claim order: higher priority first, then earlier `run_at`, then enqueue order. */
+export function inClaimOrder(a: SelectedRow, b: SelectedRow): number {
+  return b.priority - a.priority || a.run_at - b.run_at || Number(a.id) - Number(b.id);
+}
+
 function inRunOrder(rows: SelectedRow[]): SelectedRow[] {
-  return rows.sort((a, b) => a.run_at - b.run_at || Number(a.id) - Number(b.id));
+  return rows.sort(inClaimOrder);
 }
 
 /** How often a claim refused by a concurrent claim of the same sequence key is sent again. */

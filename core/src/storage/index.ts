@@ -9,6 +9,7 @@ export {
   type ClaimOptions,
   claimTasks,
   confirmClaims,
+  inClaimOrder,
   type StartRecord,
   writeBatch,
 } from './claim.js';

@@ -38,5 +38,14 @@ export const MIGRATIONS: readonly EmbeddedMigration[] = [
       "-- The transaction that made a task `failed`, so that each maintenance round reports exactly the\n-- failures committed since the previous round's snapshot, however late a failure commits.\nALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"failure_xid\" bigint;",
       "-- The rounds' newly failed tasks, found by transaction id.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_failure_xid_idx\" ON \"gta_tasks\" (\"failure_xid\") WHERE \"status\" = 'failed';"
     ]
+  },
+  {
+    "version": 4,
+    "name": "priorities",
+    "statements": [
+      "-- Priorities: among due tasks, higher first; within a priority, earlier run_at, then enqueue order.\nALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"priority\" integer NOT NULL DEFAULT 0;",
+      "-- Claims: due tasks in claim order. Replaces the due index, which had no priority.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_ready_idx\" ON \"gta_tasks\" (\"priority\" DESC, \"run_at\", \"id\") WHERE \"status\" = 'initialized';",
+      "DROP INDEX IF EXISTS \"gta_tasks_due_idx\";"
+    ]
   }
 ];

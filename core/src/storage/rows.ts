@@ -24,6 +24,7 @@ export interface SelectedRow {
   last_error: string | null;
   dedupe_key: string | null;
   sequence_key: string | null;
+  priority: number;
   parent_id: string | null;
   created_at: number;
   updated_at: number;
@@ -70,6 +71,7 @@ const ROW_COLUMNS: (keyof SelectedRow)[] = [
   'last_error',
   'dedupe_key',
   'sequence_key',
+  'priority',
   'parent_id',
   'created_at',
   'updated_at',
@@ -140,6 +142,7 @@ export function claimedRow(row: ClaimedColumns, leaseToken: string, leaseMs: num
     last_error: row.last_error,
     dedupe_key: row.dedupe_key,
     sequence_key: row.sequence_key,
+    priority: Number(row.priority),
     parent_id: row.parent_id,
     created_at: Number(row.created_at),
     updated_at: now,
@@ -201,6 +204,7 @@ export function insertedRow(
     last_error: null,
     dedupe_key: task.dedupeKey,
     sequence_key: task.sequenceKey,
+    priority: task.priority,
     parent_id: task.parentId === null ? null : String(task.parentId),
     created_at: now,
     updated_at: now,
@@ -229,6 +233,7 @@ export function toTaskRow(row: SelectedRow): TaskRow {
     lastError: row.last_error,
     dedupeKey: row.dedupe_key,
     sequenceKey: row.sequence_key,
+    priority: Number(row.priority),
     parentId: row.parent_id === null ? null : Number(row.parent_id),
     initTimeoutSensitive: Boolean(row.init_timeout_sensitive),
     createdAt: iso(row.created_at)!,

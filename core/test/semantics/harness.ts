@@ -36,7 +36,7 @@ export interface Harness {
     manager: TaskManager,
     task: TaskDefinition<any, any, any>,
     args: unknown[],
-    options?: { sequenceKey?: string },
+    options?: { sequenceKey?: string; priority?: number },
   ): Promise<TaskId[]>;
   /**
    * Commits one task per argument so that the commit hook starts them: `enqueueMany` inside

@@ -37,6 +37,29 @@ export function scanningSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect(maxRunning).toBe(2);
     });
 
+    it('claims higher priorities first, then earlier run times, then enqueue order', async () => {
+      const order: string[] = [];
+      const run = (arg: { n: string }) => void order.push(arg.n);
+      const low = defineTask({ key: 'prio-low', handler: run });
+      const high = defineTask({ key: 'prio-high', priority: 5, handler: run });
+      const manager = await h().manager([low, high], { concurrency: 1 });
+      await h().enqueueForScanner(manager, low, [{ n: 'low 1' }, { n: 'low 2' }]);
+      await h().enqueueForScanner(manager, high, [{ n: 'high (the definition’s 5)' }]);
+      await h().enqueueForScanner(manager, low, [{ n: 'urgent (9 given at enqueue)' }], { priority: 9 });
+      await h().enqueueForScanner(manager, low, [{ n: 'last (-1)' }], { priority: -1 });
+      expect((await manager.tick({ budgetMs: 10_000, concurrency: 1 })).succeeded).toBe(5);
+      expect(order).toEqual([
+        'urgent (9 given at enqueue)',
+        'high (the definition’s 5)',
+        'low 1',
+        'low 2',
+        'last (-1)',
+      ]);
+      expect((await manager.listTasks({ key: 'prio-low' })).map((task) => task.priority)).toEqual([
+        -1, 9, 0, 0,
+      ]);
+    });
+
     it('gives each handler its task row exactly as the claim stored it', async () => {
       // The claim returns only the columns it did not write; the rest of ctx.task is filled in
       // from what it wrote, and must read the same as the row in the table.
