@@ -24,10 +24,11 @@ CREATE TABLE gta_tasks (
   finished_at timestamp with time zone,
   unstarted_expiries integer DEFAULT 0 NOT NULL,
   failure_xid bigint,
-  priority integer DEFAULT 0 NOT NULL
+  priority integer DEFAULT 0 NOT NULL,
+  cancel_reason text
 );
 ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_pkey PRIMARY KEY (id);
-ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_status_check CHECK ((status = ANY (ARRAY['initialized'::text, 'running'::text, 'succeeded'::text, 'failed'::text])));
+ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_status_check CHECK ((status = ANY (ARRAY['initialized'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))) NOT VALID;
 CREATE UNIQUE INDEX gta_tasks_dedupe_idx ON public.gta_tasks USING btree (task_key, dedupe_key) WHERE (dedupe_key IS NOT NULL);
 CREATE INDEX gta_tasks_failed_idx ON public.gta_tasks USING btree (finished_at) WHERE (status = 'failed'::text);
 CREATE INDEX gta_tasks_failure_xid_idx ON public.gta_tasks USING btree (failure_xid) WHERE (status = 'failed'::text);

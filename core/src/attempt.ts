@@ -41,6 +41,11 @@ export type AttemptInput = AttemptTask & {
   prepareChild: PrepareChild;
   /** How long an aborted attempt waits for its handler to settle (see {@link ABORT_GRACE_MS}). */
   abortGraceMs: number;
+  /**
+   * Joins the invocation's heartbeat while the attempt runs, which may abort it (a cancel asked for
+   * the task, its lease lost); returns how to leave it.
+   */
+  beat?: (abort: (cause: AbortCause) => void) => () => void;
 };
 
 export type PrepareChild = (
@@ -52,13 +57,7 @@ export type PrepareChild = (
 
 export class AttemptAborted extends Error {
   constructor(readonly abortCause: AbortCause) {
-    super(
-      abortCause.kind === 'timeout'
-        ? `attempt timed out after ${abortCause.timeoutMs} ms`
-        : abortCause.kind === 'deadline'
-          ? 'attempt aborted: the invocation reached its deadline'
-          : 'attempt aborted: the manager is stopping',
-    );
+    super(abortMessage(abortCause));
     this.name = 'AttemptAborted';
   }
 }
@@ -72,6 +71,21 @@ export class AttemptAborted extends Error {
  * running after it is abandoned.
  */
 export const ABORT_GRACE_MS = 500;
+
+function abortMessage(cause: AbortCause): string {
+  switch (cause.kind) {
+    case 'timeout':
+      return `attempt timed out after ${cause.timeoutMs} ms`;
+    case 'deadline':
+      return 'attempt aborted: the invocation reached its deadline';
+    case 'stop':
+      return 'attempt aborted: the manager is stopping';
+    case 'cancel':
+      return `task cancelled: ${cause.reason}`;
+    case 'lease lost':
+      return 'attempt aborted: its lease was lost (the task was rescued or rerun elsewhere)';
+  }
+}
 
 const SUCCEEDED: AttemptResult = Object.freeze({
   ok: true,
@@ -101,6 +115,8 @@ class Attempt implements TaskContext<unknown> {
   readonly #prepareChild: PrepareChild;
   readonly #timeoutMs: number;
   readonly #abortGraceMs: number;
+  readonly #beat: AttemptInput['beat'];
+  #unbeat: (() => void) | undefined;
   #task: TaskRow | undefined;
   #resolve: ((result: AttemptResult) => void) | undefined;
   #done = false;
@@ -135,6 +151,7 @@ class Attempt implements TaskContext<unknown> {
     this.#stop = input.stop;
     this.#prepareChild = input.prepareChild;
     this.#abortGraceMs = input.abortGraceMs;
+    this.#beat = input.beat;
     this.context = input.context;
     this.logger = input.logger;
   }
@@ -146,6 +163,7 @@ class Attempt implements TaskContext<unknown> {
       attempt.#timer = setTimeout(attempt.#onAbort, attempt.#timeoutMs);
       attempt.#deadline?.add(attempt.#onAbort);
       attempt.#stop?.add(attempt.#onAbort);
+      attempt.#unbeat = attempt.#beat?.(attempt.#onAbort);
       // Never inside the caller's synchronous work (the executor starting a batch of tasks).
       if (!attempt.#done) queueMicrotask(() => attempt.#callHandler());
     });
@@ -237,6 +255,7 @@ class Attempt implements TaskContext<unknown> {
     clearTimeout(this.#timer);
     this.#deadline?.delete(this.#onAbort);
     this.#stop?.delete(this.#onAbort);
+    this.#unbeat?.();
     this.#resolve?.(result);
   }
 }

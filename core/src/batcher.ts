@@ -10,6 +10,8 @@
  */
 import {
   type ClaimOptions,
+  type Ending,
+  type LeaseRef,
   leaseKey,
   type SelectedRow,
   type Success,
@@ -45,7 +47,10 @@ export interface Start {
 }
 
 /** A success waiting for its statement; `startedAt` as in {@link Start}. */
-type WaitingSuccess = Pending<boolean> & Omit<Success, 'startedAgoMs'> & { startedAt: number };
+type WaitingSuccess = Pending<Ending | false> & Omit<Success, 'startedAgoMs'> & { startedAt: number };
+
+/** A heartbeat's renewal waiting for its statement. */
+type WaitingRenewal = Pending<Map<string, string | null>> & { leases: LeaseRef[]; leaseMs: number };
 
 /** A start waiting for its statement; a caller that waits for it is told whether it was written. */
 type WaitingStart = Start & { settle: Pending<boolean> | undefined };
@@ -53,6 +58,7 @@ type WaitingStart = Start & { settle: Pending<boolean> | undefined };
 export class Batcher {
   #completions: WaitingSuccess[] = [];
   #starts: WaitingStart[] = [];
+  #renewals: WaitingRenewal[] = [];
   #claims: (Pending<SelectedRow[]> & { options: ClaimOptions })[] = [];
   #inFlight = 0;
   #scheduled = false;
@@ -61,15 +67,16 @@ export class Batcher {
 
   /**
    * Records a success (transition "complete", the row kept or deleted, no children), and the start
-   * of its attempt if that was not recorded yet. Resolves to false when its lease was lost; rejects
-   * when the statement failed.
+   * of its attempt if that was not recorded yet. Resolves to how the task ended (`cancelled` when a
+   * cancel was requested meanwhile), or false when its lease was lost; rejects when the statement
+   * failed.
    */
   complete(success: {
     id: number;
     leaseToken: string;
     deleteRow: boolean;
     startedAt: number;
-  }): Promise<boolean> {
+  }): Promise<Ending | false> {
     return new Promise((resolve, reject) => {
       // One object per waiting success: it may wait through a young-generation collection.
       const { id, leaseToken, deleteRow, startedAt } = success;
@@ -95,6 +102,19 @@ export class Batcher {
     });
   }
 
+  /**
+   * Renews `leases` to `leaseMs` from now in the next statement, and resolves to those still held,
+   * each with the reason of a cancel asked for it (null for none). A lease whose success or start
+   * goes in that statement is not renewed there (that statement writes its row already) and reads
+   * as held.
+   */
+  renew(leases: LeaseRef[], leaseMs: number): Promise<Map<string, string | null>> {
+    return new Promise((resolve, reject) => {
+      this.#renewals.push({ leases, leaseMs, resolve, reject });
+      this.#schedule();
+    });
+  }
+
   /** Claims due tasks (transition "claim") in the next statement, with the writes waiting. */
   claim(options: ClaimOptions): Promise<SelectedRow[]> {
     return new Promise((resolve, reject) => {
@@ -114,9 +134,17 @@ export class Batcher {
 
   async #run(): Promise<void> {
     this.#inFlight++;
-    while (this.#completions.length > 0 || this.#starts.length > 0 || this.#claims.length > 0) {
+    while (
+      this.#completions.length > 0 ||
+      this.#starts.length > 0 ||
+      this.#renewals.length > 0 ||
+      this.#claims.length > 0
+    ) {
       const completions = this.#completions.splice(0, MAX_COMPLETION_BATCH);
       const starts = this.#takeStarts(completions);
+      const renewal = this.#renewals.shift();
+      const writing = renewal ? new Set([...completions, ...starts].map(leaseKey)) : undefined;
+      const renewing = renewal?.leases.filter((lease) => !writing!.has(leaseKey(lease))) ?? [];
       const claim = this.#claims.shift();
       const now = Date.now();
       try {
@@ -133,13 +161,22 @@ export class Batcher {
             agoMs: Math.max(0, now - startedAt),
           })),
           claim: claim?.options,
+          ...(renewal ? { renewals: { leases: renewing, leaseMs: renewal.leaseMs } } : {}),
         });
-        for (const waiting of completions) waiting.resolve(written.completed.has(leaseKey(waiting)));
+        for (const waiting of completions) waiting.resolve(written.completed.get(leaseKey(waiting)) ?? false);
         for (const start of starts) start.settle?.resolve(written.started.has(leaseKey(start)));
+        if (renewal) {
+          const renewed = new Map(written.renewed);
+          for (const lease of renewal.leases) {
+            if (writing!.has(leaseKey(lease))) renewed.set(leaseKey(lease), null);
+          }
+          renewal.resolve(renewed);
+        }
         claim?.resolve(written.claimed);
       } catch (error) {
         for (const waiting of completions) waiting.reject(error);
         for (const start of starts) start.settle?.reject(error);
+        renewal?.reject(error);
         claim?.reject(error);
       }
     }

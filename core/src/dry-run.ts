@@ -17,6 +17,7 @@ import {
   type Batch,
   type BatchResult,
   type ClaimOptions,
+  type Ending,
   type InsertClaim,
   type InsertedTask,
   inClaimOrder,
@@ -184,7 +185,12 @@ class MemoryStore implements TaskStore {
     return tasks.map((task, index): InsertedTask => {
       const claimed = claim !== null && index < claim.first;
       const id = this.table.nextId();
-      const lease = claimed ? { token: leaseToken, expiresAt: now + task.timeoutMs + claim.leaseMs } : null;
+      const lease = claimed
+        ? {
+            token: leaseToken,
+            expiresAt: now + Math.min(task.timeoutMs, claim.heartbeatLeaseMs) + claim.leaseMs,
+          }
+        : null;
       const row = insertedRow(task, String(id), now, lease);
       if (tx) this.table.pending.set(id, { row, owner });
       else this.#rows.set(id, row);
@@ -252,7 +258,7 @@ class MemoryStore implements TaskStore {
         status: 'running',
         attempts: row.attempts + 1,
         lease_token: leaseToken,
-        lease_expires_at: now + row.timeout_ms + leaseMs,
+        lease_expires_at: now + Math.min(row.timeout_ms, options.heartbeatLeaseMs) + leaseMs,
         started_at: null,
         finished_at: null,
         updated_at: now,
@@ -274,13 +280,13 @@ class MemoryStore implements TaskStore {
 
   async writeBatch(batch: Batch): Promise<BatchResult> {
     const now = this.#now();
-    const completed = new Set<string>();
+    const completed = new Map<string, Ending>();
     const started = new Set<string>();
+    const renewed = new Map<string, string | null>();
     for (const success of batch.successes) {
       const row = this.#held(success);
       if (!row) continue;
-      completed.add(leaseKey(success));
-      this.#succeed(row, success, success.deleteRow, now);
+      completed.set(leaseKey(success), this.#succeed(row, success, success.deleteRow, now));
     }
     for (const start of batch.starts) {
       const row = this.#held(start);
@@ -288,18 +294,42 @@ class MemoryStore implements TaskStore {
       started.add(leaseKey(start));
       this.#recordStart(row, now, start.agoMs);
     }
+    for (const lease of batch.renewals?.leases ?? []) {
+      const row = this.#held(lease);
+      if (!row) continue;
+      row.lease_expires_at = now + batch.renewals!.leaseMs;
+      renewed.set(leaseKey(lease), row.cancel_reason);
+    }
     const claimed = batch.claim ? await this.claimTasks(batch.claim) : [];
-    return { completed, started, claimed };
+    return { completed, started, claimed, renewed };
   }
 
-  #succeed(row: SelectedRow, lease: StartedLease, deleteRow: boolean, now: number): void {
+  /** Transition "complete", or "cancel" for a task whose cancel was requested while it ran. */
+  #succeed(row: SelectedRow, lease: StartedLease, deleteRow: boolean, now: number): Ending {
+    if (row.cancel_reason !== null) {
+      this.#markCancelled(row, lease, now, row.cancel_reason);
+      return 'cancelled';
+    }
     if (deleteRow) {
       this.#rows.delete(Number(row.id));
-      return;
+      return 'succeeded';
     }
     this.#recordStart(row, now, lease.startedAgoMs);
     Object.assign(row, {
       status: 'succeeded',
+      lease_token: null,
+      lease_expires_at: null,
+      finished_at: now,
+      updated_at: now,
+    });
+    return 'succeeded';
+  }
+
+  #markCancelled(row: SelectedRow, lease: StartedLease, now: number, reason: string): void {
+    this.#recordStart(row, now, lease.startedAgoMs);
+    Object.assign(row, {
+      status: 'cancelled',
+      last_error: row.cancel_reason ?? reason,
       lease_token: null,
       lease_expires_at: null,
       finished_at: now,
@@ -314,14 +344,29 @@ class MemoryStore implements TaskStore {
   async completeTask(lease: StartedLease, options: { deleteRow: boolean; children: NewTask[] }) {
     const row = this.#held(lease);
     if (!row) return null;
-    this.#succeed(row, lease, options.deleteRow, this.#now());
-    return this.#insert(options.children, null, undefined, undefined).map((child) => child.id);
+    const ending = this.#succeed(row, lease, options.deleteRow, this.#now());
+    if (ending === 'cancelled') return { ending, childIds: [] };
+    return {
+      ending,
+      childIds: this.#insert(options.children, null, undefined, undefined).map((child) => child.id),
+    };
+  }
+
+  async cancelRunning(lease: StartedLease, reason: string) {
+    const row = this.#held(lease);
+    if (!row) return false;
+    this.#markCancelled(row, lease, this.#now(), reason);
+    return true;
   }
 
   async failTask(lease: StartedLease, options: { error: string; retryDelayMs: number | null }) {
     const row = this.#held(lease);
-    if (!row) return false;
+    if (!row) return null;
     const now = this.#now();
+    if (row.cancel_reason !== null) {
+      this.#markCancelled(row, lease, now, row.cancel_reason);
+      return 'cancelled' as const;
+    }
     this.#recordStart(row, now, lease.startedAgoMs);
     if (options.retryDelayMs === null) this.#markFailed(row, now);
     else Object.assign(row, { status: 'initialized', run_at: now + options.retryDelayMs });
@@ -331,7 +376,7 @@ class MemoryStore implements TaskStore {
       lease_expires_at: null,
       updated_at: now,
     });
-    return true;
+    return row.status as 'failed' | 'initialized';
   }
 
   #markFailed(row: SelectedRow, now: number): void {
@@ -341,8 +386,12 @@ class MemoryStore implements TaskStore {
 
   async releaseTask(lease: StartedLease, reason: string) {
     const row = this.#held(lease);
-    if (!row) return false;
+    if (!row) return null;
     const now = this.#now();
+    if (row.cancel_reason !== null) {
+      this.#markCancelled(row, lease, now, row.cancel_reason);
+      return 'cancelled' as const;
+    }
     this.#recordStart(row, now, lease.startedAgoMs);
     Object.assign(row, {
       status: 'initialized',
@@ -353,7 +402,7 @@ class MemoryStore implements TaskStore {
       last_error: reason,
       updated_at: now,
     });
-    return true;
+    return 'initialized' as const;
   }
 
   async releaseUnstarted(leases: LeaseRef[]) {
@@ -364,8 +413,10 @@ class MemoryStore implements TaskStore {
       if (!row) continue;
       released++;
       Object.assign(row, {
-        status: 'initialized',
+        status: row.cancel_reason === null ? 'initialized' : 'cancelled',
         attempts: Math.max(row.attempts - 1, 0),
+        last_error: row.cancel_reason ?? row.last_error,
+        finished_at: row.cancel_reason === null ? null : now,
         lease_token: null,
         lease_expires_at: null,
         started_at: null,
@@ -382,10 +433,14 @@ class MemoryStore implements TaskStore {
       .sort((a, b) => a.lease_expires_at! - b.lease_expires_at!)
       .slice(0, limit);
     let failed = 0;
+    let cancelled = 0;
     for (const row of expired) {
       const unrecorded = row.started_at === null;
       const retries = unrecorded || row.attempts < row.max_attempts;
-      if (retries) Object.assign(row, { status: 'initialized', finished_at: null });
+      if (row.cancel_reason !== null) {
+        Object.assign(row, { status: 'cancelled', finished_at: now });
+        cancelled++;
+      } else if (retries) Object.assign(row, { status: 'initialized', finished_at: null });
       else {
         this.#markFailed(row, now);
         failed++;
@@ -393,16 +448,18 @@ class MemoryStore implements TaskStore {
       Object.assign(row, {
         attempts: unrecorded ? Math.max(row.attempts - 1, 0) : row.attempts,
         unstarted_expiries: row.unstarted_expiries + (unrecorded ? 1 : 0),
-        last_error: unrecorded
-          ? 'lease expired before the start of an attempt was recorded: the invocation ended before the handler started (or right after), so the attempt is not counted'
-          : `lease expired during attempt ${row.attempts}: the invocation ended or stalled before completing the task`,
+        last_error:
+          row.cancel_reason ??
+          (unrecorded
+            ? 'lease expired before the start of an attempt was recorded: the invocation ended before the handler started (or right after), so the attempt is not counted'
+            : `lease expired during attempt ${row.attempts}: the invocation ended or stalled before completing the task`),
         run_at: now,
         lease_token: null,
         lease_expires_at: null,
         updated_at: now,
       });
     }
-    return { retried: expired.length - failed, failed };
+    return { retried: expired.length - failed - cancelled, failed, cancelled };
   }
 
   async takeMaintenanceRound(intervalMs: number): Promise<MaintenanceRound | null> {
@@ -569,6 +626,7 @@ class MemoryStore implements TaskStore {
         lease_token: null,
         lease_expires_at: null,
         finished_at: null,
+        cancel_reason: null,
         updated_at: now,
       });
     }
@@ -577,11 +635,16 @@ class MemoryStore implements TaskStore {
 
   async cancelTask(id: TaskId, reason: string) {
     const row = this.#rows.get(id);
-    if (row?.status !== 'initialized') return false;
     const now = this.#now();
-    this.#markFailed(row, now);
-    Object.assign(row, { last_error: reason, updated_at: now });
-    return true;
+    if (row?.status === 'initialized') {
+      Object.assign(row, { status: 'cancelled', last_error: reason, finished_at: now, updated_at: now });
+      return 'cancelled' as const;
+    }
+    if (row?.status === 'running' && row.cancel_reason === null) {
+      Object.assign(row, { cancel_reason: reason, updated_at: now });
+      return 'requested' as const;
+    }
+    return null;
   }
 
   async taskThroughput(minutes: number): Promise<ThroughputRow[]> {

@@ -13,6 +13,7 @@ import {
 } from './attempt.js';
 import { Batcher } from './batcher.js';
 import { describeThrown, firstLine } from './errors.js';
+import { Heartbeat, LEASE_HEARTBEATS } from './heartbeat.js';
 import type { Logger } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { marshalerFor, prepareTask, restoreContext, type TaskRegistry, validateArgument } from './prepare.js';
@@ -84,6 +85,7 @@ export class Executor {
   readonly #work = new WorkInProgress();
   readonly #stop: AbortFanout;
   readonly #batcher: Batcher;
+  readonly #heartbeat: Heartbeat;
 
   /** {@link Executor.#startQueued} for a scope's recheck timer, made once rather than per call. */
   readonly #recheckQueue = (scope: Scope) => this.#startQueued(scope);
@@ -93,6 +95,12 @@ export class Executor {
   constructor(readonly deps: ExecutorDeps) {
     this.#stop = new AbortFanout(deps.abortRunning, { kind: 'stop' });
     this.#batcher = new Batcher(deps.store);
+    const { heartbeatInterval, leaseMargin } = deps.options;
+    this.#heartbeat = new Heartbeat(
+      heartbeatInterval,
+      (leases) => this.#batcher.renew(leases, LEASE_HEARTBEATS * heartbeatInterval + leaseMargin),
+      deps.options.logger,
+    );
   }
 
   get logger(): Logger {
@@ -142,6 +150,7 @@ export class Executor {
       ...(queues ? { queueAllowance: QUEUE_WAIT_MS } : {}),
       initializedTimeout: this.deps.options.initializedTimeout,
       ...(Number.isFinite(maxTimeoutMs) ? { maxTimeoutMs } : {}),
+      heartbeatLeaseMs: this.#heartbeatLeaseMs,
     };
     const reserved = Math.min(count, capacity);
     this.#reserve(scope, reserved);
@@ -215,7 +224,15 @@ export class Executor {
     if (!dueNow || task.sequenceKey !== null || this.deps.stopping.aborted) return null;
     // With every slot taken the claim would only be released again.
     if (this.deps.slots.free() === 0 || !this.deps.registry.get(task.key)) return null;
-    return { leaseMs: this.deps.options.leaseMargin + QUEUE_WAIT_MS };
+    return {
+      leaseMs: this.deps.options.leaseMargin + QUEUE_WAIT_MS,
+      heartbeatLeaseMs: this.#heartbeatLeaseMs,
+    };
+  }
+
+  /** The most of a task's timeout a lease covers; the heartbeats renew it beyond. */
+  get #heartbeatLeaseMs(): number {
+    return LEASE_HEARTBEATS * this.deps.options.heartbeatInterval;
   }
 
   /**
@@ -461,6 +478,7 @@ export class Executor {
       stop: this.#stop,
       prepareChild: this.#prepareChild,
       abortGraceMs: Math.min(ABORT_GRACE_MS, this.deps.options.leaseMargin / 2),
+      beat: (abort) => this.#heartbeat.add(lease, abort),
     });
     return { kind: 'ran', definition, result, startedAt };
   }
@@ -484,19 +502,28 @@ export class Executor {
     // A success without children joins the group-committed batch; children need their own
     // statement, as they are inserted in the same statement as the parent's success.
     if (children.length === 0) {
-      const written = await this.#batcher.complete({
+      const ending = await this.#batcher.complete({
         id: lease.id,
         leaseToken: lease.leaseToken,
         deleteRow: definition.cleanSucceeded,
         startedAt,
       });
-      return recorded(written ? 'succeeded' : this.#lost(task));
+      return recorded(ending === false ? this.#lost(task) : this.#ended(task, ending));
     }
-    const childIds = await this.deps.store.completeTask(started, {
+    const written = await this.deps.store.completeTask(started, {
       deleteRow: definition.cleanSucceeded,
       children,
     });
-    return childIds === null ? recorded(this.#lost(task)) : { outcome: 'succeeded', childIds };
+    if (written === null) return recorded(this.#lost(task));
+    return { outcome: this.#ended(task, written.ending), childIds: written.childIds };
+  }
+
+  /** The outcome of a success: a cancel requested while it ran makes it `cancelled` (logged). */
+  #ended(task: AttemptOf, ending: 'succeeded' | 'cancelled'): Outcome {
+    if (ending === 'cancelled') {
+      this.logger.info({ taskId: task.id, taskKey: task.key }, 'task cancelled; its result is discarded');
+    }
+    return ending;
   }
 
   async #afterFailure(
@@ -510,9 +537,12 @@ export class Executor {
     // the attempt is given back.
     if (aborted?.kind === 'stop') return this.#release(lease, task, RELEASED_BY_STOP);
     if (aborted?.kind === 'deadline') return this.#release(lease, task, RELEASED_AT_DEADLINE);
+    if (aborted?.kind === 'lease lost') return this.#lost(task);
+    if (aborted?.kind === 'cancel') return this.#cancel(lease, task, aborted.reason);
     const signal = controlSignalOf(thrown);
+    if (signal?.kind === 'cancel') return this.#cancel(lease, task, signal.reason);
     const reason = `attempt ${task.attempts}: ${describeThrown(thrown)}`;
-    if (signal?.kind === 'cancel' || task.attempts >= task.maxAttempts) {
+    if (signal?.kind === 'fail' || task.attempts >= task.maxAttempts) {
       return this.#fail(lease, task, reason, null);
     }
     const delayMs = signal?.kind === 'retry-after' ? signal.delayMs : retryDelay(definition, task.attempts);
@@ -520,8 +550,16 @@ export class Executor {
   }
 
   async #release(lease: StartedLease, task: AttemptOf, reason: string): Promise<Outcome> {
-    const released = await this.deps.store.releaseTask(lease, reason);
-    return released ? 'released' : this.#lost(task);
+    const status = await this.deps.store.releaseTask(lease, reason);
+    if (status === null) return this.#lost(task);
+    return status === 'cancelled' ? this.#ended(task, 'cancelled') : 'released';
+  }
+
+  /** Transition "cancel": an operator's cancel delivered to the handler, or CancelTask thrown. */
+  async #cancel(lease: StartedLease, task: AttemptOf, reason: string): Promise<Outcome> {
+    if (!(await this.deps.store.cancelRunning(lease, reason))) return this.#lost(task);
+    this.logger.info({ taskId: task.id, taskKey: task.key, reason }, 'task cancelled');
+    return 'cancelled';
   }
 
   async #fail(
@@ -530,12 +568,13 @@ export class Executor {
     error: string,
     retryDelayMs: number | null,
   ): Promise<Outcome> {
-    const recorded = await this.deps.store.failTask(lease, { error, retryDelayMs });
-    if (!recorded) return this.#lost(task);
+    const status = await this.deps.store.failTask(lease, { error, retryDelayMs });
+    if (status === null) return this.#lost(task);
+    if (status === 'cancelled') return this.#ended(task, 'cancelled');
     const fields = { taskId: task.id, taskKey: task.key, attempt: task.attempts, error: firstLine(error) };
-    if (retryDelayMs === null) this.logger.warn(fields, 'task failed');
+    if (status === 'failed') this.logger.warn(fields, 'task failed');
     else this.logger.info({ ...fields, retryInMs: retryDelayMs }, 'task will retry');
-    return retryDelayMs === null ? 'failed' : 'retried';
+    return status === 'failed' ? 'failed' : 'retried';
   }
 
   #lost(task: AttemptOf): Outcome {

@@ -19,6 +19,7 @@ export { type ArgOf, createTaskManager, TaskManager, type TransactionOf } from '
 export {
   type CheckCallback,
   DEFAULT_CONCURRENCY,
+  DEFAULT_HEARTBEAT_INTERVAL,
   DEFAULT_INITIALIZED_TIMEOUT,
   DEFAULT_INSTANT_SCAN_INTERVAL,
   DEFAULT_LEASE_MARGIN,
@@ -47,6 +48,7 @@ export {
   type ChildEnqueueOptions,
   type CtxMarshaler,
   defineTask,
+  FailTask,
   MAX_TASK_KEY_LENGTH,
   RetryAfter,
   type TaskContext,

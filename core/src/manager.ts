@@ -285,10 +285,16 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     return this.#store.forceRerunTasks(ids, status);
   }
 
-  /** Fails a task that has not started, with `reason`; false when it is not `initialized`. */
+  /**
+   * Cancels a task, with `reason` as its last error. An `initialized` task is `cancelled` at once;
+   * a `running` one gets a cancel request: within one heartbeat the invocation running it aborts
+   * its `ctx.signal` (the reason says it was cancelled), and once its handler settled (or its lease
+   * ran out) it is `cancelled`, whatever the handler returned; it keeps its sequence key and its slot
+   * until then. Returns false for a task in neither state, or whose cancel was already asked for.
+   */
   async cancelTask(id: TaskId, reason = 'cancelled by an operator'): Promise<boolean> {
     assertIds([id]);
-    return this.#store.cancelTask(id, String(reason));
+    return (await this.#store.cancelTask(id, String(reason))) !== null;
   }
 
   /** Every task not `succeeded` (built-ins excluded), in a stable order: by id. */

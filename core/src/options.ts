@@ -21,6 +21,7 @@ export const DEFAULT_INSTANT_SCAN_INTERVAL = 100;
 export const DEFAULT_CONCURRENCY = 10;
 export const DEFAULT_TASK_TIMEOUT = MINUTE;
 export const DEFAULT_LEASE_MARGIN = 10 * SECOND;
+export const DEFAULT_HEARTBEAT_INTERVAL = 5 * SECOND;
 export const DEFAULT_MAINTENANCE_INTERVAL = MINUTE;
 export const DEFAULT_MAX_ARGUMENT_BYTES = 512 * 1024;
 export const DEFAULT_TICK_BUDGET = 10 * SECOND;
@@ -64,10 +65,18 @@ export interface TaskManagerOptions {
   /** Per-attempt deadline (ms) for tasks that set no `timeoutMs`. @defaultValue 60 s */
   taskTimeout?: number;
   /**
-   * Extra time (ms) a lease lasts beyond the task's timeout before a scanner may rescue it. Longer
-   * is safer against slow completions; shorter rescues crashed invocations sooner. @defaultValue 10 s
+   * Extra time (ms) a lease lasts beyond the part of the task's timeout it covers before a scanner
+   * may rescue it. Longer is safer against slow completions; shorter rescues crashed invocations
+   * sooner. @defaultValue 10 s
    */
   leaseMargin?: number;
+  /**
+   * How often (ms) an invocation renews the leases of its running attempts, in one statement, and
+   * learns of the cancels asked for them. A lease covers at most three heartbeats of a task's
+   * timeout (plus `leaseMargin`), so a dead invocation's tasks are rescued within that, however
+   * long their timeout. @defaultValue 5 s
+   */
+  heartbeatInterval?: number;
   /** Maintenance (abnormal check, cleanup) runs at most once per this period (ms) across all instances. @defaultValue 1 minute */
   maintenanceInterval?: number;
   /** Largest serialized argument accepted (bytes). @defaultValue 512 KiB */
@@ -94,6 +103,7 @@ export interface ResolvedOptions {
   concurrency: number;
   taskTimeout: number;
   leaseMargin: number;
+  heartbeatInterval: number;
   maintenanceInterval: number;
   maxArgumentBytes: number;
   waitUntil: WaitUntil | undefined;
@@ -121,6 +131,7 @@ export function resolveOptions(options: TaskManagerOptions): ResolvedOptions {
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
     taskTimeout: options.taskTimeout ?? DEFAULT_TASK_TIMEOUT,
     leaseMargin: options.leaseMargin ?? DEFAULT_LEASE_MARGIN,
+    heartbeatInterval: options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
     maintenanceInterval: options.maintenanceInterval ?? DEFAULT_MAINTENANCE_INTERVAL,
     maxArgumentBytes: options.maxArgumentBytes ?? DEFAULT_MAX_ARGUMENT_BYTES,
     waitUntil: options.waitUntil,
@@ -140,6 +151,7 @@ export function resolveOptions(options: TaskManagerOptions): ResolvedOptions {
     'instantScanInterval',
     'taskTimeout',
     'leaseMargin',
+    'heartbeatInterval',
     'maintenanceInterval',
     'maxArgumentBytes',
   ] as const) {
@@ -148,7 +160,7 @@ export function resolveOptions(options: TaskManagerOptions): ResolvedOptions {
       throw invalidOption(`${name} must be a number > 0, got ${String(value)}`);
     }
   }
-  for (const name of ['taskTimeout', 'leaseMargin'] as const) {
+  for (const name of ['taskTimeout', 'leaseMargin', 'heartbeatInterval'] as const) {
     if (resolved[name] > MAX_INT32)
       throw invalidOption(`${name} must be at most ${MAX_INT32} ms, got ${resolved[name]}`);
   }

@@ -29,7 +29,7 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
     {
       id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
       taskKey: varchar('task_key', { length: 64 }).notNull(),
-      status: text('status', { enum: ['initialized', 'running', 'succeeded', 'failed'] })
+      status: text('status', { enum: ['initialized', 'running', 'succeeded', 'failed', 'cancelled'] })
         .notNull()
         .default('initialized'),
       arg: jsonb('arg').notNull(),
@@ -52,6 +52,7 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
       unstartedExpiries: integer('unstarted_expiries').notNull().default(0),
       failureXid: bigint('failure_xid', { mode: 'number' }),
       priority: integer('priority').notNull().default(0),
+      cancelReason: text('cancel_reason'),
     },
     (table) => [
       index(`${name}_ready_idx`)

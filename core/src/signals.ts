@@ -10,8 +10,17 @@
  * @module
  */
 
-/** Why an attempt's signal aborted. */
-export type AbortCause = { kind: 'timeout'; timeoutMs: number } | { kind: 'deadline' } | { kind: 'stop' };
+/**
+ * Why an attempt's signal aborted: its timeout, the invocation's deadline, the manager's stop, an
+ * operator's cancel (delivered by a heartbeat), or its lease lost to another instance (rescued
+ * after the heartbeats stalled, or rerun by force).
+ */
+export type AbortCause =
+  | { kind: 'timeout'; timeoutMs: number }
+  | { kind: 'deadline' }
+  | { kind: 'stop' }
+  | { kind: 'cancel'; reason: string }
+  | { kind: 'lease lost' };
 
 export type AbortListener = (cause: AbortCause) => void;
 

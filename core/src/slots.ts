@@ -48,7 +48,7 @@ export class Slots {
   }
 }
 
-export type Outcome = 'succeeded' | 'failed' | 'retried' | 'released' | 'lost';
+export type Outcome = 'succeeded' | 'failed' | 'retried' | 'cancelled' | 'released' | 'lost';
 
 /** A task claimed ahead of a free slot. */
 export interface QueuedTask {
@@ -58,11 +58,12 @@ export interface QueuedTask {
 }
 
 export class Scope {
-  readonly counts: Pick<TickReport, 'claimed' | 'succeeded' | 'failed' | 'retried'> = {
+  readonly counts: Pick<TickReport, 'claimed' | 'succeeded' | 'failed' | 'retried' | 'cancelled'> = {
     claimed: 0,
     succeeded: 0,
     failed: 0,
     retried: 0,
+    cancelled: 0,
   };
   /** Tasks claimed ahead, in run order, waiting for a handler of this scope to free a slot. */
   readonly queue: QueuedTask[] = [];
@@ -189,7 +190,7 @@ export class Scope {
   }
 
   record(outcome: Outcome): void {
-    if (outcome === 'succeeded' || outcome === 'failed' || outcome === 'retried') this.counts[outcome]++;
+    if (outcome !== 'released' && outcome !== 'lost') this.counts[outcome]++;
   }
 
   /** Counts work of this scope (a started task, a release) until {@link Scope.workEnded}. */

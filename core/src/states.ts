@@ -5,16 +5,17 @@
  * ```
  *                 claim (commit hook: in the insert; tick, runner)
  *   initialized ─────────────────────────────────────▶ running
- *        ▲  ▲                                          │  │  │
- *        │  └──── retry / lease rescue / release ──────┘  │  │
- *        │                                     complete   │  │ fail (no retries left, cancel, bad row)
- *        │                                                ▼  ▼
- *        └────────────── force rerun ─────────────  succeeded  failed
+ *     ▲  ▲  │                                          │  │  │  │
+ *     │  │  │ cancel    ┌── retry / rescue / release ──┘  │  │  │ cancel (requested, CancelTask)
+ *     │  └──┼───────────┘                      complete   │  │  ▼
+ *     │     │                                             ▼  ▼  cancelled
+ *     │     └──────────────────────────▶ cancelled  succeeded  failed (no retries left, FailTask, bad row)
+ *     └──────────── force rerun (from succeeded, failed, cancelled, running) ──────────┘
  * ```
  * @module
  */
 
-export const TASK_STATES = ['initialized', 'running', 'succeeded', 'failed'] as const;
+export const TASK_STATES = ['initialized', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
 export type TaskStatus = (typeof TASK_STATES)[number];
 
@@ -28,6 +29,12 @@ export const TRANSITIONS = [
   },
   { from: 'running', to: 'succeeded', name: 'complete', by: 'executor' },
   { from: 'running', to: 'failed', name: 'fail', by: 'executor, lease rescue' },
+  {
+    from: 'running',
+    to: 'cancelled',
+    name: 'cancel',
+    by: 'executor (cancel requested, CancelTask thrown), lease rescue (cancel requested)',
+  },
   { from: 'running', to: 'initialized', name: 'retry', by: 'executor' },
   { from: 'running', to: 'initialized', name: 'rescue', by: 'tick, runner (lease expired)' },
   {
@@ -38,6 +45,7 @@ export const TRANSITIONS = [
   },
   { from: 'succeeded', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },
   { from: 'failed', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },
+  { from: 'cancelled', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin' },
   {
     from: 'running',
     to: 'initialized',
@@ -45,7 +53,7 @@ export const TRANSITIONS = [
     by: 'forceRerunTasks, admin (fences the old lease)',
   },
   { from: 'initialized', to: 'initialized', name: 'force rerun', by: 'forceRerunTasks, admin (due now)' },
-  { from: 'initialized', to: 'failed', name: 'cancel', by: 'cancelTask, admin' },
+  { from: 'initialized', to: 'cancelled', name: 'cancel', by: 'cancelTask, admin' },
 ] as const satisfies readonly { from: TaskStatus; to: TaskStatus; name: string; by: string }[];
 
 export type TransitionName = (typeof TRANSITIONS)[number]['name'];

@@ -205,12 +205,28 @@ export function retryDelay(definition: TaskDefinition<any, any, any>, retry: num
   }
 }
 
-/** Thrown by a handler to fail its task at once, without further retries. */
+/**
+ * Thrown by a handler to cancel its task: it ends `cancelled` (not `failed`, and never retried),
+ * with `reason` as its last error. For work that has become pointless, such as a mail to an
+ * account that was deleted meanwhile.
+ */
 export class CancelTask extends Error {
   readonly gtaSignal = 'cancel';
   constructor(reason = 'cancelled by its handler') {
     super(reason);
     this.name = 'CancelTask';
+  }
+}
+
+/**
+ * Thrown by a handler to fail its task at once, whatever retries it has left: for a reason retrying
+ * cannot fix (bad input, a permanent refusal). The task ends `failed` with this error.
+ */
+export class FailTask extends Error {
+  readonly gtaSignal = 'fail';
+  constructor(reason = 'failed by its handler, not to be retried') {
+    super(reason);
+    this.name = 'FailTask';
   }
 }
 
@@ -232,10 +248,12 @@ export class RetryAfter extends Error {
 /** The control signal carried by a thrown value, recognised without `instanceof`. */
 export function controlSignalOf(
   thrown: unknown,
-): { kind: 'cancel' } | { kind: 'retry-after'; delayMs: number } | null {
+): { kind: 'cancel'; reason: string } | { kind: 'fail' } | { kind: 'retry-after'; delayMs: number } | null {
   if (typeof thrown !== 'object' || thrown === null) return null;
-  const candidate = thrown as { gtaSignal?: unknown; delayMs?: unknown };
-  if (candidate.gtaSignal === 'cancel') return { kind: 'cancel' };
+  const candidate = thrown as { gtaSignal?: unknown; delayMs?: unknown; message?: unknown };
+  if (candidate.gtaSignal === 'cancel')
+    return { kind: 'cancel', reason: String(candidate.message ?? 'cancelled') };
+  if (candidate.gtaSignal === 'fail') return { kind: 'fail' };
   if (candidate.gtaSignal === 'retry-after')
     return { kind: 'retry-after', delayMs: safeDelay(candidate.delayMs) };
   return null;

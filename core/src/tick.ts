@@ -72,7 +72,16 @@ function claimWanted(executor: Executor, scope: Scope): number {
 
 /** A tick's report of nothing done. */
 export function emptyReport(started = Date.now()): TickReport {
-  const zero = { claimed: 0, succeeded: 0, failed: 0, retried: 0, rescued: 0, cleaned: 0, abnormal: 0 };
+  const zero = {
+    claimed: 0,
+    succeeded: 0,
+    failed: 0,
+    retried: 0,
+    cancelled: 0,
+    rescued: 0,
+    cleaned: 0,
+    abnormal: 0,
+  };
   return { ...zero, maintenance: false, durationMs: Date.now() - started };
 }
 
@@ -136,7 +145,7 @@ export async function runTick(executor: Executor, options: TickOptions): Promise
   }
   return {
     ...scope.counts,
-    rescued: rescue.retried + rescue.failed,
+    rescued: rescue.retried + rescue.failed + rescue.cancelled,
     cleaned: maintenance.cleaned,
     abnormal: maintenance.abnormal,
     maintenance: maintenance.ran,

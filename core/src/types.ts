@@ -43,6 +43,8 @@ export interface TaskRow {
   updatedAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** Why a cancel was requested while the task ran; it ends `cancelled` once its handler settled. */
+  cancelReason: string | null;
 }
 
 /**
@@ -112,6 +114,8 @@ export interface TickReport {
   succeeded: number;
   failed: number;
   retried: number;
+  /** Tasks that ended `cancelled`: an operator's cancel delivered to their handler, or CancelTask thrown. */
+  cancelled: number;
   /** Running tasks whose lease had expired, moved back to `initialized` (or `failed` when out of attempts). */
   rescued: number;
   /** Succeeded tasks older than `storageTimeout`, deleted by maintenance. */

@@ -3,8 +3,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManager, defineTask, migrate, silentLogger } from '../src/index.js';
-import { sleep, waitUntilCollector, within } from './support/concurrency.js';
+import { Gate, Pools, sleep, waitUntilCollector, within } from './support/concurrency.js';
 import { createPostgresDatabase, postgresAvailable, type TestDatabase } from './support/databases.js';
+import { gatedDb } from './support/gated-db.js';
 
 const hasPostgres = await postgresAvailable();
 
@@ -70,5 +71,137 @@ describe.skipIf(!hasPostgres)('priorities', () => {
     expect(lowAfterCommit).toBeLessThanOrEqual(held!.count);
     await ticking;
     await collector.settled();
+  });
+});
+
+describe.skipIf(!hasPostgres)('cancelling running work, and heartbeats', () => {
+  let database: TestDatabase;
+  const pools = new Pools();
+  beforeAll(async () => {
+    database = await createPostgresDatabase();
+    await migrate(database.db, { table: 'beats' });
+  });
+  afterAll(async () => {
+    await pools.close();
+    await database?.close();
+  });
+
+  const fresh = async () => database.exec(`delete from beats`);
+  const rowOf = async (id: number) =>
+    (
+      await database.query<{ status: string; attempts: number; last_error: string | null }>(
+        'select status, attempts, last_error from beats where id = $1',
+        [id],
+      )
+    )[0];
+
+  it('a task cancelled from another instance sees its signal abort within a heartbeat, and ends cancelled', async () => {
+    await fresh();
+    const running = new Gate();
+    let abortedAfterMs: number | null = null;
+    let cancelledAt = 0;
+    const task = defineTask({
+      key: 'long',
+      timeoutMs: 60_000,
+      handler: (_arg: unknown, ctx) =>
+        new Promise<void>((resolve) => {
+          running.open();
+          ctx.signal.addEventListener('abort', () => {
+            abortedAfterMs = Date.now() - cancelledAt;
+            // Ignores the abort and returns a success: it is discarded.
+            resolve();
+          });
+        }),
+    });
+    const worker = createTaskManager({
+      db: pools.open(database.url!, 3).db,
+      table: 'beats',
+      tasks: [task],
+      logger: silentLogger,
+      heartbeatInterval: 200,
+    });
+    const operator = createTaskManager({
+      db: pools.open(database.url!, 2).db,
+      table: 'beats',
+      tasks: [],
+      logger: silentLogger,
+    });
+    const [id] = await database.db.transaction((tx: any) => worker.enqueueMany(task, [{}], { tx }));
+    const collector = waitUntilCollector();
+    await worker.tick({ budgetMs: 1000, waitUntil: collector.waitUntil });
+    await running.opened;
+    cancelledAt = Date.now();
+    expect(await operator.cancelTask(id!, 'no longer wanted')).toBe(true);
+    await within(5000, 'the handler to settle', collector.settled());
+    // Within one heartbeat (200 ms), with room for the statement and a busy machine.
+    expect(abortedAfterMs).not.toBeNull();
+    expect(abortedAfterMs!).toBeLessThan(200 + 400);
+    expect(await rowOf(id!)).toMatchObject({ status: 'cancelled', last_error: 'no longer wanted' });
+  });
+
+  it('a dead invocation’s 60-second task is rescued within a few heartbeats; a live one’s never', async () => {
+    await fresh();
+    const gated = gatedDb(database.db);
+    const runs: string[] = [];
+    const live = new Gate();
+    const task = defineTask({
+      key: 'minute',
+      timeoutMs: 60_000,
+      retryTimes: 1,
+      handler: async ({ who }: { who: string }) => {
+        runs.push(who);
+        // The first run's invocation dies under it; the rescued run finishes.
+        if (who === 'dies' && runs.filter((run) => run === 'dies').length === 1)
+          return new Promise<void>(() => {});
+        if (who === 'lives') await live.opened;
+      },
+    });
+    const options = {
+      table: 'beats',
+      tasks: [task],
+      logger: silentLogger,
+      heartbeatInterval: 200,
+      leaseMargin: 300,
+    };
+    const dying = createTaskManager({ ...options, db: gated.db });
+    const healthy = createTaskManager({ ...options, db: pools.open(database.url!, 3).db });
+    const scanner = createTaskManager({ ...options, db: pools.open(database.url!, 3).db });
+    const [dies] = await database.db.transaction((tx: any) =>
+      dying.enqueueMany(task, [{ who: 'dies' }], { tx }),
+    );
+    void dying.tick({ budgetMs: 500 });
+    await within(
+      5000,
+      'its start recorded',
+      (async () => {
+        while (
+          (await database.query(`select 1 from beats where id = $1 and started_at is not null`, [dies]))
+            .length === 0
+        )
+          await sleep(10);
+      })(),
+    );
+    gated.die();
+    const diedAt = Date.now();
+    const [lives] = await database.db.transaction((tx: any) =>
+      healthy.enqueueMany(task, [{ who: 'lives' }], { tx }),
+    );
+    const healthyTicks = waitUntilCollector();
+    await healthy.tick({ budgetMs: 500, waitUntil: healthyTicks.waitUntil });
+    // Another instance scans for 3 s: the dead lease (3 heartbeats = 600 ms, + 300 ms) runs out; the live one is renewed.
+    let rescuedAfterMs: number | null = null;
+    const scans = waitUntilCollector();
+    while (Date.now() - diedAt < 3000) {
+      const report = await scanner.tick({ budgetMs: 100, waitUntil: scans.waitUntil });
+      if (report.rescued > 0 && rescuedAfterMs === null) rescuedAfterMs = Date.now() - diedAt;
+      await sleep(50);
+    }
+    live.open();
+    await Promise.all([healthyTicks.settled(), scans.settled()]);
+    expect(rescuedAfterMs).not.toBeNull();
+    expect(rescuedAfterMs!).toBeLessThan(2000);
+    expect(runs.filter((who) => who === 'dies')).toEqual(['dies', 'dies']);
+    expect(runs.filter((who) => who === 'lives')).toEqual(['lives']);
+    expect(await rowOf(lives!)).toMatchObject({ status: 'succeeded', attempts: 1 });
   });
 });

@@ -8,7 +8,7 @@ describe('the state machine in README.md', () => {
   it('lists every transition of core/src/states.ts in its table, and no other', () => {
     const tableRows = readme
       .split('\n')
-      .filter((line) => /^\| (initialized|running|succeeded|failed) \|/.test(line))
+      .filter((line) => /^\| (initialized|running|succeeded|failed|cancelled) \|/.test(line))
       .map((line) => line.trim());
     const expected = TRANSITIONS.map((t) => `| ${t.from} | ${t.to} | ${t.name} | ${t.by} |`);
     expect(tableRows).toEqual(expected);
@@ -18,7 +18,7 @@ describe('the state machine in README.md', () => {
     const arrows = readme
       .split('\n')
       .map((line) => line.trim())
-      .filter((line) => /^(initialized|running|succeeded|failed) --> /.test(line));
+      .filter((line) => /^(initialized|running|succeeded|failed|cancelled) --> /.test(line));
     const pairs = new Map<string, string[]>();
     for (const t of TRANSITIONS) {
       const pair = `${t.from} --> ${t.to}`;

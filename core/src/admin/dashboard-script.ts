@@ -6,7 +6,7 @@
  */
 export const DASHBOARD_SCRIPT = String.raw`
 'use strict';
-const STATUSES = ['initialized', 'running', 'succeeded', 'failed'];
+const STATUSES = ['initialized', 'running', 'succeeded', 'failed', 'cancelled'];
 const REFRESH_MS = 2000;
 const CHART_MINUTES = 60;
 // The API sits beside the page, wherever the app is mounted (/admin or /admin/ alike).
@@ -202,7 +202,7 @@ function renderDetail(task) {
     ...field('sequence key', task.sequenceKey),
   );
   $('detail-fields').dataset.status = task.status;
-  $('cancel').disabled = task.status !== 'initialized';
+  $('cancel').disabled = !(task.status === 'initialized' || (task.status === 'running' && !task.cancelReason));
   $('rerun').dataset.status = task.status;
 }
 
@@ -314,7 +314,10 @@ $('rerun').addEventListener('click', () => {
 });
 $('cancel').addEventListener('click', () => {
   const id = state.selectedId;
-  const reason = prompt('Cancel task ' + id + '? It will fail with this reason:', 'cancelled by an operator');
+  const reason = prompt(
+    'Cancel task ' + id + '? It ends cancelled with this reason (a running one once its handler stopped):',
+    'cancelled by an operator',
+  );
   if (reason === null) return;
   act(
     () => post('api/tasks/' + id + '/cancel', reason.trim() ? { reason: reason.trim() } : {}),

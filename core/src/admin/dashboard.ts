@@ -46,7 +46,7 @@ const STYLE = `
   td.error { color: var(--fail); width: 100%; max-width: 0; overflow: hidden; text-overflow: ellipsis; }
   .status { padding: 0 0.45rem; border-radius: 1rem; font-size: 0.85rem; }
   .initialized { background: #ddf4ff; } .running { background: #fff8c5; }
-  .succeeded { background: #dafbe1; } .failed { background: #ffebe9; }
+  .succeeded { background: #dafbe1; } .failed { background: #ffebe9; } .cancelled { background: #eaeef2; }
   form.filters { display: flex; gap: 0.5rem; flex-wrap: wrap; align-items: end; margin-bottom: 0.5rem; }
   form.filters label { display: flex; flex-direction: column; font-size: 0.8rem; color: var(--muted); }
   input, select, button { font: inherit; }
@@ -157,7 +157,7 @@ export function dashboardPage({
     <section aria-labelledby="keys-title">
       <h2 id="keys-title">By task key</h2>
       <table>
-        <thead><tr><th>key</th><th>initialized</th><th>running</th><th>succeeded</th><th>failed</th></tr></thead>
+        <thead><tr><th>key</th><th>initialized</th><th>running</th><th>succeeded</th><th>failed</th><th>cancelled</th></tr></thead>
         <tbody id="by-key"></tbody>
       </table>
     </section>

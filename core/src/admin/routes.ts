@@ -72,7 +72,11 @@ export function apiRoutes(manager: TaskManager<any>): Hono<AdminEnv> {
     const { id } = c.req.valid('param');
     const { reason = DEFAULT_CANCEL_REASON } = c.req.valid('json');
     if (!(await manager.cancelTask(id, reason))) {
-      return refusal(c, id, 'only a task that has not started (initialized) can be cancelled');
+      return refusal(
+        c,
+        id,
+        'only a task that has not ended (initialized, or running and not yet asked) can be cancelled',
+      );
     }
     return c.json({ task: await manager.getTask(id) });
   });

@@ -119,7 +119,7 @@ export const rerunOneBody = named(
 
 export const cancelBody = named(
   'CancelRequest',
-  'Why the task is cancelled; stored as its last error.',
+  'Why the task is cancelled; stored as its last error (a running task gets it once its handler settled).',
   z.strictObject({ reason: z.string().min(1).max(MAX_REASON_LENGTH).optional() }),
 );
 
@@ -175,6 +175,7 @@ export const taskSchema = named(
     updatedAt: isoTimeOut,
     startedAt: isoTimeOut.nullable(),
     finishedAt: isoTimeOut.nullable(),
+    cancelReason: z.string().nullable(),
   }),
 );
 
@@ -235,6 +236,7 @@ export const tickResponse = named(
     succeeded: z.int().min(0),
     failed: z.int().min(0),
     retried: z.int().min(0),
+    cancelled: z.int().min(0),
     rescued: z.int().min(0),
     cleaned: z.int().min(0),
     abnormal: z.int().min(0),

@@ -12,6 +12,8 @@ import type { TaskId } from '../types.js';
 import {
   completeTasks,
   completionCtes,
+  type Ending,
+  heldByLease,
   type LeaseRef,
   leaseKey,
   type Success,
@@ -46,6 +48,11 @@ export interface ClaimOptions {
   initializedTimeout: number;
   /** Tasks whose timeout is longer than this are left alone (they would outlive the invocation). */
   maxTimeoutMs?: number;
+  /**
+   * The most of a task's timeout a lease covers: beyond it, the heartbeats of the invocation that
+   * runs the task renew its lease, so that a dead invocation's tasks are rescued in seconds.
+   */
+  heartbeatLeaseMs: number;
 }
 
 interface ClaimParts {
@@ -103,7 +110,7 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
         status = 'running',
         attempts = task.attempts + 1,
         lease_token = ${leaseToken}::uuid,
-        lease_expires_at = ${now} + ((task.timeout_ms + ${leaseMs}::float8) * interval '1 millisecond'),
+        lease_expires_at = ${now} + ((least(task.timeout_ms, ${options.heartbeatLeaseMs}::int) + ${leaseMs}::float8) * interval '1 millisecond'),
         started_at = null,
         finished_at = null,
         updated_at = ${now}
@@ -111,7 +118,8 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
       where task.id = candidates.id and task.status = 'initialized'
       returning ${sql.join(returning, sql`, `)}`,
     columns: returning.length,
-    rowsOf: (returned) => inRunOrder(returned.map((row) => claimedRow(row, leaseToken, leaseMs))),
+    rowsOf: (returned) =>
+      inRunOrder(returned.map((row) => claimedRow(row, leaseToken, leaseMs, options.heartbeatLeaseMs))),
   };
 }
 
@@ -186,65 +194,102 @@ export interface Batch {
   starts: StartRecord[];
   /** A claim of due tasks riding along. */
   claim: ClaimOptions | undefined;
+  /** Leases of running attempts to renew ({@link renewalUpdate}), read back with their cancel requests. */
+  renewals?: Renewals;
+}
+
+/** The heartbeat of an invocation: its running attempts' leases, renewed to `leaseMs` from now. */
+export interface Renewals {
+  leases: LeaseRef[];
+  leaseMs: number;
 }
 
 /** What one batched statement wrote: the leases of the successes and starts, and the rows claimed. */
 export interface BatchResult {
-  completed: Set<string>;
+  /** How each completed lease ended (a cancel requested meanwhile makes it `cancelled`). */
+  completed: Map<string, Ending>;
   started: Set<string>;
   claimed: SelectedRow[];
+  /** Each renewed lease (those missing were lost), with its cancel's reason when one was requested. */
+  renewed: Map<string, string | null>;
 }
 
 /**
- * {@link completeTasks}, start records and {@link claimTasks} in one statement, saving round trips.
- * The claim touches `initialized` rows, the others `running` ones, and no lease is both completed
- * and started in one batch, so no row is written twice. A successor in a sequence whose
- * predecessor completes here is claimed by a later statement, as this one's snapshot still sees
- * the predecessor running.
+ * {@link completeTasks}, start records, lease renewals and {@link claimTasks} in one statement,
+ * saving round trips. The claim touches `initialized` rows, the others `running` ones, and the
+ * batcher never puts one lease in two of them, so no row is written twice. A successor in a
+ * sequence whose predecessor completes here is claimed by a later statement, as this one's
+ * snapshot still sees the predecessor running.
  */
 export async function writeBatch(context: StorageContext, batch: Batch): Promise<BatchResult> {
   const { successes, starts } = batch;
+  const renewals = batch.renewals && batch.renewals.leases.length > 0 ? batch.renewals : undefined;
   const claim =
     batch.claim && batch.claim.limit > 0 && batch.claim.keys.length > 0 && batch.claim.ids?.length !== 0
       ? batch.claim
       : undefined;
-  if (starts.length === 0 && !claim) {
-    return { completed: await completeTasks(context, successes), started: new Set(), claimed: [] };
+  const none: BatchResult = { completed: new Map(), started: new Set(), claimed: [], renewed: new Map() };
+  if (starts.length === 0 && !renewals && !claim) {
+    return { ...none, completed: await completeTasks(context, successes) };
   }
-  if (successes.length === 0 && starts.length === 0) {
-    return { completed: new Set(), started: new Set(), claimed: await claimTasks(context, claim!) };
+  if (successes.length === 0 && starts.length === 0 && !renewals) {
+    return { ...none, claimed: await claimTasks(context, claim!) };
   }
-  const writes: SQL[] = [];
-  if (successes.length > 0) writes.push(completionCtes(context, successes));
-  // A statement that only records starts need not wait for the WAL flush: were it lost in a
-  // database crash, the starts would only read as not recorded, which costs no attempt.
-  const startsOnly = successes.length === 0 && !claim;
-  if (starts.length > 0) writes.push(sql`started as (${startsUpdate(context, starts, startsOnly)})`);
-  const listed = (cte: string, present: boolean) =>
-    present
-      ? sql`(select coalesce(json_agg(json_build_array(id, lease_token)), '[]') from ${sql.raw(cte)})::text`
-      : sql`'[]'`;
-  const lists = sql`${listed('done', successes.length > 0)} as done, ${listed('started', starts.length > 0)} as started`;
+  // Each write's CTE, and how its rows are listed in the statement's last row.
+  const writes: { cte: SQL; list: SQL }[] = [];
+  if (successes.length > 0) {
+    writes.push({ cte: completionCtes(context, successes), list: listOf('done', sql`ending`) });
+  }
+  // A statement that only records starts and renews leases need not wait for the WAL flush: were
+  // it lost in a database crash, the starts would only read as not recorded, which costs no
+  // attempt, and a renewal as not sent, which the next heartbeat sends again.
+  const noFlush = successes.length === 0 && !claim;
+  if (starts.length > 0) {
+    writes.push({
+      cte: sql`started as (${startsUpdate(context, starts, noFlush)})`,
+      list: listOf('started'),
+    });
+  }
+  if (renewals) {
+    writes.push({
+      cte: sql`renewed as (${renewalUpdate(context, renewals, noFlush && starts.length === 0)})`,
+      list: listOf('renewed', sql`cancel_reason`),
+    });
+  }
+  const lists = sql.join(
+    writes.map(({ list }, index) => sql`${list} as ${sql.raw(`list_${index}`)}`),
+    sql`, `,
+  );
+  const listNames = writes.map((_, index) => `list_${index}`);
   const run = async (withClaim: boolean): Promise<BatchResult> => {
     const parts = claim && withClaim ? claimParts(context, claim) : undefined;
+    const ctes = writes.map(({ cte }) => cte);
     // With a claim: one row per claimed task, and one more, null but for the lists of writes.
     const statement = parts
-      ? sql`with ${sql.join([...writes, parts.candidates, sql`claimed as (${parts.update})`], sql`, `)}
-          select claimed.*, null as done, null as started from claimed
+      ? sql`with ${sql.join([...ctes, parts.candidates, sql`claimed as (${parts.update})`], sql`, `)}
+          select claimed.*, ${sql.raw(listNames.map((name) => `null as ${name}`).join(', '))} from claimed
           union all select ${sql.raw('null, '.repeat(parts.columns))}${lists}`
-      : sql`with ${sql.join(writes, sql`, `)} select ${lists}`;
-    const rows = await queryRows<ClaimedColumns & { done: string | null; started: string | null }>(
+      : sql`with ${sql.join(ctes, sql`, `)} select ${lists}`;
+    const rows = await queryRows<ClaimedColumns & Record<string, string | null>>(
       context.db,
-      startsOnly || (!parts && successes.length === 0) ? 'record start' : 'complete and claim',
+      noFlush && !parts ? 'record start' : 'complete and claim',
       statement,
     );
     const claimed: ClaimedColumns[] = [];
-    let result: BatchResult = { completed: new Set(), started: new Set(), claimed: [] };
+    let listed: Record<string, string> | undefined;
     for (const row of rows) {
-      if (row.done === null) claimed.push(row);
-      else result = { ...result, completed: keysOf(row.done), started: keysOf(row.started!) };
+      if (row.list_0 === null) claimed.push(row);
+      else listed = row as Record<string, string>;
     }
-    return { ...result, claimed: parts ? parts.rowsOf(claimed) : [] };
+    const written = writes.map(
+      (_, index) => JSON.parse(listed?.[`list_${index}`] ?? '[]') as [string, string, string | null][],
+    );
+    let next = 0;
+    const result: BatchResult = { ...none, claimed: parts ? parts.rowsOf(claimed) : [] };
+    if (successes.length > 0) result.completed = new Map(keyed(written[next++]!) as [string, Ending][]);
+    if (starts.length > 0) result.started = new Set(keyed(written[next++]!).map(([key]) => key));
+    if (renewals) result.renewed = new Map(keyed(written[next++]!));
+    return result;
   };
   return claim
     ? claimRacing(
@@ -254,10 +299,29 @@ export async function writeBatch(context: StorageContext, batch: Batch): Promise
     : run(false);
 }
 
-/** The {@link leaseKey}s of a JSON list of `[id, lease token]` pairs. */
-function keysOf(json: string): Set<string> {
-  const leases = JSON.parse(json) as [string, string][];
-  return new Set(leases.map(([id, leaseToken]) => leaseKey({ id: Number(id), leaseToken })));
+/** A JSON list of `[id, lease token, extra]` of the rows a write CTE named `cte` returned. */
+function listOf(cte: string, extra: SQL = sql`null`): SQL {
+  return sql`(select coalesce(json_agg(json_build_array(id, lease_token, ${extra})), '[]') from ${sql.raw(cte)})::text`;
+}
+
+/** The `[leaseKey, extra]` pairs of a list of {@link listOf}. */
+function keyed(list: [string, string, string | null][]): [string, string | null][] {
+  return list.map(([id, leaseToken, extra]) => [leaseKey({ id: Number(id), leaseToken }), extra]);
+}
+
+/**
+ * Renews the leases of running attempts to `leaseMs` from now, and reads back the cancel each may
+ * have been asked for: `lease_expires_at` is indexed (the rescue's index), so this is a full update,
+ * which is why a heartbeat renews at most once per interval, in one statement for all its attempts.
+ */
+function renewalUpdate(context: StorageContext, renewals: Renewals, noFlush: boolean): SQL {
+  const list = renewals.leases.map(({ id, leaseToken }) => ({ id, leaseToken })).sort((a, b) => a.id - b.id);
+  const flush = noFlush ? sql`, (select set_config('synchronous_commit', 'off', true)) as no_flush` : sql``;
+  return sql`update ${tableOf(context)} as task
+      set lease_expires_at = ${nowOf(context)} + ${millis(renewals.leaseMs)}
+      from jsonb_to_recordset(${jsonParam(list)}) as lease(id bigint, "leaseToken" uuid)${flush}
+      where ${heldByLease(renewals.leases)}
+      returning task.id::text as id, lease."leaseToken"::text as lease_token, task.cancel_reason`;
 }
 
 /** The start of a running attempt's handler, `agoMs` before the statement that records it. */
@@ -278,11 +342,7 @@ function startsUpdate(context: StorageContext, starts: StartRecord[], noFlush: b
   return sql`update ${tableOf(context)} as task
       set started_at = ${startTime(context, sql`lease."agoMs"`)}
       from jsonb_to_recordset(${jsonParam(list)}) as lease(id bigint, "leaseToken" uuid, "agoMs" float8)${flush}
-      where task.id = any(${arrayParam(
-        list.map((lease) => lease.id),
-        'bigint',
-      )})
-        and task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'
+      where ${heldByLease(list)}
         and task.started_at is null
       returning task.id::text as id, lease."leaseToken"::text as lease_token`;
 }

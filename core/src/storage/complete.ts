@@ -2,6 +2,9 @@
  * Finishing a claimed task. Every statement here is guarded by `status = 'running'` and the
  * claim's lease token, so an executor whose lease expired (and whose task was rescued and claimed
  * again) can never overwrite the newer attempt's result: its statement matches no row.
+ *
+ * A task whose cancel was requested while it ran (`cancel_reason`) ends `cancelled` whatever its
+ * attempt's outcome: a late success, a failure, a retry or a release is discarded for it.
  * @module
  */
 import { type SQL, sql } from 'drizzle-orm';
@@ -40,36 +43,82 @@ function held(lease: LeaseRef) {
   return sql`id = ${lease.id}::bigint and lease_token = ${lease.leaseToken}::uuid and status = 'running'`;
 }
 
+/** Whether the task's cancel was requested while it ran: its outcome is then `cancelled`. */
+const CANCEL_REQUESTED = sql`cancel_reason is not null`;
+
+/** `expression`, or for a task whose cancel was requested, `instead`. */
+function unlessCancelled(expression: SQL, instead: SQL): SQL {
+  return sql`case when ${CANCEL_REQUESTED} then ${instead} else ${expression} end`;
+}
+
+/** An outcome a claimed task ends with. */
+export type Ending = 'succeeded' | 'cancelled';
+
 /**
  * Transition "complete": `running` → `succeeded` (or the row deleted with `cleanSucceeded`), with
  * the nested tasks inserted in the same statement, so they exist exactly when the parent succeeded.
- * Returns null when the lease was lost, else the children's ids in submission order.
+ * A task whose cancel was requested meanwhile turns `cancelled` instead, and gets no children.
+ * Returns null when the lease was lost, else how it ended and its children's ids in submission order.
  */
 export async function completeTask(
   context: StorageContext,
   lease: StartedLease,
   options: { deleteRow: boolean; children: NewTask[] },
-): Promise<TaskId[] | null> {
+): Promise<{ ending: Ending; childIds: TaskId[] } | null> {
   const table = tableOf(context);
   const now = nowOf(context);
-  const finish = options.deleteRow
-    ? sql`delete from ${table} where ${held(lease)} returning id`
+  const succeed = options.deleteRow
+    ? sql`delete from ${table} where ${held(lease)} and not ${CANCEL_REQUESTED} returning id`
     : sql`update ${table} set status = 'succeeded', lease_token = null, lease_expires_at = null,
           ${recordStart(context, lease.startedAgoMs)}, finished_at = ${now}, updated_at = ${now}
-        where ${held(lease)} returning id`;
+        where ${held(lease)} and not ${CANCEL_REQUESTED} returning id`;
+  const cancel = sql`update ${table} set ${cancelledColumns(context, lease.startedAgoMs)}
+        where ${held(lease)} and ${CANCEL_REQUESTED} returning id`;
   const children =
     options.children.length > 0
       ? sql`, children as (${insertChildren(context, options.children)})
-           select (select count(*) from done)::int as done,
+           select (select count(*) from done)::int as done, (select count(*) from cancelled)::int as cancelled,
                   (select coalesce(json_agg(id::text order by id), '[]') from children)::text as children`
-      : sql` select (select count(*) from done)::int as done, '[]' as children`;
-  const [row] = await queryRows<{ done: number; children: string }>(
+      : sql` select (select count(*) from done)::int as done, (select count(*) from cancelled)::int as cancelled,
+               '[]' as children`;
+  const [row] = await queryRows<{ done: number; cancelled: number; children: string }>(
     context.db,
     'complete',
-    sql`with done as (${finish})${children}`,
+    sql`with done as (${succeed}), cancelled as (${cancel})${children}`,
   );
+  if (row && Number(row.cancelled) > 0) return { ending: 'cancelled', childIds: [] };
   if (!row || Number(row.done) === 0) return null;
-  return (JSON.parse(row.children) as string[]).map(Number);
+  return { ending: 'succeeded', childIds: (JSON.parse(row.children) as string[]).map(Number) };
+}
+
+/**
+ * The columns of transition "cancel" for a running task (its cancel requested, or its handler
+ * threw `CancelTask`): `cancelled`, with the cancel's reason as its last error.
+ */
+function cancelledColumns(context: StorageContext, startedAgoMs: number | SQL, reason?: string): SQL {
+  const now = nowOf(context);
+  const why = reason === undefined ? sql`cancel_reason` : sql`coalesce(cancel_reason, ${reason})`;
+  return sql`status = 'cancelled', last_error = ${why}, lease_token = null, lease_expires_at = null,
+    ${recordStart(context, startedAgoMs)}, finished_at = ${now}, updated_at = ${now}`;
+}
+
+/**
+ * Transition "cancel" for a running task whose attempt ended on a cancel: an operator's, delivered
+ * by a heartbeat, or the handler's thrown `CancelTask` (`reason`). Returns false when the lease
+ * was lost.
+ */
+export async function cancelRunning(
+  context: StorageContext,
+  lease: StartedLease,
+  reason: string,
+): Promise<boolean> {
+  const rows = await queryRows(
+    context.db,
+    'cancel',
+    sql`update ${tableOf(context)} set ${cancelledColumns(context, lease.startedAgoMs, reason)}
+      where ${held(lease)} returning id`,
+  );
+  return rows.length > 0;
 }
 
 /** Identifies one claim: the same task id claimed again carries a new token. */
@@ -84,30 +133,50 @@ export interface Success extends StartedLease {
 
 /**
  * Transition "complete" for many tasks in one statement, each row guarded by its own lease exactly
- * as in {@link completeTask}, for tasks without children. Returns the {@link leaseKey}s that were
- * still held; the others were lost and wrote nothing.
+ * as in {@link completeTask}, for tasks without children. Returns how each lease still held ended,
+ * by {@link leaseKey}; the others were lost and wrote nothing.
  */
-export async function completeTasks(context: StorageContext, successes: Success[]): Promise<Set<string>> {
-  if (successes.length === 0) return new Set();
-  const rows = await queryRows<{ id: string; lease_token: string }>(
+export async function completeTasks(
+  context: StorageContext,
+  successes: Success[],
+): Promise<Map<string, Ending>> {
+  if (successes.length === 0) return new Map();
+  const rows = await queryRows<{ id: string; lease_token: string; ending: Ending }>(
     context.db,
     'complete',
-    sql`with ${completionCtes(context, successes)} select id, lease_token from done`,
+    sql`with ${completionCtes(context, successes)} select id, lease_token, ending from done`,
   );
-  return new Set(rows.map((row) => leaseKey({ id: Number(row.id), leaseToken: row.lease_token })));
+  return endings(rows);
+}
+
+/** How each lease of `rows` (`[id, lease token, ending]`) ended, by {@link leaseKey}. */
+export function endings(rows: { id: string; lease_token: string; ending: Ending }[]): Map<string, Ending> {
+  return new Map(
+    rows.map((row) => [leaseKey({ id: Number(row.id), leaseToken: row.lease_token }), row.ending]),
+  );
 }
 
 /**
- * The common table expressions of {@link completeTasks}, ending in `done`: the id and lease token
- * of each row written, kept as `succeeded` or deleted.
+ * The common table expressions of {@link completeTasks}, ending in `done`: the id, lease token and
+ * ending of each row written, kept as `succeeded`, deleted, or (its cancel requested) `cancelled`.
  */
 export function completionCtes(context: StorageContext, successes: Success[]): SQL {
   const kept = successes.filter((success) => !success.deleteRow);
   const removed = successes.filter((success) => success.deleteRow);
-  if (removed.length === 0) return sql`done as (${keepSucceeded(context, kept)})`;
-  if (kept.length === 0) return sql`done as (${deleteSucceeded(context, removed)})`;
-  return sql`kept as (${keepSucceeded(context, kept)}), removed as (${deleteSucceeded(context, removed)}),
-    done as (select id, lease_token from kept union all select id, lease_token from removed)`;
+  const parts: { name: string; cte: SQL }[] = [];
+  // Kept rows turn `succeeded`, or `cancelled` in the same update; removed rows are deleted unless
+  // their cancel was requested, and those turn `cancelled` in an update of their own.
+  if (kept.length > 0) parts.push({ name: 'kept', cte: keepSucceeded(context, kept) });
+  if (removed.length > 0) {
+    parts.push({ name: 'removed', cte: deleteSucceeded(context, removed) });
+    parts.push({ name: 'removed_cancelled', cte: cancelInstead(context, removed) });
+  }
+  const ctes = parts.map(({ name, cte }) => sql`${sql.raw(name)} as (${cte})`);
+  const union = sql.join(
+    parts.map(({ name }) => sql`select id, lease_token, ending from ${sql.raw(name)}`),
+    sql` union all `,
+  );
+  return sql`${sql.join(ctes, sql`, `)}, done as (${union})`;
 }
 
 /**
@@ -122,7 +191,7 @@ function leaseList(leases: StartedLease[]): SQL {
 }
 
 /** Rows held under a lease of `leases`, joined with the list as `lease`; the id array keeps the plan on the primary key. */
-function heldByLease(leases: LeaseRef[]): SQL {
+export function heldByLease(leases: LeaseRef[]): SQL {
   return sql`task.id = any(${arrayParam(
     leases.map((lease) => lease.id),
     'bigint',
@@ -132,18 +201,28 @@ const WRITTEN = sql`task.id::text as id, lease."leaseToken"::text as lease_token
 
 function keepSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
   const now = nowOf(context);
-  return sql`update ${tableOf(context)} as task set status = 'succeeded', lease_token = null,
-        lease_expires_at = null, ${recordStart(context, sql`lease."startedAgoMs"`)},
+  return sql`update ${tableOf(context)} as task
+      set status = ${unlessCancelled(sql`'succeeded'`, sql`'cancelled'`)},
+        last_error = ${unlessCancelled(sql`task.last_error`, sql`task.cancel_reason`)},
+        lease_token = null, lease_expires_at = null, ${recordStart(context, sql`lease."startedAgoMs"`)},
         finished_at = ${now}, updated_at = ${now}
       from ${leaseList(leases)}
       where ${heldByLease(leases)}
-      returning ${WRITTEN}`;
+      returning ${WRITTEN}, task.status as ending`;
 }
 
 function deleteSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
   return sql`delete from ${tableOf(context)} as task using ${leaseList(leases)}
-      where ${heldByLease(leases)}
-      returning ${WRITTEN}`;
+      where ${heldByLease(leases)} and not ${CANCEL_REQUESTED}
+      returning ${WRITTEN}, 'succeeded' as ending`;
+}
+
+/** Transition "cancel" for the listed running tasks whose cancel was requested. */
+function cancelInstead(context: StorageContext, leases: StartedLease[]): SQL {
+  return sql`update ${tableOf(context)} as task set ${cancelledColumns(context, sql`lease."startedAgoMs"`)}
+      from ${leaseList(leases)}
+      where ${heldByLease(leases)} and ${CANCEL_REQUESTED}
+      returning ${WRITTEN}, 'cancelled' as ending`;
 }
 
 /**
@@ -154,48 +233,64 @@ export const CURRENT_XID = sql`pg_current_xact_id()::text::bigint`;
 
 /**
  * Transition "retry" (`running` → `initialized`, due after `retryDelayMs`) when `retryDelayMs` is
- * a number, else transition "fail" (`running` → `failed`). Returns false when the lease was lost.
+ * a number, else transition "fail" (`running` → `failed`); a task whose cancel was requested turns
+ * `cancelled` instead. Returns the status written, or null when the lease was lost.
  */
 export async function failTask(
   context: StorageContext,
   lease: StartedLease,
   options: { error: string; retryDelayMs: number | null },
-): Promise<boolean> {
+): Promise<'failed' | 'initialized' | 'cancelled' | null> {
   const table = tableOf(context);
   const now = nowOf(context);
   const next =
     options.retryDelayMs === null
-      ? sql`status = 'failed', finished_at = ${now}, failure_xid = ${CURRENT_XID}`
-      : sql`status = 'initialized', run_at = ${now} + ${millis(options.retryDelayMs)}`;
-  const rows = await queryRows(
-    context.db,
-    'fail',
-    sql`update ${table} set ${next}, last_error = ${options.error}, lease_token = null,
-          lease_expires_at = null, ${recordStart(context, lease.startedAgoMs)}, updated_at = ${now}
-        where ${held(lease)} returning id`,
+      ? sql`status = ${unlessCancelled(sql`'failed'`, sql`'cancelled'`)}, finished_at = ${now},
+          failure_xid = ${unlessCancelled(CURRENT_XID, sql`null`)}`
+      : sql`status = ${unlessCancelled(sql`'initialized'`, sql`'cancelled'`)},
+          run_at = ${now} + ${millis(options.retryDelayMs)},
+          finished_at = ${unlessCancelled(sql`null`, now)}`;
+  return writtenStatus(
+    await queryRows<{ status: 'failed' | 'initialized' | 'cancelled' }>(
+      context.db,
+      'fail',
+      sql`update ${table} set ${next}, last_error = ${unlessCancelled(sql`${options.error}`, sql`cancel_reason`)},
+            lease_token = null, lease_expires_at = null, ${recordStart(context, lease.startedAgoMs)},
+            updated_at = ${now}
+          where ${held(lease)} returning status`,
+    ),
   );
-  return rows.length > 0;
+}
+
+function writtenStatus<Status>(rows: { status: Status }[]): Status | null {
+  return rows[0]?.status ?? null;
 }
 
 /**
  * Transition "release": `running` → `initialized`, due now, the attempt not counted, with `reason`
- * as its last error. For an attempt the manager's stop or the invocation's deadline cut short.
+ * as its last error; a task whose cancel was requested turns `cancelled` instead. For an attempt
+ * the manager's stop or the invocation's deadline cut short. Returns the status written, or null
+ * when the lease was lost.
  */
 export async function releaseTask(
   context: StorageContext,
   lease: StartedLease,
   reason: string,
-): Promise<boolean> {
+): Promise<'initialized' | 'cancelled' | null> {
   const now = nowOf(context);
-  const rows = await queryRows(
-    context.db,
-    'release',
-    sql`update ${tableOf(context)} set status = 'initialized', attempts = greatest(attempts - 1, 0),
-          run_at = ${now}, lease_token = null, lease_expires_at = null,
-          ${recordStart(context, lease.startedAgoMs)}, last_error = ${reason}, updated_at = ${now}
-        where ${held(lease)} returning id`,
+  return writtenStatus(
+    await queryRows<{ status: 'initialized' | 'cancelled' }>(
+      context.db,
+      'release',
+      sql`update ${tableOf(context)} set status = ${unlessCancelled(sql`'initialized'`, sql`'cancelled'`)},
+            attempts = ${unlessCancelled(sql`greatest(attempts - 1, 0)`, sql`attempts`)},
+            run_at = ${now}, lease_token = null, lease_expires_at = null,
+            finished_at = ${unlessCancelled(sql`null`, now)},
+            ${recordStart(context, lease.startedAgoMs)},
+            last_error = ${unlessCancelled(sql`${reason}`, sql`cancel_reason`)}, updated_at = ${now}
+          where ${held(lease)} returning status`,
+    ),
   );
-  return rows.length > 0;
 }
 
 /**
@@ -209,7 +304,9 @@ export async function releaseUnstarted(context: StorageContext, leases: LeaseRef
   const rows = await queryRows(
     context.db,
     'release unstarted',
-    sql`update ${table} as task set status = 'initialized', attempts = greatest(task.attempts - 1, 0),
+    sql`update ${table} as task set status = ${unlessCancelled(sql`'initialized'`, sql`'cancelled'`)},
+          attempts = greatest(task.attempts - 1, 0), last_error = ${unlessCancelled(sql`task.last_error`, sql`task.cancel_reason`)},
+          finished_at = ${unlessCancelled(sql`null`, nowOf(context))},
           lease_token = null, lease_expires_at = null, started_at = null, updated_at = ${nowOf(context)}
         from jsonb_to_recordset(${jsonParam(leases)}) as lease(id bigint, "leaseToken" uuid)
         where ${heldByLease(leases)}

@@ -10,12 +10,15 @@ export {
   claimTasks,
   confirmClaims,
   inClaimOrder,
+  type Renewals,
   type StartRecord,
   writeBatch,
 } from './claim.js';
 export {
+  cancelRunning,
   completeTask,
   completeTasks,
+  type Ending,
   failTask,
   type LeaseRef,
   leaseKey,

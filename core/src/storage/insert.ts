@@ -50,9 +50,13 @@ export interface NewTask {
   parentId: TaskId | null;
 }
 
-/** Claiming a task in its insert: the lease lasts its timeout plus `leaseMs`. */
+/**
+ * Claiming a task in its insert: the lease lasts its timeout (at most `heartbeatLeaseMs`, beyond
+ * which its invocation's heartbeats renew it) plus `leaseMs`.
+ */
 export interface InsertClaim {
   leaseMs: number;
+  heartbeatLeaseMs: number;
 }
 
 /** An insert's claim with the lease token it writes, drawn by the client so that it knows it. */
@@ -79,7 +83,7 @@ function clockOf(context: StorageContext): SQL {
  * for a row) of an unclaimed one; `timeoutMs` is the row's timeout expression.
  */
 function claimValues(claim: TokenedClaim, timeoutMs: SQL, when: SQL): SQL {
-  const leaseEnd = sql`${NOW} + ((${timeoutMs} + ${claim.leaseMs}::float8) * interval '1 millisecond')`;
+  const leaseEnd = sql`${NOW} + ((least(${timeoutMs}, ${claim.heartbeatLeaseMs}::int) + ${claim.leaseMs}::float8) * interval '1 millisecond')`;
   return sql`case when ${when} then 'running' else 'initialized' end,
        case when ${when} then 1 else 0 end,
        case when ${when} then ${claim.leaseToken}::uuid end,

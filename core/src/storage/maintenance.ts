@@ -35,11 +35,13 @@ export const MAINTENANCE_KEY = 'gta:maintenance';
 export async function rescueExpiredLeases(
   context: StorageContext,
   limit: number,
-): Promise<{ retried: number; failed: number }> {
+): Promise<{ retried: number; failed: number; cancelled: number }> {
   const table = tableOf(context);
   const now = nowOf(context);
   const unrecorded = sql`task.started_at is null`;
   const retries = sql`(${unrecorded} or task.attempts < task.max_attempts)`;
+  // A task whose cancel was requested ends there, whichever way its lease ran out.
+  const cancelled = sql`task.cancel_reason is not null`;
   const rows = await queryRows<{ status: string }>(
     context.db,
     'rescue',
@@ -47,12 +49,12 @@ export async function rescueExpiredLeases(
         select id from ${table} where status = 'running' and lease_expires_at < ${now}
         order by lease_expires_at limit ${limit}::int for update skip locked)
       update ${table} as task set
-        status = case when ${retries} then 'initialized' else 'failed' end,
-        finished_at = case when ${retries} then null else ${now} end,
+        status = case when ${cancelled} then 'cancelled' when ${retries} then 'initialized' else 'failed' end,
+        finished_at = case when ${retries} and not ${cancelled} then null else ${now} end,
         attempts = case when ${unrecorded} then greatest(task.attempts - 1, 0) else task.attempts end,
         unstarted_expiries = task.unstarted_expiries + case when ${unrecorded} then 1 else 0 end,
-        failure_xid = case when ${retries} then task.failure_xid else ${CURRENT_XID} end,
-        last_error = case when ${unrecorded}
+        failure_xid = case when ${retries} or ${cancelled} then task.failure_xid else ${CURRENT_XID} end,
+        last_error = case when ${cancelled} then task.cancel_reason when ${unrecorded}
           then 'lease expired before the start of an attempt was recorded: the invocation ended before the handler started (or right after), so the attempt is not counted'
           else 'lease expired during attempt ' || task.attempts
             || ': the invocation ended or stalled before completing the task' end,
@@ -62,7 +64,8 @@ export async function rescueExpiredLeases(
       returning task.status`,
   );
   const failed = rows.filter((row) => row.status === 'failed').length;
-  return { retried: rows.length - failed, failed };
+  const cancelledCount = rows.filter((row) => row.status === 'cancelled').length;
+  return { retried: rows.length - failed - cancelledCount, failed, cancelled: cancelledCount };
 }
 
 /** A maintenance round this caller owns, until it ends it ({@link endMaintenanceRound}). */

@@ -47,5 +47,14 @@ export const MIGRATIONS: readonly EmbeddedMigration[] = [
       "-- Claims: due tasks in claim order. Replaces the due index, which had no priority.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_ready_idx\" ON \"gta_tasks\" (\"priority\" DESC, \"run_at\", \"id\") WHERE \"status\" = 'initialized';",
       "DROP INDEX IF EXISTS \"gta_tasks_due_idx\";"
     ]
+  },
+  {
+    "version": 5,
+    "name": "cancellation",
+    "statements": [
+      "-- `cancelled`, a terminal state of its own: an operator's cancel, or a handler's thrown CancelTask.\n-- NOT VALID: the rows already there met the stricter check before it, so none is read again.\nALTER TABLE \"gta_tasks\" DROP CONSTRAINT IF EXISTS \"gta_tasks_status_check\";",
+      "ALTER TABLE \"gta_tasks\" ADD CONSTRAINT \"gta_tasks_status_check\" CHECK (\"status\" IN ('initialized', 'running', 'succeeded', 'failed', 'cancelled')) NOT VALID;",
+      "-- A cancel requested for a running task: it stays `running` (holding its sequence key and its\n-- slot) until its handler settled or its lease expired, then turns `cancelled`.\nALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"cancel_reason\" text;"
+    ]
   }
 ];

@@ -6,7 +6,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { TaskStatus } from '../states.js';
 import type { TaskId } from '../types.js';
-import { CURRENT_XID } from './complete.js';
 import { rowColumns, type SelectedRow } from './rows.js';
 import { arrayParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
@@ -108,7 +107,8 @@ export async function forceRerunTasks(
     context.db,
     'forceRerunTasks',
     sql`update ${tableOf(context)} as t set status = 'initialized', attempts = 0, run_at = ${now},
-          lease_token = null, lease_expires_at = null, finished_at = null, updated_at = ${now}
+          lease_token = null, lease_expires_at = null, finished_at = null, cancel_reason = null,
+          updated_at = ${now}
         where t.id = any(${arrayParam(ids, 'bigint')})
           and t.status = ${status} and ${NOT_BUILTIN}
         returning t.id`,
@@ -116,18 +116,33 @@ export async function forceRerunTasks(
   return rows.length;
 }
 
-/** Transition "cancel": an `initialized` task becomes `failed` with `reason`; false if it already started. */
-export async function cancelTask(context: StorageContext, id: TaskId, reason: string): Promise<boolean> {
+/**
+ * Transition "cancel" for an operator: an `initialized` task becomes `cancelled` with `reason` at
+ * once; a `running` one gets a cancel request, which the heartbeat of the invocation running it
+ * delivers to its handler, and it turns `cancelled` once that handler settled (or its lease ran
+ * out). Returns which of the two happened, or null for a task in neither state (or already asked).
+ */
+export async function cancelTask(
+  context: StorageContext,
+  id: TaskId,
+  reason: string,
+): Promise<'cancelled' | 'requested' | null> {
   const now = nowOf(context);
-  const rows = await queryRows(
+  const table = tableOf(context);
+  const rows = await queryRows<{ outcome: 'cancelled' | 'requested' }>(
     context.db,
     'cancelTask',
-    sql`update ${tableOf(context)} as t set status = 'failed', last_error = ${reason},
-          finished_at = ${now}, failure_xid = ${CURRENT_XID}, updated_at = ${now}
+    sql`with waiting as (
+        update ${table} as t set status = 'cancelled', last_error = ${reason}, finished_at = ${now}, updated_at = ${now}
         where t.id = ${id}::bigint and t.status = 'initialized' and ${NOT_BUILTIN}
-        returning t.id`,
+        returning 'cancelled' as outcome),
+      running as (
+        update ${table} as t set cancel_reason = ${reason}, updated_at = ${now}
+        where t.id = ${id}::bigint and t.status = 'running' and t.cancel_reason is null and ${NOT_BUILTIN}
+        returning 'requested' as outcome)
+      select outcome from waiting union all select outcome from running`,
   );
-  return rows.length > 0;
+  return rows[0]?.outcome ?? null;
 }
 
 export interface ThroughputRow {

@@ -32,6 +32,8 @@ export interface SelectedRow {
   finished_at: number | null;
   /** Leases of this task that expired before their attempt's start was recorded. */
   unstarted_expiries: number;
+  /** Why a cancel was requested while the task ran; it ends `cancelled` once its handler settled. */
+  cancel_reason: string | null;
 }
 
 /** Columns that travel as text (ids, which may exceed a double; the argument; the lease token). */
@@ -78,6 +80,7 @@ const ROW_COLUMNS: (keyof SelectedRow)[] = [
   'started_at',
   'finished_at',
   'unstarted_expiries',
+  'cancel_reason',
 ];
 
 /** The select list of a task row; `alias` names the table in the statement. */
@@ -122,9 +125,15 @@ export function claimedColumns(alias: string, now: SQL): SQL[] {
 
 /**
  * The whole row of a task a claim moved to `running` with `leaseToken`, its lease `leaseMs` beyond
- * its timeout: what the claim wrote, taken from its own statement rather than read back.
+ * its timeout (or beyond `heartbeatLeaseMs`, when that is shorter): what the claim wrote, taken
+ * from its own statement rather than read back.
  */
-export function claimedRow(row: ClaimedColumns, leaseToken: string, leaseMs: number): SelectedRow {
+export function claimedRow(
+  row: ClaimedColumns,
+  leaseToken: string,
+  leaseMs: number,
+  heartbeatLeaseMs: number,
+): SelectedRow {
   const now = Number(row.now_ms);
   return {
     id: row.id,
@@ -137,7 +146,7 @@ export function claimedRow(row: ClaimedColumns, leaseToken: string, leaseMs: num
     timeout_ms: Number(row.timeout_ms),
     init_timeout_sensitive: row.init_timeout_sensitive,
     run_at: Number(row.run_at),
-    lease_expires_at: now + Number(row.timeout_ms) + leaseMs,
+    lease_expires_at: now + Math.min(Number(row.timeout_ms), heartbeatLeaseMs) + leaseMs,
     lease_token: leaseToken,
     last_error: row.last_error,
     dedupe_key: row.dedupe_key,
@@ -149,6 +158,7 @@ export function claimedRow(row: ClaimedColumns, leaseToken: string, leaseMs: num
     started_at: null,
     finished_at: null,
     unstarted_expiries: Number(row.unstarted_expiries),
+    cancel_reason: row.cancel_reason,
   };
 }
 
@@ -211,6 +221,7 @@ export function insertedRow(
     started_at: null,
     finished_at: null,
     unstarted_expiries: 0,
+    cancel_reason: null,
   };
 }
 
@@ -240,5 +251,6 @@ export function toTaskRow(row: SelectedRow): TaskRow {
     updatedAt: iso(row.updated_at)!,
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
+    cancelReason: row.cancel_reason,
   };
 }

@@ -17,7 +17,9 @@ import {
   writeBatch,
 } from './claim.js';
 import {
+  cancelRunning,
   completeTask,
+  type Ending,
   failTask,
   type LeaseRef,
   releaseTask,
@@ -92,11 +94,15 @@ export interface TaskStore {
   completeTask(
     lease: StartedLease,
     options: { deleteRow: boolean; children: NewTask[] },
-  ): Promise<TaskId[] | null>;
-  failTask(lease: StartedLease, options: { error: string; retryDelayMs: number | null }): Promise<boolean>;
-  releaseTask(lease: StartedLease, reason: string): Promise<boolean>;
+  ): Promise<{ ending: Ending; childIds: TaskId[] } | null>;
+  failTask(
+    lease: StartedLease,
+    options: { error: string; retryDelayMs: number | null },
+  ): Promise<'failed' | 'initialized' | 'cancelled' | null>;
+  releaseTask(lease: StartedLease, reason: string): Promise<'initialized' | 'cancelled' | null>;
+  cancelRunning(lease: StartedLease, reason: string): Promise<boolean>;
   releaseUnstarted(leases: LeaseRef[]): Promise<number>;
-  rescueExpiredLeases(limit: number): Promise<{ retried: number; failed: number }>;
+  rescueExpiredLeases(limit: number): Promise<{ retried: number; failed: number; cancelled: number }>;
   takeMaintenanceRound(intervalMs: number): Promise<MaintenanceRound | null>;
   endMaintenanceRound(round: MaintenanceRound, completed: boolean): Promise<void>;
   findAbnormalTasks(thresholds: AbnormalThresholds): Promise<AbnormalRow[]>;
@@ -106,7 +112,7 @@ export interface TaskStore {
   queryUnsuccessfulTasks(page: { limit: number; offset: number }): Promise<SelectedRow[]>;
   taskStats(): Promise<StatsRows>;
   forceRerunTasks(ids: TaskId[], status: TaskStatus): Promise<number>;
-  cancelTask(id: TaskId, reason: string): Promise<boolean>;
+  cancelTask(id: TaskId, reason: string): Promise<'cancelled' | 'requested' | null>;
   taskThroughput(minutes: number): Promise<ThroughputRow[]>;
 }
 
@@ -127,6 +133,7 @@ export function sqlStore(context: StorageContext): TaskStore {
     completeTask: (lease, options) => completeTask(context, lease, options),
     failTask: (lease, options) => failTask(context, lease, options),
     releaseTask: (lease, reason) => releaseTask(context, lease, reason),
+    cancelRunning: (lease, reason) => cancelRunning(context, lease, reason),
     releaseUnstarted: (leases) => releaseUnstarted(context, leases),
     rescueExpiredLeases: (limit) => rescueExpiredLeases(context, limit),
     takeMaintenanceRound: (intervalMs) => takeMaintenanceRound(context, intervalMs),

@@ -288,7 +288,7 @@ describe.skipIf(!hasPostgres)('admin API on real Postgres', () => {
   });
 
   describe('POST api/tasks/:id/cancel', () => {
-    it('fails a task that has not started, with the reason as its last error', async () => {
+    it('cancels a task that has not started, with the reason as its last error', async () => {
       const f = await fixture();
       const id = await f.manager.enqueue(tasks.later, {}, { delayMs: 60_000 });
       const { task } = await expectBody(
@@ -296,7 +296,7 @@ describe.skipIf(!hasPostgres)('admin API on real Postgres', () => {
         200,
         taskResponse,
       );
-      expect(task).toMatchObject({ id, status: 'failed', lastError: 'customer withdrew' });
+      expect(task).toMatchObject({ id, status: 'cancelled', lastError: 'customer withdrew' });
       const other = await f.manager.enqueue(tasks.later, {}, { delayMs: 60_000 });
       const { task: defaulted } = await expectBody(
         await f.post(`/api/tasks/${other}/cancel`, {}),
@@ -306,12 +306,12 @@ describe.skipIf(!hasPostgres)('admin API on real Postgres', () => {
       expect(defaulted.lastError).toBe('cancelled by an operator through the admin API');
     });
 
-    it('answers 409 for a task that already ran, 404 for no task, 400 for a bad reason', async () => {
+    it('answers 409 for a task that already ended, 404 for no task, 400 for a bad reason', async () => {
       const f = await fixture();
       const id = await f.manager.enqueue(tasks.ok, {});
       const conflict = await refused(await f.post(`/api/tasks/${id}/cancel`, {}), 409);
       expect(conflict.error.message).toBe(
-        `task ${id} is succeeded; only a task that has not started (initialized) can be cancelled`,
+        `task ${id} is succeeded; only a task that has not ended (initialized, or running and not yet asked) can be cancelled`,
       );
       expect((await f.manager.getTask(id))?.status).toBe('succeeded');
       await refused(await f.post('/api/tasks/777777/cancel', {}), 404);
@@ -334,11 +334,11 @@ describe.skipIf(!hasPostgres)('admin API on real Postgres', () => {
       f.clock.advance(5_000);
 
       const stats = await expectBody(await f.get('/api/stats?minutes=5'), 200, statsResponse);
-      expect(stats.byStatus).toEqual({ initialized: 2, running: 0, succeeded: 2, failed: 2 });
+      expect(stats.byStatus).toEqual({ initialized: 2, running: 0, succeeded: 2, failed: 2, cancelled: 0 });
       expect(stats.byKey).toEqual({
-        ok: { initialized: 0, running: 0, succeeded: 2, failed: 0 },
-        boom: { initialized: 0, running: 0, succeeded: 0, failed: 2 },
-        later: { initialized: 2, running: 0, succeeded: 0, failed: 0 },
+        ok: { initialized: 0, running: 0, succeeded: 2, failed: 0, cancelled: 0 },
+        boom: { initialized: 0, running: 0, succeeded: 0, failed: 2, cancelled: 0 },
+        later: { initialized: 2, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
       });
       // Only the due one counts: the delayed task is not late.
       expect(stats.oldestInitializedAgeMs).toBe(5_000);

@@ -69,7 +69,7 @@ async function expectRefused(f: Fixture, headers: Record<string, string>, code: 
 async function expectAllowed(f: Fixture, headers: Record<string, string>) {
   const { response } = await cancel(f, headers);
   const { task } = await expectBody(response, 200, taskResponse);
-  expect(task.status).toBe('failed');
+  expect(task.status).toBe('cancelled');
 }
 
 describe('a dashboard session', () => {

@@ -1,6 +1,6 @@
 /** Running tasks: retries, timeouts, control signals, nested tasks, sequence keys, context, cleanSucceeded. */
 import { describe, expect, it } from 'vitest';
-import { CancelTask, defineTask, RetryAfter, type TaskContext } from '../../src/index.js';
+import { CancelTask, defineTask, FailTask, RetryAfter, type TaskContext } from '../../src/index.js';
 import { prepareTask } from '../../src/prepare.js';
 import { insertTask } from '../../src/storage/index.js';
 import { type DriverUnderTest, itNeeding } from './driver.js';
@@ -121,7 +121,7 @@ export function executionSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect(String(abortedWith)).toContain('timed out after 50 ms');
     });
 
-    it('CancelTask fails at once despite retries left; RetryAfter reschedules after its delay', async () => {
+    it('CancelTask cancels and FailTask fails at once despite retries left; RetryAfter reschedules after its delay', async () => {
       const clock = manualClock();
       let retryRuns = 0;
       const cancel = defineTask({
@@ -131,6 +131,13 @@ export function executionSemantics(h: () => Harness, driver: DriverUnderTest) {
           throw new CancelTask('customer is gone');
         },
       });
+      const fail = defineTask({
+        key: 'fail-now',
+        retryTimes: 5,
+        handler: () => {
+          throw new FailTask('card number is malformed');
+        },
+      });
       const later = defineTask({
         key: 'retry-after',
         retryTimes: 1,
@@ -138,17 +145,56 @@ export function executionSemantics(h: () => Harness, driver: DriverUnderTest) {
           if (++retryRuns === 1) throw new RetryAfter(30_000, 'rate limited');
         },
       });
-      const manager = await h().manager([cancel, later], { clock: clock.now });
+      const manager = await h().manager([cancel, fail, later], { clock: clock.now });
       const cancelled = await manager.enqueue(cancel, {});
+      const failed = await manager.enqueue(fail, {});
       const delayed = await manager.enqueue(later, {});
-      expect(await manager.getTask(cancelled)).toMatchObject({ status: 'failed', attempts: 1 });
+      expect(await manager.getTask(cancelled)).toMatchObject({ status: 'cancelled', attempts: 1 });
       expect((await manager.getTask(cancelled))?.lastError).toContain('customer is gone');
+      expect(await manager.getTask(failed)).toMatchObject({ status: 'failed', attempts: 1 });
+      expect((await manager.getTask(failed))?.lastError).toContain('card number is malformed');
       const row = await manager.getTask(delayed);
       expect(row).toMatchObject({ status: 'initialized', attempts: 1 });
       expect(Date.parse(row!.runAt)).toBe(clock.ms + 30_000);
       clock.advance(30_001);
       await manager.tick({ budgetMs: 2000 });
       expect(await manager.getTask(delayed)).toMatchObject({ status: 'succeeded', attempts: 2 });
+    });
+
+    it('cancelling a running task aborts its signal within a heartbeat and ends it cancelled, its late success discarded', async () => {
+      const aborted: string[] = [];
+      const started = gate();
+      const task = defineTask({
+        key: 'cancel-running',
+        timeoutMs: 10_000,
+        handler: (arg: { heeds: boolean }, ctx) =>
+          new Promise<void>((resolve, reject) => {
+            started.open();
+            ctx.signal.addEventListener('abort', () => {
+              aborted.push(String(ctx.signal.reason));
+              // One handler gives up at once; the other finishes its work anyway and returns.
+              if (arg.heeds) reject(ctx.signal.reason);
+              else setTimeout(resolve, 20);
+            });
+          }),
+      });
+      const manager = await h().manager([task], { heartbeatInterval: 50 });
+      for (const heeds of [true, false]) {
+        const collector = waitUntilCollector();
+        aborted.length = 0;
+        const id = await manager.enqueue(task, { heeds }, { waitUntil: collector.waitUntil });
+        await started.opened;
+        await eventually(async () => ((await manager.getTask(id))?.status === 'running' ? true : undefined));
+        expect(await manager.cancelTask(id, 'the customer withdrew')).toBe(true);
+        expect(await manager.cancelTask(id, 'again')).toBe(false);
+        await collector.settle();
+        expect(aborted).toEqual(['AttemptAborted: task cancelled: the customer withdrew']);
+        expect(await manager.getTask(id)).toMatchObject({
+          status: 'cancelled',
+          lastError: 'the customer withdrew',
+          cancelReason: 'the customer withdrew',
+        });
+      }
     });
 
     it('cleanSucceeded deletes the row on success, and keeps it on failure', async () => {
@@ -300,7 +346,10 @@ export function executionSemantics(h: () => Harness, driver: DriverUnderTest) {
         // What a commit hook's insert writes, by an invocation that then ended before starting it.
         const prepared = await prepareTask(task, {}, {}, manager.options);
         const storage = { db: h().database.db, table: manager.options.table, clock: clock.now };
-        const { id, claimed } = await insertTask(storage, prepared, { leaseMs: 100 });
+        const { id, claimed } = await insertTask(storage, prepared, {
+          leaseMs: 100,
+          heartbeatLeaseMs: 15_000,
+        });
         expect(claimed).toMatchObject({ status: 'running', attempts: 1, started_at: null });
         clock.advance(1101);
         expect(await manager.tick({ budgetMs: 2000 })).toMatchObject({

@@ -442,10 +442,16 @@ export function scanningSemantics(h: () => Harness, driver: DriverUnderTest) {
       clock.advance(5000);
       expect(await manager.cancelTask(third!, 'not needed')).toBe(true);
       expect(await manager.cancelTask(first, 'too late')).toBe(false);
-      expect(await manager.getTask(third!)).toMatchObject({ status: 'failed', lastError: 'not needed' });
+      expect(await manager.getTask(third!)).toMatchObject({ status: 'cancelled', lastError: 'not needed' });
       const stats = await manager.stats();
-      expect(stats.byStatus).toEqual({ initialized: 1, running: 0, succeeded: 1, failed: 1 });
-      expect(stats.byKey['list-b']).toEqual({ initialized: 1, running: 0, succeeded: 0, failed: 1 });
+      expect(stats.byStatus).toEqual({ initialized: 1, running: 0, succeeded: 1, failed: 0, cancelled: 1 });
+      expect(stats.byKey['list-b']).toEqual({
+        initialized: 1,
+        running: 0,
+        succeeded: 0,
+        failed: 0,
+        cancelled: 1,
+      });
       expect(stats.oldestInitializedAgeMs).toBe(5000);
       expect(JSON.parse(JSON.stringify(await manager.getTask(first)))).toEqual(await manager.getTask(first));
     });

@@ -70,6 +70,8 @@ function detailOf(task: TaskRow): string {
       return `${attempt} succeeded in ${msBetween(task.startedAt, task.finishedAt)} ms`;
     case 'failed':
       return `${attempt} failed: ${errorSummary(task.lastError)}; no retries left`;
+    case 'cancelled':
+      return `cancelled: ${errorSummary(task.lastError)}`;
     case 'initialized':
       if (task.attempts === 0 || task.lastError === null) return 'waiting to run';
       return `${attempt} failed: ${errorSummary(task.lastError)}; retry in ${msBetween(task.updatedAt, task.runAt)} ms`;
