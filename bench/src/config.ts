@@ -6,9 +6,29 @@
  */
 import type { SystemName } from './systems/types.js';
 
-export const MEASURES = ['enqueue', 'drain', 'latency', 'round-trips', 'scale', 'memory', 'bundle'] as const;
+export const MEASURES = [
+  'enqueue',
+  'drain',
+  'drain-enqueued',
+  'latency',
+  'steady',
+  'round-trips',
+  'scale',
+  'scale-out',
+  'memory',
+  'bundle',
+  'edge',
+] as const;
 export type MeasureName = (typeof MEASURES)[number];
-export const SYSTEMS: SystemName[] = ['gta', 'graphile-worker', 'pg-boss', 'plain-sql'];
+/** Every system, in the order they run; the newer peers are skipped on a Node they refuse. */
+export const SYSTEMS: SystemName[] = [
+  'gta',
+  'graphile-worker',
+  'graphile-worker@0.18',
+  'pg-boss',
+  'pg-boss@12',
+  'plain-sql',
+];
 
 export interface BenchConfig {
   quick: boolean;
@@ -28,6 +48,8 @@ export interface BenchConfig {
   drainRounds: number;
   /** A drain still running after this long is stopped and rated on what it finished. */
   drainTimeLimitMs: number;
+  /** Rounds of the enqueue-filled drain (alternating the systems' order); the figure is their median. */
+  enqueuedDrainRounds: number;
   latencySamples: number;
   /** Samples of a polling consumer, each costing half its interval on average. */
   pollingSamples: number;
@@ -36,6 +58,21 @@ export interface BenchConfig {
   scaleTableRows: number;
   memorySmall: number;
   memoryLarge: number;
+  /** Connections enqueuing at once in the steady state, one task per transaction each. */
+  steadyProducers: number;
+  /** How long each offered rate is held, ms. */
+  steadyStepMs: number;
+  /** How long the latency step at half the sustained rate lasts, ms. */
+  steadyLatencyMs: number;
+  /** Halvings of the interval between the last rate sustained and the first not. */
+  steadyRefine: number;
+  /** The ladder stops doubling past this rate (tasks/s). */
+  steadyMaxRate: number;
+  /** Rounds of the best configurations (the others run in the first); the figure is their median. */
+  steadyRounds: number;
+  /** Consumer process counts of the scale-out, on one shared queue. */
+  scaleOutProcesses: number[];
+  scaleOutTasks: number;
 }
 
 export function parseConfig(argv: string[]): BenchConfig {
@@ -67,11 +104,20 @@ export function parseConfig(argv: string[]): BenchConfig {
     drainTasks: quick ? 2000 : 10_000,
     drainRounds: quick ? 1 : 5,
     drainTimeLimitMs: quick ? 8000 : 20_000,
+    enqueuedDrainRounds: quick ? 1 : 5,
     latencySamples: quick ? 100 : 500,
     pollingSamples: quick ? 8 : 30,
     scaleDue: quick ? 2000 : 10_000,
     scaleTableRows: quick ? 100_000 : 1_000_000,
     memorySmall: quick ? 2000 : 10_000,
     memoryLarge: quick ? 20_000 : 100_000,
+    steadyProducers: 8,
+    steadyStepMs: quick ? 1000 : 2000,
+    steadyLatencyMs: quick ? 1500 : 3000,
+    steadyRefine: quick ? 1 : 2,
+    steadyMaxRate: 51_200,
+    steadyRounds: quick ? 1 : 2,
+    scaleOutProcesses: quick ? [1, 2, 4] : [1, 2, 4, 8],
+    scaleOutTasks: quick ? 2000 : 10_000,
   };
 }

@@ -10,7 +10,7 @@ import type { SystemName } from './systems/types.js';
 const [name, tasks, url, postgresVersion] = process.argv.slice(2) as [SystemName, string, string, string];
 
 async function sample() {
-  const system = createSystem(name, url, { latencySamples: 0, pollingSamples: 0 }, postgresVersion);
+  const system = await createSystem(name, url, { latencySamples: 0, pollingSamples: 0 }, postgresVersion);
   await system.setup();
   let baseline = 0;
   let peak = 0;

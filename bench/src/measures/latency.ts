@@ -4,28 +4,30 @@
  * @module
  */
 import { type Latency, latencyOf } from '../stats.js';
-import type { System } from '../systems/types.js';
+import { messageOf, type System } from '../systems/types.js';
 
 export interface LatencyResult extends Latency {
   system: string;
   variant: string;
   settings: string;
+  failure?: string;
 }
 
 export async function measureLatency(systems: System[]): Promise<LatencyResult[]> {
   const results: LatencyResult[] = [];
   for (const system of systems) {
     for (const variant of system.latencyVariants) {
-      const samples = await system.latency(variant);
-      results.push({
-        system: system.name,
-        variant: variant.name,
-        settings: variant.settings,
-        ...latencyOf(samples),
-      });
-      process.stderr.write(
-        `  latency ${system.name}/${variant.name}: p50 ${latencyOf(samples).p50.toFixed(2)} ms\n`,
-      );
+      const described = { system: system.name, variant: variant.name, settings: variant.settings };
+      try {
+        const samples = await system.latency(variant);
+        results.push({ ...described, ...latencyOf(samples) });
+        process.stderr.write(
+          `  latency ${system.name}/${variant.name}: p50 ${latencyOf(samples).p50.toFixed(2)} ms\n`,
+        );
+      } catch (error) {
+        results.push({ ...described, ...latencyOf([]), failure: messageOf(error) });
+        process.stderr.write(`  latency ${system.name}/${variant.name} failed: ${messageOf(error)}\n`);
+      }
     }
   }
   return results;

@@ -7,7 +7,7 @@
  */
 import type { BenchConfig } from '../config.js';
 import { mean, rate } from '../stats.js';
-import type { DrainRun, System } from '../systems/types.js';
+import { type DrainRun, messageOf, type System } from '../systems/types.js';
 
 export interface ScaleRun {
   tableRows: number;
@@ -16,7 +16,9 @@ export interface ScaleRun {
   claims: number;
 }
 
-export interface ScaleResult {
+export type ScaleResult = ScaleFigures | { system: string; variant: string; failure: string };
+
+export interface ScaleFigures {
   system: string;
   variant: string;
   small: ScaleRun;
@@ -45,11 +47,19 @@ export async function measureScale(systems: System[], config: BenchConfig): Prom
       concurrency: config.concurrency,
       timeLimitMs: config.drainTimeLimitMs,
     };
-    const small = summary(await system.drain(variant, input), config.scaleDue);
-    const large = summary(
-      await system.drain(variant, { ...input, backlog: config.scaleTableRows - config.scaleDue }),
-      config.scaleTableRows,
-    );
+    let small: ScaleRun;
+    let large: ScaleRun;
+    try {
+      small = summary(await system.drain(variant, input), config.scaleDue);
+      large = summary(
+        await system.drain(variant, { ...input, backlog: config.scaleTableRows - config.scaleDue }),
+        config.scaleTableRows,
+      );
+    } catch (error) {
+      results.push({ system: system.name, variant: variant.name, failure: messageOf(error) });
+      process.stderr.write(`  scale ${system.name} failed: ${messageOf(error)}\n`);
+      continue;
+    }
     results.push({
       system: system.name,
       variant: variant.name,

@@ -8,14 +8,16 @@ import type { DrainResult } from '../measures/drain.js';
 const COLOURS: Record<string, string> = {
   gta: '#2563eb',
   'graphile-worker': '#d97706',
+  'graphile-worker@0.18': '#b45309',
   'pg-boss': '#059669',
+  'pg-boss@12': '#047857',
   'plain-sql': '#6b7280',
 };
 
 const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function drainChart(results: DrainResult[], title: string): string {
-  const rows = [...results].sort((a, b) => b.median - a.median);
+  const rows = results.filter((row) => row.rates.length > 0).sort((a, b) => b.median - a.median);
   const width = 760;
   const labelWidth = 230;
   const barArea = width - labelWidth - 90;

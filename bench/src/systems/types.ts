@@ -5,7 +5,47 @@
  */
 import type { StatementLog } from '../statements.js';
 
-export type SystemName = 'gta' | 'graphile-worker' | 'pg-boss' | 'plain-sql';
+export type SystemName =
+  | 'gta'
+  | 'graphile-worker'
+  | 'graphile-worker@0.18'
+  | 'pg-boss'
+  | 'pg-boss@12'
+  | 'plain-sql';
+
+/**
+ * How a drain's queue is filled before the timed part: `series`, one `INSERT … SELECT
+ * generate_series` and then `VACUUM ANALYZE` (the reference drain's shape); `each`, through the
+ * system's own enqueue API, one task per transaction from {@link FILL_PRODUCERS} connections at
+ * once; `batches`, through its batch API, {@link FILL_BATCH} tasks per call. After `each` and
+ * `batches` nothing is vacuumed or analyzed: autovacuum does what it does at its defaults.
+ */
+export type FillMode = 'series' | 'each' | 'batches';
+
+/** Connections enqueuing at once when a queue is filled one task per transaction. */
+export const FILL_PRODUCERS = 4;
+/** Tasks per call when a queue is filled through a batch API. */
+export const FILL_BATCH = 100;
+
+/** Runs `enqueue(i)` for i in [0, count), from `producers` loops at once. */
+export async function produce(count: number, producers: number, enqueue: (i: number) => Promise<unknown>) {
+  let next = 0;
+  const loop = async () => {
+    while (next < count) await enqueue(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(producers, count) }, loop));
+}
+
+/** Runs `enqueue(args)` over [0, count) in slices of `size`, one after another. */
+export async function produceBatches(
+  count: number,
+  size: number,
+  enqueue: (args: { i: number }[]) => Promise<unknown>,
+) {
+  for (let start = 0; start < count; start += size) {
+    await enqueue(Array.from({ length: Math.min(size, count - start) }, (_, i) => ({ i: start + i })));
+  }
+}
 
 /** One way to run a system's consumer, e.g. graphile-worker with its batched local queue. */
 export interface DrainVariant {
@@ -26,6 +66,74 @@ export interface DrainRun {
   statements: Record<string, number>;
   /** Durations of the claim (fetch) statements, ms. */
   claimMs: number[];
+  /** How long filling the queue took, ms (not part of `ms`). */
+  fillMs: number;
+  /** When the first and the last handler started, ms after the timed part began. */
+  firstTaskMs: number;
+  lastTaskMs: number;
+}
+
+/** Notes when a drain's first and last handlers start. */
+export class HandlerClock {
+  #first = Number.NaN;
+  #last = Number.NaN;
+
+  /** Called on a handler's first line. */
+  readonly tick = (): void => {
+    const now = performance.now();
+    if (Number.isNaN(this.#first)) this.#first = now;
+    this.#last = now;
+  };
+
+  /** The first and last starts, ms after `started`. */
+  since(started: number): { firstTaskMs: number; lastTaskMs: number } {
+    return { firstTaskMs: this.#first - started, lastTaskMs: this.#last - started };
+  }
+}
+
+/** One way to run a system's consumers while producers enqueue at a fixed rate. */
+export interface SteadyVariant {
+  name: string;
+  settings: string;
+  /** Whether the steady-state targets compare against this variant. */
+  best: boolean;
+  /**
+   * How long a task that arrives while the consumer is idle may wait for its next poll (ms); 0
+   * when each enqueue wakes it. A step may end with this much of its rate still waiting.
+   */
+  pollMs: number;
+}
+
+export interface SteadyInput {
+  /** Connections enqueuing at once; each task is enqueued in a transaction of its own. */
+  producers: number;
+  /** Handlers at once. */
+  concurrency: number;
+  /** Called on the first line of task `i`'s handler. */
+  onStart: (i: number) => void;
+}
+
+/** A queue with its consumers running, for producers to enqueue into. */
+export interface SteadySession {
+  /**
+   * Enqueues task `i` in a transaction of its own (BEGIN, the system's enqueue, COMMIT); the
+   * COMMIT goes through the system's instrumented pool, so `timeCommit` reads when it returned.
+   */
+  enqueue(i: number): Promise<void>;
+  /** Stops the consumers, waits until they have, then drops the queue. */
+  close(): Promise<void>;
+}
+
+/** A system's consumer in a process of its own on a shared queue (the scale-out), set up but not started. */
+export interface Consumer {
+  /** Starts consuming; resolves once the consumer runs. */
+  start(): Promise<void>;
+  /** Handlers run so far. */
+  readonly done: number;
+  /** Errors the consumer raised or logged while running. */
+  readonly errors: string[];
+  /** Stops it and waits until it has (its last completions written). */
+  stop(): Promise<void>;
 }
 
 export interface DrainInput {
@@ -39,6 +147,8 @@ export interface DrainInput {
   backlog?: number;
   /** Called when the timed part starts, after the queue was filled. */
   onStart?: () => void;
+  /** @defaultValue 'series' */
+  fill?: FillMode;
 }
 
 export interface LatencyVariant {
@@ -77,6 +187,22 @@ export interface System {
   drain(variant: DrainVariant, input: DrainInput): Promise<DrainRun>;
   /** Commit-to-start latencies (ms) of tasks enqueued one at a time on an idle system. */
   latency(variant: LatencyVariant): Promise<number[]>;
+  readonly steadyVariants: SteadyVariant[];
+  /** A fresh queue with the variant's consumers running. */
+  steady(variant: SteadyVariant, input: SteadyInput): Promise<SteadySession>;
+  /**
+   * A fresh queue of `tasks` due no-op tasks any process of the run can drain (filled as the
+   * `series` drain is); resolves to its name.
+   */
+  fillShared(tasks: number): Promise<string>;
+  /** Tasks of a shared queue not yet done and recorded. */
+  remaining(queue: string): Promise<number>;
+  /**
+   * Sets up the best drain configuration's consumer on a shared queue (in the calling process), to
+   * be started by its `start()`.
+   */
+  consume(queue: string, concurrency: number): Promise<Consumer>;
+  dropShared(queue: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,6 +217,11 @@ export async function runLimited<T>(items: T[], concurrency: number, run: (item:
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The first line of an error's message. */
+export function messageOf(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 }
 
 /** Polls `check` every `everyMs` until it returns true or `deadline` (performance.now()) passes. */

@@ -6,7 +6,9 @@
  * nothing else.
  *
  * Not tied to a test runner or to Node's copy of the driver: a workerd test can start it and point
- * the bundled driver's `neonConfig` at `wsProxyUrlFor` and `httpEndpoint`.
+ * the bundled driver's `neonConfig` at `wsProxyUrlFor` and `httpEndpoint`. For a benchmark it can
+ * stand for a distant region (`addedDelayMs`) and report each SQL-over-HTTP request
+ * (`onSqlRequest`); both are off unless given.
  * @example
  * const proxy = await neonProxy.start({ postgresUrl: 'postgres://postgres@127.0.0.1:5432/test' });
  * neonConfig.wsProxy = proxy.wsProxyUrlFor;
@@ -16,12 +18,23 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type SqlOverHttp, sqlOverHttp } from './sql-over-http.js';
+import { type SqlOverHttp, type SqlRequestObserver, sqlOverHttp } from './sql-over-http.js';
 import { type WebSocketTunnels, webSocketTunnels } from './websocket-tunnel.js';
+
+export type { SqlRequestObserver } from './sql-over-http.js';
 
 export interface NeonProxyOptions {
   /** The Postgres server to reach (user, password and database come from each connection string). */
   postgresUrl: string;
+  /**
+   * Milliseconds of network added to every round trip, as between a function and a distant
+   * region: an SQL-over-HTTP request is run half of it after it arrived and answered the other
+   * half after it ran; each WebSocket message is passed on half of it late, in either direction
+   * (in order). @defaultValue 0
+   */
+  addedDelayMs?: number;
+  /** Told of each SQL-over-HTTP request, with its statements, and of its answer (see {@link SqlRequestObserver}). */
+  onSqlRequest?: SqlRequestObserver;
 }
 
 /** Where the Neon driver finds a proxy: what `neonConfig.wsProxy` and `neonConfig.fetchEndpoint` take. */
@@ -47,11 +60,18 @@ export function endpointsAt(port: number): NeonEndpoints {
   };
 }
 
-export async function start({ postgresUrl }: NeonProxyOptions): Promise<NeonProxy> {
+export async function start({
+  postgresUrl,
+  addedDelayMs = 0,
+  onSqlRequest,
+}: NeonProxyOptions): Promise<NeonProxy> {
+  if (!(Number.isFinite(addedDelayMs) && addedDelayMs >= 0)) {
+    throw new RangeError(`addedDelayMs must be a number of milliseconds ≥ 0, got ${addedDelayMs}`);
+  }
   const target = new URL(postgresUrl);
   const allowedAddress = `${target.hostname}:${target.port || '5432'}`;
-  const tunnels: WebSocketTunnels = webSocketTunnels(allowedAddress);
-  const sql: SqlOverHttp = sqlOverHttp(allowedAddress);
+  const tunnels: WebSocketTunnels = webSocketTunnels(allowedAddress, { addedDelayMs });
+  const sql: SqlOverHttp = sqlOverHttp(allowedAddress, { addedDelayMs, onRequest: onSqlRequest });
   const server = http.createServer((request, response) => {
     if (request.method === 'POST' && request.url === '/sql') void sql.handle(request, response);
     else response.writeHead(404).end();

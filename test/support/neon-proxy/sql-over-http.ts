@@ -17,6 +17,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import pg from 'pg';
 import { endPool } from '../../../core/test/support/databases.js';
 
+/**
+ * Told of an SQL-over-HTTP request once its body is read, with the text of its statements (one, or
+ * a batch's in order); the function it returns, if any, is called once the answer is sent.
+ */
+export type SqlRequestObserver = (queries: string[]) => (() => void) | undefined;
+
+export interface SqlOverHttpOptions {
+  /** Milliseconds added to each request's round trip, half before it runs and half after. @defaultValue 0 */
+  addedDelayMs?: number;
+  onRequest?: SqlRequestObserver | undefined;
+}
+
 export interface SqlOverHttp {
   /** Answers one POST to the SQL endpoint. */
   handle(request: IncomingMessage, response: ServerResponse): Promise<void>;
@@ -64,8 +76,12 @@ const TEXT_AS_IS = { getTypeParser: () => (text: string) => text };
 class BadRequest extends Error {}
 
 /** Serves SQL over HTTP for databases on `allowedAddress` (`host:port`), and nothing else. */
-export function sqlOverHttp(allowedAddress: string): SqlOverHttp {
+export function sqlOverHttp(
+  allowedAddress: string,
+  { addedDelayMs = 0, onRequest }: SqlOverHttpOptions = {},
+): SqlOverHttp {
   const pools = new Map<string, pg.Pool>();
+  const halfDelayMs = addedDelayMs / 2;
 
   function poolFor(connectionString: string | undefined): pg.Pool {
     if (!connectionString) throw new BadRequest('missing Neon-Connection-String header');
@@ -85,6 +101,11 @@ export function sqlOverHttp(allowedAddress: string): SqlOverHttp {
 
   return {
     async handle(request, response) {
+      let answered: (() => void) | undefined;
+      const reply = async (status: number, body: unknown) => {
+        if (halfDelayMs > 0) await sleep(halfDelayMs);
+        send(response, status, body);
+      };
       try {
         if (
           request.headers['neon-raw-text-output'] !== 'true' ||
@@ -94,15 +115,19 @@ export function sqlOverHttp(allowedAddress: string): SqlOverHttp {
         }
         const pool = poolFor(header(request, 'neon-connection-string'));
         const body = (await readJson(request)) as WireQuery | { queries: WireQuery[] };
+        answered = onRequest?.('queries' in body ? body.queries.map((query) => query.query) : [body.query]);
+        if (halfDelayMs > 0) await sleep(halfDelayMs);
         const answer =
           'queries' in body
             ? { results: await runBatch(pool, body.queries, beginStatement(request)) }
             : toWire(await pool.query(asRawText(body)));
-        send(response, 200, answer);
+        await reply(200, answer);
       } catch (error) {
-        if (error instanceof BadRequest) send(response, 400, { message: error.message });
-        else if (error instanceof pg.DatabaseError) send(response, 400, errorFields(error));
-        else send(response, 500, { message: String(error) });
+        if (error instanceof BadRequest) await reply(400, { message: error.message });
+        else if (error instanceof pg.DatabaseError) await reply(400, errorFields(error));
+        else await reply(500, { message: String(error) });
+      } finally {
+        answered?.();
       }
     },
     async close() {
@@ -191,6 +216,10 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
   } catch {
     throw new BadRequest('the body is not JSON');
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function send(response: ServerResponse, status: number, body: unknown): void {

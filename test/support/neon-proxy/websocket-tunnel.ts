@@ -15,9 +15,24 @@ export interface WebSocketTunnels {
   close(): Promise<void>;
 }
 
+export interface WebSocketTunnelOptions {
+  /**
+   * Milliseconds added to each round trip: every message, and the end of either side, is passed on
+   * half of it late, in order. @defaultValue 0
+   */
+  addedDelayMs?: number;
+}
+
 /** Tunnels to `allowedAddress` (`host:port`) only: the proxy must not reach anything else. */
-export function webSocketTunnels(allowedAddress: string): WebSocketTunnels {
+export function webSocketTunnels(
+  allowedAddress: string,
+  { addedDelayMs = 0 }: WebSocketTunnelOptions = {},
+): WebSocketTunnels {
   const server = new WebSocketServer({ noServer: true });
+  // Timers of one duration fire in the order they were set, so a delayed stream keeps its order.
+  const halfDelayMs = addedDelayMs / 2;
+  const later =
+    halfDelayMs > 0 ? (pass: () => void) => void setTimeout(pass, halfDelayMs) : (pass: () => void) => pass();
   const open = new Map<WebSocket, net.Socket>();
   const colon = allowedAddress.lastIndexOf(':');
   const host = allowedAddress.slice(0, colon);
@@ -28,15 +43,15 @@ export function webSocketTunnels(allowedAddress: string): WebSocketTunnels {
     tcp.setNoDelay(true);
     open.set(ws, tcp);
     // Postgres messages arrive in whatever pieces TCP delivers; the driver reassembles them.
-    ws.on('message', (data: Buffer) => tcp.write(data));
-    tcp.on('data', (chunk) => ws.send(chunk));
+    ws.on('message', (data: Buffer) => later(() => tcp.write(data)));
+    tcp.on('data', (chunk) => later(() => ws.send(chunk)));
     // The driver closing its WebSocket is its connection ending: let Postgres see the TCP end.
-    ws.on('close', () => tcp.end());
+    ws.on('close', () => later(() => tcp.end()));
     ws.on('error', () => tcp.destroy());
     tcp.on('error', () => ws.terminate());
     tcp.on('close', () => {
       open.delete(ws);
-      ws.close();
+      later(() => ws.close());
     });
   }
 
