@@ -6,8 +6,7 @@
 import { describeThrown } from './errors.js';
 import type { Executor } from './executor.js';
 import { runMaintenance } from './maintenance.js';
-import { Scope } from './slots.js';
-import { RESCUE_BATCH } from './tick.js';
+import { RESCUE_BATCH, runTick } from './tick.js';
 
 export class Runner {
   #loop: Promise<void> | null = null;
@@ -50,23 +49,31 @@ export class Runner {
     await this.executor.idle();
   }
 
+  /**
+   * Ticks until halted: each tick claims ahead and starts tasks as slots free, as a cron tick does,
+   * and hands its running tasks on (the executor counts them for `stop`), so the next tick claims
+   * while they run. A tick that found work is followed at once by the next, after
+   * `instantScanInterval`; an idle one after `scanInterval`. Rescue and the maintenance round run
+   * once per `scanInterval`.
+   */
   async #scanUntil(halt: AbortSignal): Promise<void> {
     const { store, options } = this.executor.deps;
-    const scope = new Scope(Number.POSITIVE_INFINITY, undefined);
     let lastHousekeeping = Number.NEGATIVE_INFINITY;
     while (!halt.aborted && !this.executor.deps.stopping.aborted) {
       let pause = options.scanInterval;
       try {
-        // Rescue and the maintenance upsert run once per scanInterval, not on every instant scan.
-        if (Date.now() - lastHousekeeping >= options.scanInterval) {
+        const housekeeping = Date.now() - lastHousekeeping >= options.scanInterval;
+        if (housekeeping) {
           lastHousekeeping = Date.now();
           await store.rescueExpiredLeases(RESCUE_BATCH);
           await runMaintenance(store, options, Date.now() + options.scanInterval);
         }
-        const room = this.executor.capacity(scope);
-        const claimed = room > 0 ? await this.executor.claimAndStart(scope) : 0;
-        // A full batch (or no room) means due tasks may remain: look again soon.
-        if (room === 0 || claimed === room) pause = options.instantScanInterval;
+        const report = await runTick(
+          this.executor,
+          { budgetMs: options.scanInterval, waitUntil: handOn },
+          { housekeeping: false },
+        );
+        if (report.claimed > 0) pause = options.instantScanInterval;
       } catch (error) {
         options.logger.error({ error: describeThrown(error) }, 'scan failed; retrying after scanInterval');
       }
@@ -74,6 +81,9 @@ export class Runner {
     }
   }
 }
+
+/** Where a runner's ticks hand their running tasks: nowhere, as the executor counts them already. */
+const handOn = (): void => {};
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -94,7 +94,15 @@ function deadlineOf(deadline: TickOptions['deadline']): number {
   return ms;
 }
 
-export async function runTick(executor: Executor, options: TickOptions): Promise<TickReport> {
+/**
+ * One tick. `housekeeping: false` skips the lease rescue and the maintenance round, for a caller
+ * that runs them on a clock of its own (the long-lived runner, which ticks many times a second).
+ */
+export async function runTick(
+  executor: Executor,
+  options: TickOptions,
+  { housekeeping = true }: { housekeeping?: boolean } = {},
+): Promise<TickReport> {
   const started = Date.now();
   const budgetMs = options.budgetMs ?? DEFAULT_TICK_BUDGET;
   const concurrency = options.concurrency ?? executor.deps.options.concurrency;
@@ -117,11 +125,15 @@ export async function runTick(executor: Executor, options: TickOptions): Promise
   if (executor.deps.stopping.aborted) return emptyReport(started);
   const scope = new Scope(concurrency, options.signal, deadline, endsAt);
 
-  const rescue = await store.rescueExpiredLeases(RESCUE_BATCH);
   const window = Number.isFinite(endsAt)
     ? { ms: endsAt - started, keys: executor.deps.registry.keys() }
     : null;
-  const maintenance = await runMaintenance(store, resolved, deadline, window);
+  const rescue = housekeeping
+    ? await store.rescueExpiredLeases(RESCUE_BATCH)
+    : { retried: 0, failed: 0, cancelled: 0 };
+  const maintenance = housekeeping
+    ? await runMaintenance(store, resolved, deadline, window)
+    : { ran: false, abnormal: 0, cleaned: 0 };
 
   try {
     // The first round always claims, so housekeeping that used up a tiny budget cannot starve tasks.
