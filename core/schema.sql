@@ -25,10 +25,14 @@ CREATE TABLE gta_tasks (
   unstarted_expiries integer DEFAULT 0 NOT NULL,
   failure_xid bigint,
   priority integer DEFAULT 0 NOT NULL,
-  cancel_reason text
+  cancel_reason text,
+  concurrency_key text,
+  rate_key text,
+  concurrency_slot integer
 );
 ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_pkey PRIMARY KEY (id);
 ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_status_check CHECK ((status = ANY (ARRAY['initialized'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))) NOT VALID;
+CREATE UNIQUE INDEX gta_tasks_concurrency_running_idx ON public.gta_tasks USING btree (task_key, concurrency_key, concurrency_slot) WHERE ((concurrency_slot IS NOT NULL) AND (status = 'running'::text));
 CREATE UNIQUE INDEX gta_tasks_dedupe_idx ON public.gta_tasks USING btree (task_key, dedupe_key) WHERE (dedupe_key IS NOT NULL);
 CREATE INDEX gta_tasks_failed_idx ON public.gta_tasks USING btree (finished_at) WHERE (status = 'failed'::text);
 CREATE INDEX gta_tasks_failure_xid_idx ON public.gta_tasks USING btree (failure_xid) WHERE (status = 'failed'::text);
@@ -38,6 +42,15 @@ CREATE INDEX gta_tasks_sensitive_due_idx ON public.gta_tasks USING btree (run_at
 CREATE INDEX gta_tasks_sequence_idx ON public.gta_tasks USING btree (sequence_key, id) WHERE ((sequence_key IS NOT NULL) AND (status = ANY (ARRAY['initialized'::text, 'running'::text])));
 CREATE UNIQUE INDEX gta_tasks_sequence_running_idx ON public.gta_tasks USING btree (sequence_key) WHERE ((sequence_key IS NOT NULL) AND (status = 'running'::text));
 CREATE INDEX gta_tasks_succeeded_idx ON public.gta_tasks USING btree (updated_at) WHERE (status = 'succeeded'::text);
+
+CREATE TABLE gta_tasks_rate_slots (
+  task_key character varying(64) NOT NULL,
+  rate_key text NOT NULL,
+  slot integer NOT NULL,
+  free_at timestamp with time zone NOT NULL,
+  task_id bigint NOT NULL
+);
+ALTER TABLE gta_tasks_rate_slots ADD CONSTRAINT gta_tasks_rate_slots_pkey PRIMARY KEY (task_key, rate_key, slot);
 
 CREATE TABLE gta_tasks_migrations (
   version integer NOT NULL,

@@ -9,11 +9,11 @@
  * @module
  */
 import {
+  type Claimed,
   type ClaimOptions,
   type Ending,
   type LeaseRef,
   leaseKey,
-  type SelectedRow,
   type Success,
   type TaskStore,
 } from './storage/index.js';
@@ -59,7 +59,7 @@ export class Batcher {
   #completions: WaitingSuccess[] = [];
   #starts: WaitingStart[] = [];
   #renewals: WaitingRenewal[] = [];
-  #claims: (Pending<SelectedRow[]> & { options: ClaimOptions })[] = [];
+  #claims: (Pending<Claimed> & { options: ClaimOptions })[] = [];
   #inFlight = 0;
   #scheduled = false;
 
@@ -116,7 +116,7 @@ export class Batcher {
   }
 
   /** Claims due tasks (transition "claim") in the next statement, with the writes waiting. */
-  claim(options: ClaimOptions): Promise<SelectedRow[]> {
+  claim(options: ClaimOptions): Promise<Claimed> {
     return new Promise((resolve, reject) => {
       this.#claims.push({ options, resolve, reject });
       this.#schedule();

@@ -10,12 +10,15 @@
  * statement for a database that is not there).
  * @module
  */
+
+import { MemoryClaimLimits, memorySlots } from './dry-run-limits.js';
 import { ERROR_CODES, GtaError } from './errors.js';
 import type { TaskStatus } from './states.js';
 import {
   type AbnormalThresholds,
   type Batch,
   type BatchResult,
+  type Claimed,
   type ClaimOptions,
   type Ending,
   type InsertClaim,
@@ -25,6 +28,7 @@ import {
   type LeaseRef,
   type ListQuery,
   leaseKey,
+  limitsFor,
   MAINTENANCE_LEASE_MS,
   type MaintenanceRound,
   type NewTask,
@@ -63,6 +67,8 @@ export class MemoryTaskTable {
   /** The maintenance round: when the next is due, the last completed report, the owner's lease. */
   round: { runAt: number; reported: string | null; lease: { token: string; until: number } | null } | null =
     null;
+  /** The slots of concurrency and rate-limited groups. */
+  readonly slots = memorySlots();
   #nextId = 1;
 
   nextId(): number {
@@ -216,9 +222,15 @@ class MemoryStore implements TaskStore {
     return null;
   }
 
-  async claimTasks(options: ClaimOptions): Promise<SelectedRow[]> {
-    if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return [];
+  async claimTasks(options: ClaimOptions): Promise<Claimed> {
+    const claimed: Claimed = { rows: [], passedOver: 0, deferred: 0 };
+    if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return claimed;
     const now = this.#now();
+    const limits = new MemoryClaimLimits(
+      this.table.slots,
+      limitsFor(options.limits, options.keys),
+      this.#rows.values(),
+    );
     const keys = new Set(options.keys);
     const ids = options.ids ? new Set(options.ids) : null;
     const overdue = (row: SelectedRow) =>
@@ -247,13 +259,23 @@ class MemoryStore implements TaskStore {
           !overdue(row) &&
           (options.maxTimeoutMs === undefined || row.timeout_ms <= options.maxTimeoutMs) &&
           (ids === null || ids.has(Number(row.id))) &&
-          !blocked(row),
+          !blocked(row) &&
+          limits.hasRoom(row),
       )
       .sort(inClaimOrder)
       .slice(0, options.limit);
     const leaseToken = globalThis.crypto.randomUUID();
     const leaseMs = options.leaseMargin + (options.queueAllowance ?? 0);
-    return candidates.map((row) => {
+    for (const row of candidates) {
+      const admission = limits.admit(row, now);
+      if (!admission.start) {
+        claimed.passedOver++;
+        if (admission.deferTo !== null) {
+          claimed.deferred++;
+          Object.assign(row, { run_at: Math.max(row.run_at, admission.deferTo), updated_at: now });
+        }
+        continue;
+      }
       Object.assign(row, {
         status: 'running',
         attempts: row.attempts + 1,
@@ -263,8 +285,9 @@ class MemoryStore implements TaskStore {
         finished_at: null,
         updated_at: now,
       });
-      return { ...row };
-    });
+      claimed.rows.push({ ...row });
+    }
+    return claimed;
   }
 
   /** The row held under `lease`, or undefined when the lease was lost. */
@@ -300,7 +323,9 @@ class MemoryStore implements TaskStore {
       row.lease_expires_at = now + batch.renewals!.leaseMs;
       renewed.set(leaseKey(lease), row.cancel_reason);
     }
-    const claimed = batch.claim ? await this.claimTasks(batch.claim) : [];
+    const claimed = batch.claim
+      ? await this.claimTasks(batch.claim)
+      : { rows: [], passedOver: 0, deferred: 0 };
     return { completed, started, claimed, renewed };
   }
 
@@ -560,6 +585,18 @@ class MemoryStore implements TaskStore {
       .slice(0, options.limit);
     for (const row of old) this.#rows.delete(Number(row.id));
     return old.length;
+  }
+
+  async cleanRateSlots(limit: number) {
+    const before = this.#now() - MINUTE;
+    let cleaned = 0;
+    for (const [slot, freeAt] of this.table.slots.rateFreeAt) {
+      if (cleaned === limit) break;
+      if (freeAt >= before) continue;
+      this.table.slots.rateFreeAt.delete(slot);
+      cleaned++;
+    }
+    return cleaned;
   }
 
   async getTask(id: TaskId) {

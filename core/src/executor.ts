@@ -20,10 +20,12 @@ import { marshalerFor, prepareTask, restoreContext, type TaskRegistry, validateA
 import { AbortFanout } from './signals.js';
 import type { Outcome, QueuedTask, Scope, Slots } from './slots.js';
 import {
+  type Claimed,
   type ClaimOptions,
   type InsertClaim,
   type LeaseRef,
   leaseKey,
+  moreMayBeDue,
   type NewTask,
   type SelectedRow,
   type StartedLease,
@@ -54,6 +56,14 @@ interface Recorded {
 }
 
 const NO_CHILDREN: TaskId[] = [];
+
+/** What a claim round of {@link Executor.claimAndStart} did: tasks claimed, and whether more may be due. */
+export interface ClaimRound {
+  claimed: number;
+  more: boolean;
+}
+
+const NO_ROUND: ClaimRound = Object.freeze({ claimed: 0, more: false });
 
 const RELEASED_BY_STOP = 'released unfinished by a stopping manager; the attempt is not counted';
 const RELEASED_AT_DEADLINE =
@@ -133,18 +143,19 @@ export class Executor {
    * began to stop (or the scope's signal aborted) are given back unstarted. A task whose timeout
    * would outlast the scope's invocation is not claimed.
    */
-  async claimAndStart(scope: Scope, ids?: TaskId[], limit?: number): Promise<number> {
+  async claimAndStart(scope: Scope, ids?: TaskId[], limit?: number): Promise<ClaimRound> {
     const capacity = this.capacity(scope);
     const wanted = scope.running > 0 || capacity > 0 ? (limit ?? capacity) : 0;
     const count = Math.min(wanted, ids?.length ?? Number.POSITIVE_INFINITY);
-    if (count <= 0) return 0;
+    if (count <= 0) return NO_ROUND;
     const claimedAt = Date.now();
     const queues = count > capacity;
     const maxTimeoutMs = scope.endsAt - claimedAt - (queues ? QUEUE_WAIT_MS : 0);
-    if (maxTimeoutMs <= 0) return 0;
+    if (maxTimeoutMs <= 0) return NO_ROUND;
     const options: ClaimOptions = {
       limit: count,
       keys: this.deps.registry.keys(),
+      limits: this.deps.registry.limits(),
       ...(ids ? { ids } : {}),
       leaseMargin: this.deps.options.leaseMargin,
       ...(queues ? { queueAllowance: QUEUE_WAIT_MS } : {}),
@@ -154,15 +165,16 @@ export class Executor {
     };
     const reserved = Math.min(count, capacity);
     this.#reserve(scope, reserved);
-    let rows: SelectedRow[];
+    let claimed: Claimed;
     try {
       // A scanner's claim rides with the writes waiting to be sent; the commit hook claims its
       // own tasks at once.
-      rows = ids ? await this.deps.store.claimTasks(options) : await this.#batcher.claim(options);
+      claimed = ids ? await this.deps.store.claimTasks(options) : await this.#batcher.claim(options);
     } catch (error) {
       this.#unreserve(scope, reserved);
       throw error;
     }
+    let rows = claimed.rows;
     scope.noteClaimed(rows);
     if (this.#halted(scope)) {
       this.#unreserve(scope, reserved);
@@ -170,8 +182,9 @@ export class Executor {
         rows.map((row) => ({ row, startBy: claimedAt })),
         scope,
       );
-      return 0;
+      return NO_ROUND;
     }
+    const more = moreMayBeDue(claimed, count);
     rows = this.#fitting(rows, scope, reserved);
     const startingNow = Math.min(reserved, rows.length);
     for (let index = 0; index < startingNow; index++) this.start(rows[index]!, scope, true);
@@ -181,7 +194,7 @@ export class Executor {
         scope.queue.push({ row, startBy: claimedAt + QUEUE_WAIT_MS });
       this.#startQueued(scope);
     }
-    return rows.length;
+    return { claimed: rows.length, more };
   }
 
   /**
@@ -215,13 +228,15 @@ export class Executor {
 
   /**
    * How the insert of `task` claims it for the commit hook, or null when it must not: it is not
-   * due yet, waits for its sequence, no slot is free, or the manager stops. Its lease covers a
+   * due yet, waits for its sequence, has a group limit (which only a claim applies), no slot is
+   * free, or the manager stops. Its lease covers a
    * wait of up to {@link QUEUE_WAIT_MS} from the insert to the handler's start (the rest of the
    * caller's transaction, its COMMIT, a free slot).
    */
   insertClaim(task: NewTask): InsertClaim | null {
     const dueNow = task.runAt === null && task.delayMs <= 0;
-    if (!dueNow || task.sequenceKey !== null || this.deps.stopping.aborted) return null;
+    const limited = task.concurrencyKey !== null || task.rateKey !== null;
+    if (!dueNow || task.sequenceKey !== null || limited || this.deps.stopping.aborted) return null;
     // With every slot taken the claim would only be released again.
     if (this.deps.slots.free() === 0 || !this.deps.registry.get(task.key)) return null;
     return {

@@ -34,7 +34,7 @@ export {
   logAbnormalTasks,
   type TaskManagerOptions,
 } from './options.js';
-export { gtaTasksTable } from './schema.js';
+export { gtaRateSlotsTable, gtaTasksTable } from './schema.js';
 export { isTaskStatus, TASK_STATES, type TaskStatus, TRANSITIONS } from './states.js';
 export {
   MAINTENANCE_KEY,

@@ -7,7 +7,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { ERROR_CODES, GtaError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { toStoredJson, unstorableText, utf8Bytes } from './serialize.js';
-import type { NewTask } from './storage/index.js';
+import type { GroupLimits, NewTask } from './storage/index.js';
 import {
   type CtxMarshaler,
   defineTask,
@@ -59,6 +59,36 @@ export class TaskRegistry {
   keys(): string[] {
     return [...this.#definitions.keys()];
   }
+
+  /** The concurrency and rate limits of the registered tasks, for a claim to apply. */
+  limits(): GroupLimits {
+    const limits: GroupLimits = { concurrency: [], rate: [] };
+    for (const { key, concurrency, rateLimit } of this.#definitions.values()) {
+      if (concurrency) limits.concurrency.push({ key, limit: concurrency.limit });
+      if (rateLimit) limits.rate.push({ key, limit: rateLimit.limit, periodMs: rateLimit.periodMs });
+    }
+    return limits;
+  }
+}
+
+/** A group's key: the task's own group (no `key` function) is the empty string. */
+function groupKeyOf(
+  definition: TaskDefinition<any, any, any>,
+  name: 'concurrency' | 'rateLimit',
+  arg: unknown,
+): string | null {
+  const limit = definition[name];
+  if (!limit) return null;
+  if (!limit.key) return '';
+  let key: unknown;
+  try {
+    key = limit.key(arg);
+  } catch (error) {
+    throw new GtaError(ERROR_CODES.invalidArgument, `task ${definition.key}: ${name}.key threw`, {
+      cause: error,
+    });
+  }
+  return label(key, `the ${name}.key of task ${definition.key}`);
 }
 
 /** Runs a Standard Schema; returns the parsed value or throws `GTA_SCHEMA_REJECTED`. */
@@ -189,8 +219,10 @@ export async function prepareTask(
   assertOptionsObject(options);
   const schedule = runAtOf(options);
   const argJson = toStoredJson(arg, what);
-  // The handler receives the argument after a JSON round trip, so that is what the schema must accept.
-  await validateArgument(definition, JSON.parse(argJson), what);
+  // The handler receives the argument after a JSON round trip, so that is what the schema must
+  // accept, and what a group key is computed from.
+  const stored = JSON.parse(argJson) as unknown;
+  await validateArgument(definition, stored, what);
   const size = utf8Bytes(argJson);
   if (size > resolved.maxArgumentBytes) {
     throw new GtaError(
@@ -210,6 +242,8 @@ export async function prepareTask(
     dedupeKey: label(options.dedupeKey, 'dedupeKey'),
     sequenceKey: label(options.sequenceKey, 'sequenceKey'),
     priority: priorityOf(options.priority, definition),
+    concurrencyKey: groupKeyOf(definition, 'concurrency', stored),
+    rateKey: groupKeyOf(definition, 'rateLimit', stored),
     parentId,
   };
 }

@@ -11,6 +11,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -53,6 +54,9 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
       failureXid: bigint('failure_xid', { mode: 'number' }),
       priority: integer('priority').notNull().default(0),
       cancelReason: text('cancel_reason'),
+      concurrencyKey: text('concurrency_key'),
+      rateKey: text('rate_key'),
+      concurrencySlot: integer('concurrency_slot'),
     },
     (table) => [
       index(`${name}_ready_idx`)
@@ -72,6 +76,27 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
         .on(table.sequenceKey)
         .where(sql`"sequence_key" IS NOT NULL AND "status" = 'running'`),
       index(`${name}_failure_xid_idx`).on(table.failureXid).where(sql`"status" = 'failed'`),
+      uniqueIndex(`${name}_concurrency_running_idx`)
+        .on(table.taskKey, table.concurrencyKey, table.concurrencySlot)
+        .where(sql`"concurrency_slot" IS NOT NULL AND "status" = 'running'`),
     ],
+  );
+}
+
+/**
+ * The drizzle table of the rate-limit slots of the task table named `name`: one row per slot of a
+ * rate-limited group, free again at `free_at`.
+ */
+export function gtaRateSlotsTable(name: string = DEFAULT_TABLE) {
+  return pgTable(
+    `${name}_rate_slots`,
+    {
+      taskKey: varchar('task_key', { length: 64 }).notNull(),
+      rateKey: text('rate_key').notNull(),
+      slot: integer('slot').notNull(),
+      freeAt: timestamp('free_at', { withTimezone: true }).notNull(),
+      taskId: bigint('task_id', { mode: 'number' }).notNull(),
+    },
+    (table) => [primaryKey({ columns: [table.taskKey, table.rateKey, table.slot] })],
   );
 }

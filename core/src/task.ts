@@ -80,7 +80,45 @@ export interface TaskDefinitionInput<Arg, Context = unknown, Input = Arg> {
    * range. @defaultValue 0
    */
   priority?: number;
+  /**
+   * At most `limit` tasks of a group `running` at once, across every instance and invocation. The
+   * group is the task's, or with `key` the task's and the key's (per tenant, per account, …).
+   * @example concurrency: { limit: 5, key: (arg) => arg.tenantId }
+   */
+  concurrency?: ConcurrencyLimit<Input>;
+  /**
+   * At most `limit` starts of a group's tasks in any `periodMs` window (sliding), across every
+   * instance; tasks over it wait `initialized` with a later `run_at`. Grouped as `concurrency`.
+   * @example rateLimit: { limit: 100, periodMs: 60_000 }
+   */
+  rateLimit?: RateLimit<Input>;
 }
+
+/** The group of a limited task's argument: a string of 1 to 255 characters. */
+export type GroupKey<Input> = (arg: Input) => string;
+
+export interface ConcurrencyLimit<Input = unknown> {
+  /** A whole number from 1 to {@link MAX_GROUP_LIMIT}. */
+  limit: number;
+  /** The group of a task's argument; without it the task's tasks form one group. */
+  key?: GroupKey<Input>;
+}
+
+export interface RateLimit<Input = unknown> {
+  /** Starts allowed per window: a whole number from 1 to {@link MAX_GROUP_LIMIT}. */
+  limit: number;
+  /** The window in milliseconds: a whole number from 1 to {@link MAX_RATE_PERIOD_MS}. */
+  periodMs: number;
+  key?: GroupKey<Input>;
+}
+
+/**
+ * The most a limit may allow: a claim looks for free slots one by one, and each start of a
+ * rate-limited task writes one slot row.
+ */
+export const MAX_GROUP_LIMIT = 10_000;
+/** The longest rate window accepted: a week. */
+export const MAX_RATE_PERIOD_MS = 7 * 24 * 3600_000;
 
 /** A validated task definition, as returned by {@link defineTask}. */
 export interface TaskDefinition<Arg = unknown, Context = unknown, Input = Arg>
@@ -161,6 +199,17 @@ export function defineTask<Arg, Context = unknown, Input = Arg>(
       `priority must be a whole number from ${MIN_INT32} to ${MAX_INT32}, got ${String(input.priority)}`,
     );
   }
+  if (input.concurrency !== undefined) checkLimit(input.key, 'concurrency', input.concurrency);
+  if (input.rateLimit !== undefined) {
+    checkLimit(input.key, 'rateLimit', input.rateLimit);
+    const { periodMs } = input.rateLimit;
+    if (!Number.isInteger(periodMs) || periodMs < 1 || periodMs > MAX_RATE_PERIOD_MS) {
+      throw invalidTask(
+        input.key,
+        `rateLimit.periodMs must be a whole number from 1 to ${MAX_RATE_PERIOD_MS} (a week), got ${String(periodMs)}`,
+      );
+    }
+  }
   const definition = Object.freeze({
     ...input,
     retryTimes,
@@ -171,6 +220,22 @@ export function defineTask<Arg, Context = unknown, Input = Arg>(
   });
   definedTasks.add(definition);
   return definition;
+}
+
+function checkLimit(key: string, name: 'concurrency' | 'rateLimit', value: unknown): void {
+  if (typeof value !== 'object' || value === null) {
+    throw invalidTask(key, `${name} must be an object with a limit, got ${String(value)}`);
+  }
+  const { limit, key: groupKey } = value as { limit?: unknown; key?: unknown };
+  if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > MAX_GROUP_LIMIT) {
+    throw invalidTask(
+      key,
+      `${name}.limit must be a whole number from 1 to ${MAX_GROUP_LIMIT}, got ${String(limit)}`,
+    );
+  }
+  if (groupKey !== undefined && typeof groupKey !== 'function') {
+    throw invalidTask(key, `${name}.key must be a function of the argument`);
+  }
 }
 
 /** Definitions made by {@link defineTask}; anything else is validated again on registration. */

@@ -140,14 +140,17 @@ export async function runTick(
     for (let round = 0; (round === 0 || Date.now() < deadline) && !options.signal?.aborted; round++) {
       const wanted = claimWanted(executor, scope);
       const doneBefore = scope.workDone;
-      const claimed = wanted > 0 ? await executor.claimAndStart(scope, undefined, wanted) : 0;
+      const { claimed, more } =
+        wanted > 0 ? await executor.claimAndStart(scope, undefined, wanted) : { claimed: 0, more: false };
       // Work that ended meanwhile may have made a task due (the next in its sequence, a child)
       // that the claim, sent with that work's completion, could not see yet.
-      if (claimed === 0 && scope.inflight === 0 && scope.workDone === doneBefore) break;
+      if (!more && claimed === 0 && scope.inflight === 0 && scope.workDone === doneBefore) break;
       // Nothing more is due: with a waitUntil the running tasks are handed over, else wait for one
-      // to finish, as its nested tasks or a retry may become due.
-      if (claimed < wanted && options.waitUntil) break;
-      if (claimed < wanted || wanted === 0) {
+      // to finish, as its nested tasks or a retry may become due. (A claim that passed over tasks
+      // of groups at their limits may leave more due behind them: the next round looks.)
+      const exhausted = wanted > 0 && !more;
+      if (exhausted && options.waitUntil) break;
+      if (exhausted || wanted === 0) {
         await scope.nextChange(deadline - Date.now(), () => claimWanted(executor, scope) > 0);
       }
     }

@@ -45,6 +45,10 @@ export interface TaskRow {
   finishedAt: string | null;
   /** Why a cancel was requested while the task ran; it ends `cancelled` once its handler settled. */
   cancelReason: string | null;
+  /** The task's concurrency group ('' for its task's one group), or null without a limit. */
+  concurrencyKey: string | null;
+  /** The task's rate-limit group, as `concurrencyKey`. */
+  rateKey: string | null;
 }
 
 /**

@@ -1,11 +1,12 @@
 /**
  * Flow control on the real Postgres (SPEC §13), each rule stated in its test's name.
  */
+import type { SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManager, defineTask, migrate, silentLogger } from '../src/index.js';
 import { Gate, Pools, sleep, waitUntilCollector, within } from './support/concurrency.js';
 import { createPostgresDatabase, postgresAvailable, type TestDatabase } from './support/databases.js';
-import { gatedDb } from './support/gated-db.js';
+import { gatedDb, isClaim, sqlText } from './support/gated-db.js';
 
 const hasPostgres = await postgresAvailable();
 
@@ -29,8 +30,25 @@ describe.skipIf(!hasPostgres)('priorities', () => {
       },
     });
     const high = defineTask({ key: 'high', priority: 10, handler: () => void starts.push('high') });
+    // Claims are held at a gate around the commit of the high-priority task, and it commits once
+    // none is in flight, so that "already claimed" is exactly what the table shows as running.
+    let claimsInFlight = 0;
+    const counted = {
+      async execute(query: SQL) {
+        const claim = isClaim(sqlText(query));
+        if (claim) claimsInFlight++;
+        try {
+          return await database.db.execute(query);
+        } finally {
+          if (claim) claimsInFlight--;
+        }
+      },
+      transaction: (fn: (tx: any) => Promise<unknown>, config?: unknown) =>
+        database.db.transaction(fn, config),
+    };
+    const gated = gatedDb(counted);
     const manager = createTaskManager({
-      db: database.db,
+      db: gated.db,
       table: 'prio',
       tasks: [low, high],
       logger: silentLogger,
@@ -55,12 +73,18 @@ describe.skipIf(!hasPostgres)('priorities', () => {
         while (starts.length < 300) await sleep(2);
       })(),
     );
+    const gate = new Gate();
+    gated.hook = async (text) => {
+      if (isClaim(text)) await gate.opened;
+    };
+    while (claimsInFlight > 0) await sleep(1);
     await database.db.transaction((tx: any) => manager.enqueue(high, {}, { tx }));
     highCommitted = true;
     // What a tick had claimed by then (claimed ahead or running) may start first; nothing later may.
     const [held] = await database.query<{ count: number }>(
       `select count(*)::int as count from prio where status = 'running' and task_key = 'low'`,
     );
+    gate.open();
     await within(
       10_000,
       'the high-priority start',
@@ -203,5 +227,133 @@ describe.skipIf(!hasPostgres)('cancelling running work, and heartbeats', () => {
     expect(runs.filter((who) => who === 'dies')).toEqual(['dies', 'dies']);
     expect(runs.filter((who) => who === 'lives')).toEqual(['lives']);
     expect(await rowOf(lives!)).toMatchObject({ status: 'succeeded', attempts: 1 });
+  });
+});
+
+describe.skipIf(!hasPostgres)('group limits under a forced race between two claims', () => {
+  let database: TestDatabase;
+  const pools = new Pools();
+  beforeAll(async () => {
+    database = await createPostgresDatabase();
+  });
+  afterAll(async () => {
+    await pools.close();
+    await database?.close();
+  });
+
+  /**
+   * A database whose first claim runs in a transaction held open until `release` opens, so that a
+   * second instance claims while the first claim's writes are not committed yet.
+   */
+  function holdingFirstClaim(db: any) {
+    const sent = new Gate();
+    const release = new Gate();
+    let held = false;
+    return {
+      sent,
+      release,
+      db: {
+        async execute(query: SQL) {
+          if (held || !isClaim(sqlText(query))) return db.execute(query);
+          held = true;
+          return db.transaction(async (tx: any) => {
+            const result = await tx.execute(query);
+            sent.open();
+            await release.opened;
+            return result;
+          });
+        },
+        transaction: (fn: (tx: any) => Promise<unknown>, config?: unknown) => db.transaction(fn, config),
+      },
+    };
+  }
+
+  /** Resolves once some statement waits for a lock another transaction holds. */
+  async function someoneWaitsForALock(): Promise<void> {
+    await within(
+      10_000,
+      'a claim waiting on the held one',
+      (async () => {
+        for (;;) {
+          const [row] = await database.query<{ waiting: number }>(
+            `select count(*)::int as waiting from pg_locks where not granted`,
+          );
+          if (row!.waiting > 0) return;
+          await sleep(5);
+        }
+      })(),
+    );
+  }
+
+  // Guarantee: two claims that both saw the group's last slot free start one task between them;
+  // the unique index refuses the other, whose claim is sent again and sees the group full.
+  it('a concurrency slot taken by an uncommitted claim is not taken again by another', async () => {
+    const table = 'slot_race';
+    await migrate(database.db, { table });
+    const hold = new Gate();
+    const task = defineTask({ key: 'one-at-a-time', concurrency: { limit: 1 }, handler: () => hold.opened });
+    const first = holdingFirstClaim(pools.open(database.url!, 3).db);
+    const second = gatedDb(pools.open(database.url!, 3).db);
+    let secondClaims = 0;
+    second.hook = (text) => {
+      if (isClaim(text)) secondClaims++;
+    };
+    const options = { table, tasks: [task], logger: silentLogger, concurrency: 5 };
+    const a = createTaskManager({ ...options, db: first.db });
+    const b = createTaskManager({ ...options, db: second.db });
+    // The first claim locks the candidates it looked at: the second task is enqueued after it.
+    await database.db.transaction((tx: any) => a.enqueue(task, {}, { tx }));
+    const collector = waitUntilCollector();
+    const ticking = a.tick({ budgetMs: 10_000, waitUntil: collector.waitUntil });
+    await first.sent.opened;
+    await database.db.transaction((tx: any) => a.enqueue(task, {}, { tx }));
+    const racing = b.tick({ budgetMs: 10_000, waitUntil: collector.waitUntil });
+    await someoneWaitsForALock();
+    first.release.open();
+    const reports = await Promise.all([ticking, racing]);
+    expect(reports.map((report) => report.claimed).sort()).toEqual([0, 1]);
+    expect(secondClaims).toBeGreaterThanOrEqual(2);
+    const [running] = await database.query<{ count: number }>(
+      `select count(*)::int as count from ${table} where status = 'running'`,
+    );
+    expect(running!.count).toBe(1);
+    hold.open();
+    await collector.settled();
+    await a.stop();
+    await b.stop();
+  });
+
+  // Guarantee: a rate slot taken by one claim is not taken again within its period by another
+  // that saw it free; that claim's task waits for the slot instead.
+  it('a rate slot taken by an uncommitted claim is not taken again by another', async () => {
+    const table = 'rate_race';
+    await migrate(database.db, { table });
+    const task = defineTask({
+      key: 'once-a-minute',
+      rateLimit: { limit: 1, periodMs: 60_000 },
+      handler: () => {},
+    });
+    const first = holdingFirstClaim(pools.open(database.url!, 3).db);
+    const options = { table, tasks: [task], logger: silentLogger, concurrency: 5 };
+    const a = createTaskManager({ ...options, db: first.db });
+    const b = createTaskManager({ ...options, db: pools.open(database.url!, 3).db });
+    await database.db.transaction((tx: any) => a.enqueue(task, {}, { tx }));
+    const ticking = a.tick({ budgetMs: 10_000 });
+    await first.sent.opened;
+    await database.db.transaction((tx: any) => a.enqueue(task, {}, { tx }));
+    const racing = b.tick({ budgetMs: 10_000 });
+    await someoneWaitsForALock();
+    first.release.open();
+    const reports = await Promise.all([ticking, racing]);
+    expect(reports.map((report) => report.succeeded).sort()).toEqual([0, 1]);
+    const rows = await database.query<{ status: string; waits_ms: number }>(
+      `select status, (extract(epoch from run_at - now()) * 1000)::float8 as waits_ms
+       from ${table} where task_key = 'once-a-minute' order by id`,
+    );
+    expect(rows.map((row) => row.status).sort()).toEqual(['initialized', 'succeeded']);
+    const waiting = rows.find((row) => row.status === 'initialized')!;
+    expect(waiting.waits_ms).toBeGreaterThan(50_000);
+    const slots = await database.query(`select slot from ${table}_rate_slots`);
+    expect(slots).toHaveLength(1);
   });
 });

@@ -2,7 +2,8 @@
  * Property test of the state machine: random interleavings of enqueue (plain, or claimed by its
  * insert for the commit hook), start records, claim, complete, fail, lease expiry with rescue,
  * forced rerun and cancel — including completions by stale lease holders — run against the real
- * storage statements (PGlite, injected clock) and against a model.
+ * storage statements (PGlite, injected clock) and against a model. Tasks may belong to one of two
+ * concurrency groups and to a rate-limited group, whose rules the model applies to each claim.
  * After every step the table must equal the model, and every status change must be a transition
  * of core/src/states.ts.
  */
@@ -23,15 +24,34 @@ interface ModelTask {
   token: string | null;
   /** Whether a running task's start is recorded; a rescue gives back the attempt of one that is not. */
   started: boolean;
+  /** Its concurrency group, or null. */
+  group: string | null;
+  /** Whether it belongs to the rate-limited group. */
+  rated: boolean;
 }
 
 const TIMEOUT_MS = 1000;
 const MARGIN_MS = 100;
 /** Leases cover the whole timeout here: the heartbeats are the executor's, not the statements'. */
 const HEARTBEAT_LEASE_MS = 3_600_000;
+/** Each concurrency group runs at most this many at once. */
+const GROUP_LIMIT = 2;
+/** The rate-limited group starts at most RATE.limit tasks in any RATE.periodMs. */
+const RATE = { limit: 2, periodMs: 1000 };
+const LIMITS: storage.GroupLimits = {
+  concurrency: [{ key: 'prop', limit: GROUP_LIMIT }],
+  rate: [{ key: 'prop', ...RATE }],
+};
 
 type Op =
-  | { kind: 'enqueue'; retries: number; delayMs: number; claimed: boolean }
+  | {
+      kind: 'enqueue';
+      retries: number;
+      delayMs: number;
+      claimed: boolean;
+      group: string | null;
+      rated: boolean;
+    }
   | { kind: 'start'; pick: number }
   | { kind: 'claim'; limit: number }
   | { kind: 'complete'; pick: number; stale: boolean }
@@ -49,6 +69,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       retries: fc.nat(2),
       delayMs: fc.constantFrom(0, 0, 500),
       claimed: fc.boolean(),
+      group: fc.constantFrom(null, null, 'g0', 'g1'),
+      rated: fc.boolean(),
     }),
   },
   fc.record({ kind: fc.constant('start' as const), pick: fc.nat(20) }),
@@ -93,6 +115,8 @@ describe('the state machine under random interleavings', () => {
         const context: storage.StorageContext = { db: database.db, table, clock: () => new Date(now) };
         await storage.migrate(database.db, { table });
         const model = new Map<number, ModelTask>();
+        // When each slot of the rate-limited group frees.
+        const rateFreeAt = Array.from({ length: RATE.limit }, () => Number.NEGATIVE_INFINITY);
         const issued = new Map<number, string[]>();
         const ids = () => [...model.keys()];
         const pickId = (pick: number) => ids()[pick % Math.max(1, model.size)];
@@ -101,9 +125,10 @@ describe('the state machine under random interleavings', () => {
           const before = new Map([...model].map(([id, task]) => [id, task.status]));
           switch (step.kind) {
             case 'enqueue': {
-              // Only a task due now is claimed by its insert, as the executor decides.
+              // Only a task due now and of no group is claimed by its insert, as the executor decides.
+              const limited = step.group !== null || step.rated;
               const claim =
-                step.claimed && step.delayMs === 0
+                step.claimed && step.delayMs === 0 && !limited
                   ? { leaseMs: MARGIN_MS, heartbeatLeaseMs: HEARTBEAT_LEASE_MS }
                   : null;
               const { id, claimed } = await storage.insertTask(
@@ -120,6 +145,8 @@ describe('the state machine under random interleavings', () => {
                   dedupeKey: null,
                   sequenceKey: null,
                   priority: 0,
+                  concurrencyKey: step.group,
+                  rateKey: step.rated ? '' : null,
                   parentId: null,
                 },
                 claim,
@@ -134,6 +161,8 @@ describe('the state machine under random interleavings', () => {
                 leaseExpiresAt: claimed ? now + TIMEOUT_MS + MARGIN_MS : null,
                 token: claimed?.lease_token ?? null,
                 started: false,
+                group: step.group,
+                rated: step.rated,
               });
               if (claimed) issued.set(id, [claimed.lease_token!]);
               break;
@@ -154,21 +183,60 @@ describe('the state machine under random interleavings', () => {
               break;
             }
             case 'claim': {
-              const due = [...model]
-                .filter(([, task]) => task.status === 'initialized' && task.runAt <= now)
+              const running = (group: string) =>
+                [...model.values()].filter((task) => task.status === 'running' && task.group === group)
+                  .length;
+              // The candidates: due tasks whose group is not full, in claim order, up to the limit.
+              const candidates = [...model]
+                .filter(
+                  ([, task]) =>
+                    task.status === 'initialized' &&
+                    task.runAt <= now &&
+                    (task.group === null || running(task.group) < GROUP_LIMIT),
+                )
                 .sort(([a, x], [b, y]) => x.runAt - y.runAt || a - b)
-                .slice(0, step.limit)
-                .map(([id]) => id);
-              const rows = await storage.claimTasks(context, {
+                .slice(0, step.limit);
+              // Of each group, as many as it has room for; of those rated, as many as slots are free.
+              const room = new Map(['g0', 'g1'].map((group) => [group, GROUP_LIMIT - running(group)]));
+              const busyUntil = rateFreeAt.filter((at) => at > now);
+              const freeSlots = rateFreeAt.flatMap((at, slot) => (at <= now ? [slot] : []));
+              const due: number[] = [];
+              const deferred: number[] = [];
+              for (const [id, task] of candidates) {
+                if (task.group !== null) {
+                  if (room.get(task.group)! === 0) continue;
+                  room.set(task.group, room.get(task.group)! - 1);
+                }
+                if (task.rated) {
+                  const slot = freeSlots.shift();
+                  if (slot === undefined) {
+                    deferred.push(id);
+                    continue;
+                  }
+                  rateFreeAt[slot] = now + RATE.periodMs;
+                }
+                due.push(id);
+              }
+              // A deferred task is due when the group's first slot frees.
+              const nextFree = Math.min(now + RATE.periodMs, ...busyUntil);
+              for (const id of deferred) {
+                const task = model.get(id)!;
+                task.runAt = Math.max(task.runAt, nextFree);
+              }
+              const claimed = await storage.claimTasks(context, {
                 limit: step.limit,
                 keys: ['prop'],
                 leaseMargin: MARGIN_MS,
                 initializedTimeout: 3_600_000,
                 heartbeatLeaseMs: HEARTBEAT_LEASE_MS,
+                limits: LIMITS,
               });
+              const rows = claimed.rows;
               expect(rows.map((row) => Number(row.id)).sort((a, b) => a - b)).toEqual(
                 due.sort((a, b) => a - b),
               );
+              expect(claimed.passedOver).toBe(candidates.length - due.length);
+              expect(claimed.deferred).toBe(deferred.length);
               for (const row of rows) {
                 const task = model.get(Number(row.id))!;
                 Object.assign(task, {
@@ -288,12 +356,15 @@ describe('the state machine under random interleavings', () => {
             attempts: number;
             lease_token: string | null;
             started: boolean;
+            run_at: number;
           }>(
-            `select id, status, attempts, lease_token, started_at is not null as started
+            `select id, status, attempts, lease_token, started_at is not null as started,
+               (extract(epoch from run_at) * 1000)::float8 as run_at
              from ${table} where task_key = 'prop' order by id`,
           );
-          // Whether a start is recorded matters while the task runs.
+          // Whether a start is recorded matters while the task runs; when it is due, while it waits.
           const view = (status: string, started: boolean) => (status === 'running' ? started : null);
+          const due = (status: string, runAt: number) => (status === 'initialized' ? Number(runAt) : null);
           expect(
             rows.map((row) => [
               Number(row.id),
@@ -301,6 +372,7 @@ describe('the state machine under random interleavings', () => {
               row.attempts,
               row.lease_token,
               view(row.status, row.started),
+              due(row.status, row.run_at),
             ]),
           ).toEqual(
             [...model].map(([id, task]) => [
@@ -309,6 +381,7 @@ describe('the state machine under random interleavings', () => {
               task.attempts,
               task.token,
               view(task.status, task.started),
+              due(task.status, task.runAt),
             ]),
           );
           for (const [id, status] of before) {

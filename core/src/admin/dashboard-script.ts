@@ -179,6 +179,11 @@ function field(name, value, wide) {
   return [node('dt', { textContent: name }), dd];
 }
 
+/** A limit group's key as shown: '' is the task's one group. */
+function groupName(key) {
+  return key === '' ? 'the whole task' : key;
+}
+
 function renderDetail(task) {
   const panel = $('detail');
   panel.hidden = false;
@@ -200,6 +205,8 @@ function renderDetail(task) {
     ...field('parent', task.parentId),
     ...field('dedupe key', task.dedupeKey),
     ...field('sequence key', task.sequenceKey),
+    ...field('concurrency group', groupName(task.concurrencyKey)),
+    ...field('rate group', groupName(task.rateKey)),
   );
   $('detail-fields').dataset.status = task.status;
   $('cancel').disabled = !(task.status === 'initialized' || (task.status === 'running' && !task.cancelReason));

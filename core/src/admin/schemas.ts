@@ -176,6 +176,14 @@ export const taskSchema = named(
     startedAt: isoTimeOut.nullable(),
     finishedAt: isoTimeOut.nullable(),
     cancelReason: z.string().nullable(),
+    concurrencyKey: z
+      .string()
+      .nullable()
+      .describe("The task's concurrency group ('' for its task's one group); null without a limit."),
+    rateKey: z
+      .string()
+      .nullable()
+      .describe("The task's rate-limit group ('' for its task's one group); null without a limit."),
   }),
 );
 

@@ -19,6 +19,7 @@ import {
   type Success,
   startTime,
 } from './complete.js';
+import { type GroupLimits, limitedClaim, limitsFor } from './limits.js';
 import { type ClaimedColumns, claimedColumns, claimedRow, type SelectedRow } from './rows.js';
 import {
   arrayParam,
@@ -53,15 +54,45 @@ export interface ClaimOptions {
    * runs the task renew its lease, so that a dead invocation's tasks are rescued in seconds.
    */
   heartbeatLeaseMs: number;
+  /** The group limits of the tasks this process can run ({@link limitedClaim}). */
+  limits?: GroupLimits;
+}
+
+/** What a claim took, and what it passed over for group limits. */
+export interface Claimed {
+  rows: SelectedRow[];
+  /** Due tasks the claim looked at but did not take, their groups being at a limit. */
+  passedOver: number;
+  /** Of those, the rate-limited ones it moved to a later `run_at`, out of the due tasks. */
+  deferred: number;
+}
+
+/**
+ * Whether more may be due after `claimed`, a claim of up to `wanted` tasks: it took or passed over
+ * as many as it was asked for, and made progress (a claim that only passed over tasks still due
+ * would see them again).
+ */
+export function moreMayBeDue(claimed: Claimed, wanted: number): boolean {
+  const progressed = claimed.rows.length > 0 || claimed.deferred > 0;
+  return progressed && claimed.rows.length + claimed.passedOver >= wanted;
 }
 
 interface ClaimParts {
-  candidates: SQL;
+  /** The CTEs before the update: the candidates, and what applies group limits to them. */
+  ctes: SQL[];
   update: SQL;
   /** The number of columns `update` returns. */
   columns: number;
+  /** With group limits: the passed-over and deferred counts, as two columns for the last row. */
+  counts: SQL | null;
   /** The claimed rows as the statement returned them, completed into whole rows. */
   rowsOf: (returned: ClaimedColumns[]) => SelectedRow[];
+}
+
+/** The counts of {@link ClaimParts}, as the statement's last row returns them. */
+interface ClaimCounts {
+  passed_over: number | null;
+  deferred: number | null;
 }
 
 /**
@@ -89,9 +120,10 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
   const leaseMs = options.leaseMargin + (options.queueAllowance ?? 0);
   const leaseToken = freshLeaseToken();
   const returning = claimedColumns('task', now);
-  return {
-    candidates: sql`candidates as materialized (
-        select candidate.id from ${table} as candidate
+  const limits = limitsFor(options.limits, options.keys);
+  const limited = limits ? limitedClaim(context, limits, options.limit) : null;
+  const candidates = sql`candidates as materialized (
+        select candidate.id${limited?.candidateColumns ?? sql``} from ${table} as candidate
         where candidate.status = 'initialized'
           and candidate.run_at <= ${now}
           and candidate.task_key = any(${arrayParam(options.keys, 'text')})
@@ -103,21 +135,31 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
               and (other.status = 'running'
                 or (other.status = 'initialized' and other.id < candidate.id and not ${overdue('other')}))))
           ${onlyIds}
+          ${limited ? sql`and ${limited.groupHasRoom}` : sql``}
         order by candidate.priority desc, candidate.run_at, candidate.id
         limit ${options.limit}::int
-        for update skip locked)`,
+        for update of candidate skip locked)`;
+  // Without group limits every candidate starts, and none holds a concurrency slot.
+  const chosen = limited ? sql`chosen` : sql`candidates`;
+  return {
+    ctes: limited ? [...limited.before, candidates, ...limited.after] : [candidates],
     update: sql`update ${table} as task set
         status = 'running',
         attempts = task.attempts + 1,
         lease_token = ${leaseToken}::uuid,
         lease_expires_at = ${now} + ((least(task.timeout_ms, ${options.heartbeatLeaseMs}::int) + ${leaseMs}::float8) * interval '1 millisecond'),
+        concurrency_slot = ${limited ? sql`chosen.concurrency_slot` : sql`null`},
         started_at = null,
         finished_at = null,
         updated_at = ${now}
-      from candidates
-      where task.id = candidates.id and task.status = 'initialized'
+      from ${chosen}
+      where task.id = ${chosen}.id and task.status = 'initialized'
       returning ${sql.join(returning, sql`, `)}`,
     columns: returning.length,
+    counts: limited
+      ? sql`(select count(*) from candidates)::int - (select count(*) from claimed)::int as passed_over,
+          (select count(*) from rate_waiting)::int as deferred`
+      : null,
     rowsOf: (returned) =>
       inRunOrder(returned.map((row) => claimedRow(row, leaseToken, leaseMs, options.heartbeatLeaseMs))),
   };
@@ -155,9 +197,10 @@ async function claimRacing<T>(run: () => Promise<T>, withoutClaim: () => Promise
 }
 
 /**
- * Whether a storage error is a claim losing to a concurrent claim of the same sequence key: the
- * database's error (somewhere down the `cause` chain: the drivers wrap it, and so does drizzle) is
- * a deadlock, or a unique violation of the running-sequence index.
+ * Whether a storage error is a claim losing to a concurrent claim of the same sequence key or
+ * concurrency slot: the database's error (somewhere down the `cause` chain: the drivers wrap it,
+ * and so does drizzle) is a deadlock, or a unique violation of the index of running sequence keys
+ * or of running tasks' slots.
  */
 function lostClaimRace(error: unknown): boolean {
   let cause = (error as { cause?: unknown } | null)?.cause;
@@ -168,22 +211,51 @@ function lostClaimRace(error: unknown): boolean {
       constraint?: unknown;
     };
     if (code === '40P01') return true;
-    if (code === '23505') return `${String(constraint)} ${String(message)}`.includes('_sequence_running_idx');
+    if (code === '23505')
+      return /_(sequence|concurrency)_running_idx/.test(`${String(constraint)} ${String(message)}`);
     cause = (cause as { cause?: unknown }).cause;
   }
   return false;
 }
 
+const nothingClaimed = (): Claimed => ({ rows: [], passedOver: 0, deferred: 0 });
+
 /** Claims up to `limit` due tasks, moving them `initialized` → `running` (transition "claim"). */
-export async function claimTasks(context: StorageContext, options: ClaimOptions): Promise<SelectedRow[]> {
-  if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return [];
+export async function claimTasks(context: StorageContext, options: ClaimOptions): Promise<Claimed> {
+  if (options.limit <= 0 || options.keys.length === 0 || options.ids?.length === 0) return nothingClaimed();
   return claimRacing(
     async () => {
-      const { candidates, update, rowsOf } = claimParts(context, options);
-      return rowsOf(await queryRows<ClaimedColumns>(context.db, 'claim', sql`with ${candidates} ${update}`));
+      const { ctes, update, columns, counts, rowsOf } = claimParts(context, options);
+      if (!counts) {
+        const returned = await queryRows<ClaimedColumns>(
+          context.db,
+          'claim',
+          sql`with ${sql.join(ctes, sql`, `)} ${update}`,
+        );
+        return { rows: rowsOf(returned), passedOver: 0, deferred: 0 };
+      }
+      // One row per claimed task, and one more with the counts.
+      const returned = await queryRows<ClaimedColumns & ClaimCounts>(
+        context.db,
+        'claim',
+        sql`with ${sql.join([...ctes, sql`claimed as (${update})`], sql`, `)}
+          select claimed.*, null::int as passed_over, null::int as deferred from claimed
+          union all select ${sql.raw('null, '.repeat(columns))}${counts}`,
+      );
+      return claimedOf(returned, rowsOf);
     },
-    async () => [],
+    async () => nothingClaimed(),
   );
+}
+
+/** The claimed rows and the counts of a statement that returned both ({@link ClaimParts}). */
+function claimedOf(returned: (ClaimedColumns & ClaimCounts)[], rowsOf: ClaimParts['rowsOf']): Claimed {
+  const counts = returned.find((row) => row.passed_over !== null);
+  return {
+    rows: rowsOf(returned.filter((row) => row.passed_over === null)),
+    passedOver: Number(counts?.passed_over ?? 0),
+    deferred: Number(counts?.deferred ?? 0),
+  };
 }
 
 /** The writes of one batched statement, each optional. */
@@ -209,7 +281,7 @@ export interface BatchResult {
   /** How each completed lease ended (a cancel requested meanwhile makes it `cancelled`). */
   completed: Map<string, Ending>;
   started: Set<string>;
-  claimed: SelectedRow[];
+  claimed: Claimed;
   /** Each renewed lease (those missing were lost), with its cancel's reason when one was requested. */
   renewed: Map<string, string | null>;
 }
@@ -228,7 +300,12 @@ export async function writeBatch(context: StorageContext, batch: Batch): Promise
     batch.claim && batch.claim.limit > 0 && batch.claim.keys.length > 0 && batch.claim.ids?.length !== 0
       ? batch.claim
       : undefined;
-  const none: BatchResult = { completed: new Map(), started: new Set(), claimed: [], renewed: new Map() };
+  const none: BatchResult = {
+    completed: new Map(),
+    started: new Set(),
+    claimed: nothingClaimed(),
+    renewed: new Map(),
+  };
   if (starts.length === 0 && !renewals && !claim) {
     return { ...none, completed: await completeTasks(context, successes) };
   }
@@ -264,28 +341,40 @@ export async function writeBatch(context: StorageContext, batch: Batch): Promise
   const run = async (withClaim: boolean): Promise<BatchResult> => {
     const parts = claim && withClaim ? claimParts(context, claim) : undefined;
     const ctes = writes.map(({ cte }) => cte);
-    // With a claim: one row per claimed task, and one more, null but for the lists of writes.
+    // With a claim: one row per claimed task, and one more, null but for the lists of writes (and
+    // the claim's counts).
+    const nulls = listNames.map((name) => `null as ${name}`);
+    if (parts?.counts) nulls.push('null::int as passed_over', 'null::int as deferred');
     const statement = parts
-      ? sql`with ${sql.join([...ctes, parts.candidates, sql`claimed as (${parts.update})`], sql`, `)}
-          select claimed.*, ${sql.raw(listNames.map((name) => `null as ${name}`).join(', '))} from claimed
-          union all select ${sql.raw('null, '.repeat(parts.columns))}${lists}`
+      ? sql`with ${sql.join([...ctes, ...parts.ctes, sql`claimed as (${parts.update})`], sql`, `)}
+          select claimed.*, ${sql.raw(nulls.join(', '))} from claimed
+          union all select ${sql.raw('null, '.repeat(parts.columns))}${lists}${parts.counts ? sql`, ${parts.counts}` : sql``}`
       : sql`with ${sql.join(ctes, sql`, `)} select ${lists}`;
-    const rows = await queryRows<ClaimedColumns & Record<string, string | null>>(
+    const rows = await queryRows<ClaimedColumns & ClaimCounts & Record<string, string | null>>(
       context.db,
       noFlush && !parts ? 'record start' : 'complete and claim',
       statement,
     );
-    const claimed: ClaimedColumns[] = [];
-    let listed: Record<string, string> | undefined;
+    const claimed: (ClaimedColumns & ClaimCounts)[] = [];
+    let listed: (ClaimCounts & Record<string, string>) | undefined;
     for (const row of rows) {
       if (row.list_0 === null) claimed.push(row);
-      else listed = row as Record<string, string>;
+      else listed = row as ClaimCounts & Record<string, string>;
     }
     const written = writes.map(
       (_, index) => JSON.parse(listed?.[`list_${index}`] ?? '[]') as [string, string, string | null][],
     );
     let next = 0;
-    const result: BatchResult = { ...none, claimed: parts ? parts.rowsOf(claimed) : [] };
+    const result: BatchResult = {
+      ...none,
+      claimed: parts
+        ? {
+            rows: parts.rowsOf(claimed),
+            passedOver: Number(listed?.passed_over ?? 0),
+            deferred: Number(listed?.deferred ?? 0),
+          }
+        : nothingClaimed(),
+    };
     if (successes.length > 0) result.completed = new Map(keyed(written[next++]!) as [string, Ending][]);
     if (starts.length > 0) result.started = new Set(keyed(written[next++]!).map(([key]) => key));
     if (renewals) result.renewed = new Map(keyed(written[next++]!));

@@ -6,10 +6,12 @@
 export {
   type Batch,
   type BatchResult,
+  type Claimed,
   type ClaimOptions,
   claimTasks,
   confirmClaims,
   inClaimOrder,
+  moreMayBeDue,
   type Renewals,
   type StartRecord,
   writeBatch,
@@ -35,6 +37,7 @@ export {
   insertTasks,
   type NewTask,
 } from './insert.js';
+export { cleanRateSlots, type GroupLimits, limitsFor, rateSlotsOf } from './limits.js';
 export {
   type AbnormalRow,
   type AbnormalThresholds,

@@ -47,6 +47,9 @@ export interface NewTask {
   dedupeKey: string | null;
   sequenceKey: string | null;
   priority: number;
+  /** The task's groups, from its definition's limits: null for none, '' for the task's one group. */
+  concurrencyKey: string | null;
+  rateKey: string | null;
   parentId: TaskId | null;
 }
 
@@ -110,11 +113,12 @@ function insertSelect(
     : { columns: sql``, values: sql`` };
   return sql`insert into ${tableOf(context)} as task
       (task_key, arg, context, max_attempts, timeout_ms, init_timeout_sensitive, run_at,
-       dedupe_key, sequence_key, priority, parent_id, created_at, updated_at${claimed.columns})
+       dedupe_key, sequence_key, priority, concurrency_key, rate_key, parent_id, created_at, updated_at${claimed.columns})
     select v->>'key', v->'arg', v->>'context', (v->>'maxAttempts')::int, (v->>'timeoutMs')::int,
        (v->>'initTimeoutSensitive')::boolean,
        coalesce((v->>'runAt')::timestamptz, ${NOW} + (v->>'delayMs')::float8 * interval '1 millisecond'),
-       v->>'dedupeKey', v->>'sequenceKey', (v->>'priority')::int, (v->>'parentId')::bigint, ${NOW}, ${NOW}${claimed.values}
+       v->>'dedupeKey', v->>'sequenceKey', (v->>'priority')::int, v->>'concurrencyKey', v->>'rateKey',
+       (v->>'parentId')::bigint, ${NOW}, ${NOW}${claimed.values}
     from jsonb_array_elements(${jsonParam(payload)}) with ordinality as input(v, ord), ${clockOf(context)}
     ${guard ?? sql``}
     order by input.ord
@@ -138,11 +142,12 @@ function insertOne(context: StorageContext, task: NewTask, claim: TokenedClaim |
     : { columns: sql``, values: sql``, returning: sql`task.id::text as id` };
   return sql`insert into ${tableOf(context)} as task
       (task_key, arg, context, max_attempts, timeout_ms, init_timeout_sensitive, run_at,
-       dedupe_key, sequence_key, priority, parent_id, created_at, updated_at${claimed.columns})
+       dedupe_key, sequence_key, priority, concurrency_key, rate_key, parent_id, created_at, updated_at${claimed.columns})
     select ${task.key}, ${task.arg}::jsonb, ${task.context}, ${task.maxAttempts}::int, ${task.timeoutMs}::int,
        ${task.initTimeoutSensitive}::boolean,
        coalesce(${task.runAt}::timestamptz, ${NOW} + ${task.delayMs}::float8 * interval '1 millisecond'),
-       ${task.dedupeKey}, ${task.sequenceKey}, ${task.priority}::int, ${task.parentId}::bigint, ${NOW}, ${NOW}${claimed.values}
+       ${task.dedupeKey}, ${task.sequenceKey}, ${task.priority}::int, ${task.concurrencyKey}, ${task.rateKey},
+       ${task.parentId}::bigint, ${NOW}, ${NOW}${claimed.values}
     from ${clockOf(context)}
     on conflict (task_key, dedupe_key) where dedupe_key is not null do nothing
     returning ${claimed.returning}`;

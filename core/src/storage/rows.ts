@@ -34,6 +34,10 @@ export interface SelectedRow {
   unstarted_expiries: number;
   /** Why a cancel was requested while the task ran; it ends `cancelled` once its handler settled. */
   cancel_reason: string | null;
+  /** The concurrency group ('' for the task's one group), or null for a task without a limit. */
+  concurrency_key: string | null;
+  /** The rate-limit group, as `concurrency_key`. */
+  rate_key: string | null;
 }
 
 /** Columns that travel as text (ids, which may exceed a double; the argument; the lease token). */
@@ -81,6 +85,8 @@ const ROW_COLUMNS: (keyof SelectedRow)[] = [
   'finished_at',
   'unstarted_expiries',
   'cancel_reason',
+  'concurrency_key',
+  'rate_key',
 ];
 
 /** The select list of a task row; `alias` names the table in the statement. */
@@ -159,6 +165,8 @@ export function claimedRow(
     finished_at: null,
     unstarted_expiries: Number(row.unstarted_expiries),
     cancel_reason: row.cancel_reason,
+    concurrency_key: row.concurrency_key,
+    rate_key: row.rate_key,
   };
 }
 
@@ -222,6 +230,8 @@ export function insertedRow(
     finished_at: null,
     unstarted_expiries: 0,
     cancel_reason: null,
+    concurrency_key: task.concurrencyKey,
+    rate_key: task.rateKey,
   };
 }
 
@@ -252,5 +262,7 @@ export function toTaskRow(row: SelectedRow): TaskRow {
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
     cancelReason: row.cancel_reason,
+    concurrencyKey: row.concurrency_key,
+    rateKey: row.rate_key,
   };
 }

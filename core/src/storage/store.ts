@@ -11,6 +11,7 @@ import type { SqlExecutor, TaskId } from '../types.js';
 import {
   type Batch,
   type BatchResult,
+  type Claimed,
   type ClaimOptions,
   claimTasks,
   confirmClaims,
@@ -34,6 +35,7 @@ import {
   insertTasks,
   type NewTask,
 } from './insert.js';
+import { cleanRateSlots } from './limits.js';
 import {
   type AbnormalRow,
   type AbnormalThresholds,
@@ -88,7 +90,7 @@ export interface TaskStore {
   insertTaskStatement(task: NewTask): SQL;
   /** The tasks of a transaction of `manager.transaction` committed, or were dropped with it. */
   settleTransaction(committed: TaskId[], dropped: TaskId[]): void;
-  claimTasks(options: ClaimOptions): Promise<SelectedRow[]>;
+  claimTasks(options: ClaimOptions): Promise<Claimed>;
   writeBatch(batch: Batch): Promise<BatchResult>;
   confirmClaims(leases: LeaseRef[]): Promise<Set<string>>;
   completeTask(
@@ -107,6 +109,8 @@ export interface TaskStore {
   endMaintenanceRound(round: MaintenanceRound, completed: boolean): Promise<void>;
   findAbnormalTasks(thresholds: AbnormalThresholds): Promise<AbnormalRow[]>;
   cleanSucceededTasks(options: { storageTimeout: number; limit: number }): Promise<number>;
+  /** Deletes up to `limit` rate-limit slots long free; returns how many. */
+  cleanRateSlots(limit: number): Promise<number>;
   getTask(id: TaskId): Promise<SelectedRow | null>;
   listTasks(query: ListQuery): Promise<SelectedRow[]>;
   queryUnsuccessfulTasks(page: { limit: number; offset: number }): Promise<SelectedRow[]>;
@@ -140,6 +144,7 @@ export function sqlStore(context: StorageContext): TaskStore {
     endMaintenanceRound: (round, completed) => endMaintenanceRound(context, round, completed),
     findAbnormalTasks: (thresholds) => findAbnormalTasks(context, thresholds),
     cleanSucceededTasks: (options) => cleanSucceededTasks(context, options),
+    cleanRateSlots: (limit) => cleanRateSlots(context, limit),
     getTask: (id) => getTask(context, id),
     listTasks: (query) => listTasks(context, query),
     queryUnsuccessfulTasks: (page) => queryUnsuccessfulTasks(context, page),

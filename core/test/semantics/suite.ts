@@ -5,6 +5,7 @@ import type { DriverUnderTest } from './driver.js';
 import { enqueueSemantics } from './enqueue.js';
 import { executionSemantics } from './execution.js';
 import { type Harness, harness } from './harness.js';
+import { groupLimitSemantics } from './limits.js';
 import { managerOptionSemantics } from './manager-options.js';
 import { scanningSemantics } from './scanning.js';
 
@@ -22,6 +23,7 @@ export function defineDriverSuite(driver: DriverUnderTest) {
     enqueueSemantics(h, driver);
     executionSemantics(h, driver);
     scanningSemantics(h, driver);
+    groupLimitSemantics(h, driver);
     managerOptionSemantics(h);
   });
 }
