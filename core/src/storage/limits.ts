@@ -83,28 +83,33 @@ export function limitedClaim(context: StorageContext, limits: GroupLimits, claim
   const inClaimOrder = sql`order by c.priority desc, c.run_at, c.id`;
   return {
     candidateColumns: sql`, candidate.task_key, candidate.concurrency_key, candidate.rate_key, candidate.priority, candidate.run_at`,
-    groupHasRoom: sql`(candidate.concurrency_key is null or coalesce(
-        (select cap.max_running from concurrency_caps as cap where cap.task_key = candidate.task_key) > (
-          select count(*) from ${table} as holder
-          where holder.task_key = candidate.task_key and holder.concurrency_key = candidate.concurrency_key
-            and holder.concurrency_slot is not null and holder.status = 'running'),
-        true))`,
+    // Against the full groups, read once: a check per candidate row would run for every due row
+    // the candidates' scan visits, which on a table without statistics is all of them.
+    groupHasRoom: sql`(candidate.concurrency_key is null
+        or (candidate.task_key, candidate.concurrency_key) not in (
+          select full_group.task_key, full_group.concurrency_key from full_groups as full_group))`,
     before: [
-      sql`concurrency_caps as (
+      sql`concurrency_caps as materialized (
         select cap.key as task_key, cap."limit" as max_running
         from jsonb_to_recordset(${jsonParam(limits.concurrency)}) as cap(key text, "limit" int))`,
-      sql`rate_caps as (
+      sql`full_groups as materialized (
+        select holder.task_key::text as task_key, holder.concurrency_key
+        from ${table} as holder join concurrency_caps as cap on cap.task_key = holder.task_key
+        where holder.concurrency_slot is not null and holder.status = 'running'
+        group by holder.task_key, holder.concurrency_key, cap.max_running
+        having count(*) >= cap.max_running)`,
+      sql`rate_caps as materialized (
         select cap.key as task_key, cap."limit" as max_starts, cap."periodMs" as period_ms
         from jsonb_to_recordset(${jsonParam(limits.rate)}) as cap(key text, "limit" int, "periodMs" float8))`,
     ],
     after: [
       // Concurrency: each limited candidate's rank in its group, and each group's free slots.
-      sql`concurrency_ranked as (
+      sql`concurrency_ranked as materialized (
         select c.id, c.task_key, c.concurrency_key,
           row_number() over (partition by c.task_key, c.concurrency_key ${inClaimOrder}) as rank
         from candidates as c join concurrency_caps as cap on cap.task_key = c.task_key
         where c.concurrency_key is not null)`,
-      sql`concurrency_free as (
+      sql`concurrency_free as materialized (
         select g.task_key, g.concurrency_key, free.slot,
           row_number() over (partition by g.task_key, g.concurrency_key order by free.slot) as rank
         from (select distinct r.task_key, r.concurrency_key, cap.max_running
@@ -123,20 +128,21 @@ export function limitedClaim(context: StorageContext, limits: GroupLimits, claim
             where holder.task_key = g.task_key and holder.concurrency_key = g.concurrency_key
               and holder.concurrency_slot is not null and holder.status = 'running')))) as free)`,
       // The candidates that may start for their concurrency group, with the slot each takes.
-      sql`concurrency_held as (
-        select c.id, c.task_key, c.rate_key, c.priority, c.run_at, f.slot as concurrency_slot
-        from candidates as c
-        left join concurrency_ranked as r on r.id = c.id
-        left join concurrency_free as f
-          on f.task_key = r.task_key and f.concurrency_key = r.concurrency_key and f.rank = r.rank
-        where r.id is null or f.slot is not null)`,
+      sql`concurrency_assigned as materialized (
+        select r.id, f.slot from concurrency_ranked as r
+        join concurrency_free as f
+          on f.task_key = r.task_key and f.concurrency_key = r.concurrency_key and f.rank = r.rank)`,
+      sql`concurrency_held as materialized (
+        select c.id, c.task_key, c.rate_key, c.priority, c.run_at, a.slot as concurrency_slot
+        from candidates as c left join concurrency_assigned as a on a.id = c.id
+        where a.id is not null or c.id not in (select r.id from concurrency_ranked as r))`,
       // Rate: the same ranking among those, and the slots the snapshot sees free.
-      sql`rate_ranked as (
+      sql`rate_ranked as materialized (
         select c.id, c.task_key, c.rate_key, cap.period_ms,
           row_number() over (partition by c.task_key, c.rate_key ${inClaimOrder}) as rank
         from concurrency_held as c join rate_caps as cap on cap.task_key = c.task_key
         where c.rate_key is not null)`,
-      sql`rate_free as (
+      sql`rate_free as materialized (
         select g.task_key, g.rate_key, free.slot,
           row_number() over (partition by g.task_key, g.rate_key order by free.slot) as rank
         from (select distinct r.task_key, r.rate_key, cap.max_starts
@@ -174,7 +180,7 @@ export function limitedClaim(context: StorageContext, limits: GroupLimits, claim
         from rate_ranked as r
         where task.id = r.id and r.id not in (select won.task_id from rate_won as won)
         returning task.id)`,
-      sql`chosen as (
+      sql`chosen as materialized (
         select h.id, h.concurrency_slot from concurrency_held as h
         where not exists (select 1 from rate_ranked as r where r.id = h.id)
         union all
