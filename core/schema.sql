@@ -28,7 +28,9 @@ CREATE TABLE gta_tasks (
   cancel_reason text,
   concurrency_key text,
   rate_key text,
-  concurrency_slot integer
+  concurrency_slot integer,
+  schedule_id character varying(255),
+  scheduled_for timestamp with time zone
 );
 ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_pkey PRIMARY KEY (id);
 ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_status_check CHECK ((status = ANY (ARRAY['initialized'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))) NOT VALID;
@@ -38,6 +40,7 @@ CREATE INDEX gta_tasks_failed_idx ON public.gta_tasks USING btree (finished_at) 
 CREATE INDEX gta_tasks_failure_xid_idx ON public.gta_tasks USING btree (failure_xid) WHERE (status = 'failed'::text);
 CREATE INDEX gta_tasks_lease_idx ON public.gta_tasks USING btree (lease_expires_at) WHERE (status = 'running'::text);
 CREATE INDEX gta_tasks_ready_idx ON public.gta_tasks USING btree (priority DESC, run_at, id) WHERE (status = 'initialized'::text);
+CREATE UNIQUE INDEX gta_tasks_schedule_slot_idx ON public.gta_tasks USING btree (schedule_id, scheduled_for) WHERE (schedule_id IS NOT NULL);
 CREATE INDEX gta_tasks_sensitive_due_idx ON public.gta_tasks USING btree (run_at) WHERE ((status = 'initialized'::text) AND init_timeout_sensitive);
 CREATE INDEX gta_tasks_sequence_idx ON public.gta_tasks USING btree (sequence_key, id) WHERE ((sequence_key IS NOT NULL) AND (status = ANY (ARRAY['initialized'::text, 'running'::text])));
 CREATE UNIQUE INDEX gta_tasks_sequence_running_idx ON public.gta_tasks USING btree (sequence_key) WHERE ((sequence_key IS NOT NULL) AND (status = 'running'::text));
@@ -51,6 +54,18 @@ CREATE TABLE gta_tasks_rate_slots (
   task_id bigint NOT NULL
 );
 ALTER TABLE gta_tasks_rate_slots ADD CONSTRAINT gta_tasks_rate_slots_pkey PRIMARY KEY (task_key, rate_key, slot);
+
+CREATE TABLE gta_tasks_schedules (
+  id character varying(255) NOT NULL,
+  task_key character varying(64) NOT NULL,
+  cron text NOT NULL,
+  timezone text NOT NULL,
+  last_slot timestamp with time zone NOT NULL,
+  paused boolean DEFAULT false NOT NULL,
+  created_at timestamp with time zone NOT NULL,
+  updated_at timestamp with time zone NOT NULL
+);
+ALTER TABLE gta_tasks_schedules ADD CONSTRAINT gta_tasks_schedules_pkey PRIMARY KEY (id);
 
 CREATE TABLE gta_tasks_migrations (
   version integer NOT NULL,

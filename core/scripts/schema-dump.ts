@@ -16,7 +16,7 @@ export const SCHEMA_DUMP_HEADER = `-- The task table and its migration ledger as
 /** The dump of `table` and `<table>_migrations` in the current schema. */
 export async function dumpSchema(query: CatalogQuery, table = 'gta_tasks'): Promise<string> {
   const sections: string[] = [];
-  for (const name of [table, `${table}_rate_slots`, `${table}_migrations`])
+  for (const name of [table, `${table}_rate_slots`, `${table}_schedules`, `${table}_migrations`])
     sections.push(await dumpTable(query, name));
   return `${SCHEMA_DUMP_HEADER}\n${sections.join('\n')}`;
 }

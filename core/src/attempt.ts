@@ -174,6 +174,11 @@ class Attempt implements TaskContext<unknown> {
     return this.#task;
   }
 
+  get scheduledFor(): Date | null {
+    const slot = this.#row?.scheduled_for ?? null;
+    return slot === null ? null : new Date(slot);
+  }
+
   get signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();

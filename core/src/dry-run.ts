@@ -12,6 +12,7 @@
  */
 
 import { MemoryClaimLimits, memorySlots } from './dry-run-limits.js';
+import { MemorySchedules } from './dry-run-schedules.js';
 import { ERROR_CODES, GtaError } from './errors.js';
 import type { TaskStatus } from './states.js';
 import {
@@ -32,6 +33,8 @@ import {
   MAINTENANCE_LEASE_MS,
   type MaintenanceRound,
   type NewTask,
+  type ScheduleIdentity,
+  type ScheduleOffer,
   type SelectedRow,
   type StartedLease,
   type StatsRows,
@@ -69,6 +72,8 @@ export class MemoryTaskTable {
     null;
   /** The slots of concurrency and rate-limited groups. */
   readonly slots = memorySlots();
+  /** The schedules' rows. */
+  readonly schedules = new MemorySchedules();
   #nextId = 1;
 
   nextId(): number {
@@ -585,6 +590,23 @@ class MemoryStore implements TaskStore {
       .slice(0, options.limit);
     for (const row of old) this.#rows.delete(Number(row.id));
     return old.length;
+  }
+
+  async fireSchedules(offers: ScheduleOffer[]) {
+    return this.table.schedules.fire(offers, this.#now(), (tasks) => {
+      // One task per schedule and slot, as the table's unique index keeps it.
+      const kept = new Set([...this.#rows.values()].map((row) => `${row.schedule_id}@${row.scheduled_for}`));
+      const fresh = tasks.filter((task) => !kept.has(`${task.scheduleId}@${Date.parse(task.scheduledFor!)}`));
+      return this.#insert(fresh, null, undefined, undefined).length;
+    });
+  }
+
+  async listSchedules() {
+    return this.table.schedules.list(this.#rows.values());
+  }
+
+  async setSchedulePaused(schedule: ScheduleIdentity, paused: boolean) {
+    this.table.schedules.setPaused(schedule, paused, this.#now());
   }
 
   async cleanRateSlots(limit: number) {

@@ -17,6 +17,7 @@ import { Heartbeat, LEASE_HEARTBEATS } from './heartbeat.js';
 import type { Logger } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { marshalerFor, prepareTask, restoreContext, type TaskRegistry, validateArgument } from './prepare.js';
+import type { ScheduleBook } from './schedules.js';
 import { AbortFanout } from './signals.js';
 import type { Outcome, QueuedTask, Scope, Slots } from './slots.js';
 import {
@@ -78,6 +79,7 @@ export interface ExecutorDeps {
   registry: TaskRegistry;
   options: ResolvedOptions;
   slots: Slots;
+  schedules: ScheduleBook;
   /** Aborts when the manager's stop begins: from then on nothing is claimed or started. */
   stopping: AbortSignal;
   /** Aborts when running attempts are to be cut short; they are released back to `initialized`. */

@@ -34,7 +34,14 @@ export {
   logAbnormalTasks,
   type TaskManagerOptions,
 } from './options.js';
-export { gtaRateSlotsTable, gtaTasksTable } from './schema.js';
+export {
+  type CatchUp,
+  DEFAULT_MAX_CATCH_UP,
+  DEFAULT_MISSED_AFTER_MS,
+  type ScheduleDefinition,
+  type ScheduleInfo,
+} from './schedules.js';
+export { gtaRateSlotsTable, gtaSchedulesTable, gtaTasksTable } from './schema.js';
 export { isTaskStatus, TASK_STATES, type TaskStatus, TRANSITIONS } from './states.js';
 export {
   MAINTENANCE_KEY,

@@ -8,9 +8,16 @@ import { type SQL, sql } from 'drizzle-orm';
 import { type MemoryTaskTable, memoryStore, memoryTaskTable, memoryTransaction } from './dry-run.js';
 import { describeThrown, ERROR_CODES, GtaError } from './errors.js';
 import { Executor, QUEUE_WAIT_MS } from './executor.js';
-import { type ResolvedOptions, resolveOptions, type TaskManagerOptions } from './options.js';
+import { clockNow, type ResolvedOptions, resolveOptions, type TaskManagerOptions } from './options.js';
 import { assertOptionsObject, prepareTask, type TaskRef, TaskRegistry } from './prepare.js';
 import { Runner } from './runner.js';
+import {
+  type Schedule,
+  ScheduleBook,
+  type ScheduleDefinition,
+  type ScheduleInfo,
+  scheduleInfo,
+} from './schedules.js';
 import { Scope, Slots } from './slots.js';
 import { isTaskStatus, TASK_STATES, type TaskStatus } from './states.js';
 import {
@@ -63,6 +70,7 @@ export const MAX_IDS_PER_CALL = 10_000;
 export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
   readonly options: ResolvedOptions;
   readonly registry = new TaskRegistry();
+  readonly #schedules = new ScheduleBook(this.registry);
   readonly #db: SqlExecutor | undefined;
   readonly #store: TaskStore;
   /** Aborted when `stop()` is called (or the root signal aborts): nothing more is claimed or started. */
@@ -93,11 +101,86 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
       registry: this.registry,
       options: this.options,
       slots: new Slots(this.options.concurrency),
+      schedules: this.#schedules,
       stopping: this.#stopping.signal,
       abortRunning: this.#shutdown.signal,
     });
     this.#runner = new Runner(this.#executor, () => this.#shutdown.abort());
     for (const definition of options.tasks ?? []) this.register(definition);
+    for (const schedule of options.schedules ?? []) this.schedule(schedule);
+  }
+
+  /**
+   * Adds a recurring task: every `tick()` and the runner enqueue each of its slots once, across
+   * all instances. Throws `GTA_INVALID_OPTION` for an invalid cron expression or time zone, an
+   * unknown task or a second schedule with the same id.
+   * @example
+   * manager.schedule({ id: 'digest-eu', task: digest, cron: '0 9 * * 1-5', timezone: 'Europe/Paris' });
+   */
+  schedule<T extends TaskRef>(definition: ScheduleDefinition<T>): this {
+    this.#schedules.add(definition as ScheduleDefinition);
+    return this;
+  }
+
+  /**
+   * Every schedule, by id: this manager's, and those the table holds that its code no longer
+   * defines (`active: false`, fired by no instance running this code).
+   */
+  async listSchedules(): Promise<ScheduleInfo[]> {
+    const stored = new Map((await this.#store.listSchedules()).map((row) => [row.id, row]));
+    const now = clockNow(this.options);
+    const ids = [...new Set([...this.#schedules.all().map((schedule) => schedule.id), ...stored.keys()])];
+    return ids.sort().map((id) => scheduleInfo(this.#schedules.get(id), stored.get(id), now));
+  }
+
+  /** Pauses a schedule for every instance (stored in the table); false for an unknown id. */
+  pauseSchedule(id: string): Promise<boolean> {
+    return this.#setPaused(id, true);
+  }
+
+  /**
+   * Resumes a paused schedule; it fires from its next slot on (the slots that passed while it was
+   * paused do not fire). False for an unknown id.
+   */
+  resumeSchedule(id: string): Promise<boolean> {
+    return this.#setPaused(id, false);
+  }
+
+  /**
+   * Fires a schedule now, outside its cron: enqueues its task with its argument (the handler's
+   * `ctx.scheduledFor` is now) and starts it as a plain enqueue does. Its slots are unaffected.
+   * Throws `GTA_INVALID_ARGUMENT` for a schedule this manager does not define.
+   */
+  async triggerSchedule(id: string, options: { waitUntil?: WaitUntil } = {}): Promise<TaskId> {
+    const schedule = this.#definedSchedule(id);
+    const task = { ...(await this.#schedules.prepare(schedule, this.options)), scheduleId: schedule.id };
+    const [inserted] = await this.#store.insertTasks([task], null, undefined, undefined);
+    await this.#afterCommit([committedTask(inserted!.id, null, Date.now())], options.waitUntil);
+    return inserted!.id;
+  }
+
+  async #setPaused(id: string, paused: boolean): Promise<boolean> {
+    if (typeof id !== 'string') throw new GtaError(ERROR_CODES.invalidArgument, 'a schedule id is a string');
+    const defined = this.#schedules.get(id);
+    if (defined) {
+      await this.#store.setSchedulePaused(identityOf(defined), paused);
+      return true;
+    }
+    const stored = (await this.#store.listSchedules()).find((row) => row.id === id);
+    if (!stored) return false;
+    await this.#store.setSchedulePaused(stored, paused);
+    return true;
+  }
+
+  #definedSchedule(id: string): Schedule {
+    const schedule = typeof id === 'string' ? this.#schedules.get(id) : undefined;
+    if (!schedule) {
+      throw new GtaError(
+        ERROR_CODES.invalidArgument,
+        `no schedule ${JSON.stringify(id)} is defined in this manager's code`,
+      );
+    }
+    return schedule;
   }
 
   /** Adds a task definition; a different definition under an already registered key is refused. */
@@ -465,6 +548,15 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     }
     return tracked;
   }
+}
+
+function identityOf(schedule: Schedule) {
+  return {
+    id: schedule.id,
+    taskKey: schedule.definition.key,
+    cron: schedule.cron,
+    timezone: schedule.timezone,
+  };
 }
 
 /** The table a `dryRun` option names: the one given, or a new one of the manager's own. */

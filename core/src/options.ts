@@ -5,6 +5,7 @@
 import type { MemoryTaskTable } from './dry-run.js';
 import { ERROR_CODES, GtaError } from './errors.js';
 import { consoleLogger, type Logger } from './logger.js';
+import type { ScheduleDefinition } from './schedules.js';
 import { type CtxMarshaler, MAX_INT32, type TaskDefinition } from './task.js';
 import type { AbnormalTask, SqlExecutor, TransactionalDatabase, WaitUntil } from './types.js';
 
@@ -34,6 +35,8 @@ export interface TaskManagerOptions {
   /** @defaultValue "gta_tasks" */
   table?: string;
   tasks?: TaskDefinition<any, any, any>[];
+  /** Recurring tasks, fired by every `tick()` and the runner (see `ScheduleDefinition`). */
+  schedules?: ScheduleDefinition[];
   /** pino-compatible. @defaultValue a console logger at level info */
   logger?: Logger;
   /** Succeeded tasks older than this (ms) are deleted by maintenance. @defaultValue 7 days */
@@ -201,4 +204,9 @@ export function logAbnormalTasks(logger: Logger, abnormalTasks: AbnormalTask[]):
       `abnormal task: ${reason}`,
     );
   }
+}
+
+/** The manager's time in epoch ms: its injected clock's, else the local time. */
+export function clockNow(options: Pick<ResolvedOptions, 'clock'>): number {
+  return options.clock ? options.clock().getTime() : Date.now();
 }

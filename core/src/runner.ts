@@ -6,7 +6,8 @@
 import { describeThrown } from './errors.js';
 import type { Executor } from './executor.js';
 import { runMaintenance } from './maintenance.js';
-import { RESCUE_BATCH, runTick } from './tick.js';
+import { clockNow } from './options.js';
+import { fireSchedules, RESCUE_BATCH, runTick } from './tick.js';
 
 export class Runner {
   #loop: Promise<void> | null = null;
@@ -54,11 +55,13 @@ export class Runner {
    * and hands its running tasks on (the executor counts them for `stop`), so the next tick claims
    * while they run. A tick that found work is followed at once by the next, after
    * `instantScanInterval`; an idle one after `scanInterval`. Rescue and the maintenance round run
-   * once per `scanInterval`.
+   * once per `scanInterval`; the schedule round whenever a slot came due since the last, and an
+   * idle runner wakes for the next slot.
    */
   async #scanUntil(halt: AbortSignal): Promise<void> {
     const { store, options } = this.executor.deps;
     let lastHousekeeping = Number.NEGATIVE_INFINITY;
+    let lastScheduleRound = Number.NEGATIVE_INFINITY;
     while (!halt.aborted && !this.executor.deps.stopping.aborted) {
       let pause = options.scanInterval;
       try {
@@ -68,12 +71,18 @@ export class Runner {
           await store.rescueExpiredLeases(RESCUE_BATCH);
           await runMaintenance(store, options, Date.now() + options.scanInterval);
         }
+        const now = clockNow(options);
+        if (this.executor.deps.schedules.dueSince(lastScheduleRound, now)) {
+          lastScheduleRound = now;
+          await fireSchedules(this.executor);
+        }
         const report = await runTick(
           this.executor,
           { budgetMs: options.scanInterval, waitUntil: handOn },
           { housekeeping: false },
         );
         if (report.claimed > 0) pause = options.instantScanInterval;
+        else pause = Math.min(pause, this.executor.deps.schedules.msToNextSlot(clockNow(options)));
       } catch (error) {
         options.logger.error({ error: describeThrown(error) }, 'scan failed; retrying after scanInterval');
       }

@@ -57,6 +57,8 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
       concurrencyKey: text('concurrency_key'),
       rateKey: text('rate_key'),
       concurrencySlot: integer('concurrency_slot'),
+      scheduleId: varchar('schedule_id', { length: 255 }),
+      scheduledFor: timestamp('scheduled_for', { withTimezone: true }),
     },
     (table) => [
       index(`${name}_ready_idx`)
@@ -79,6 +81,9 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
       uniqueIndex(`${name}_concurrency_running_idx`)
         .on(table.taskKey, table.concurrencyKey, table.concurrencySlot)
         .where(sql`"concurrency_slot" IS NOT NULL AND "status" = 'running'`),
+      uniqueIndex(`${name}_schedule_slot_idx`)
+        .on(table.scheduleId, table.scheduledFor)
+        .where(sql`"schedule_id" IS NOT NULL`),
     ],
   );
 }
@@ -99,4 +104,21 @@ export function gtaRateSlotsTable(name: string = DEFAULT_TABLE) {
     },
     (table) => [primaryKey({ columns: [table.taskKey, table.rateKey, table.slot] })],
   );
+}
+
+/**
+ * The drizzle table of the schedules of the task table named `name`: one row per schedule id, with
+ * the newest slot fired or passed over and whether it is paused.
+ */
+export function gtaSchedulesTable(name: string = DEFAULT_TABLE) {
+  return pgTable(`${name}_schedules`, {
+    id: varchar('id', { length: 255 }).primaryKey(),
+    taskKey: varchar('task_key', { length: 64 }).notNull(),
+    cron: text('cron').notNull(),
+    timezone: text('timezone').notNull(),
+    lastSlot: timestamp('last_slot', { withTimezone: true }).notNull(),
+    paused: boolean('paused').notNull().default(false),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+  });
 }

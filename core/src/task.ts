@@ -19,6 +19,11 @@ export interface TaskContext<Context = unknown> {
   readonly task: TaskRow;
   /** 1 for the first run, 2 for the first retry, … */
   readonly attempt: number;
+  /**
+   * For a task a schedule fired, the slot it fired for (an operator's trigger: when it was asked
+   * for); null for any other task.
+   */
+  readonly scheduledFor: Date | null;
   /** Aborts at the task's timeout, when the invocation's deadline nears, or when the manager stops. */
   readonly signal: AbortSignal;
   /** The context given at enqueue time, restored through the task's `ctxMarshaler`. */

@@ -7,6 +7,7 @@ import type { TaskManager } from './manager.js';
 export { type MemoryTaskTable, memoryTaskTable } from './dry-run.js';
 
 import type { TaskDefinition } from './task.js';
+import { emptyReport } from './tick.js';
 import type { TaskRow, TickReport } from './types.js';
 
 export interface DrainOptions {
@@ -25,18 +26,7 @@ export interface DrainOptions {
  * expect(report.succeeded).toBe(1);
  */
 export async function drain(manager: TaskManager, options: DrainOptions = {}): Promise<TickReport> {
-  const total: TickReport = {
-    claimed: 0,
-    succeeded: 0,
-    failed: 0,
-    retried: 0,
-    cancelled: 0,
-    rescued: 0,
-    cleaned: 0,
-    abnormal: 0,
-    maintenance: false,
-    durationMs: 0,
-  };
+  const total: TickReport = { ...emptyReport(), durationMs: 0 };
   const maxTicks = options.maxTicks ?? 100;
   for (let tick = 0; tick < maxTicks; tick++) {
     const report = await manager.tick({ budgetMs: options.budgetMs ?? 5000 });
@@ -49,6 +39,7 @@ export async function drain(manager: TaskManager, options: DrainOptions = {}): P
       'rescued',
       'cleaned',
       'abnormal',
+      'scheduled',
       'durationMs',
     ] as const) {
       total[field] += report[field];

@@ -10,7 +10,7 @@
 import { ERROR_CODES, GtaError } from './errors.js';
 import type { Executor } from './executor.js';
 import { runMaintenance } from './maintenance.js';
-import { DEFAULT_TICK_BUDGET } from './options.js';
+import { clockNow, DEFAULT_TICK_BUDGET } from './options.js';
 import { Scope } from './slots.js';
 import type { TickOptions, TickReport } from './types.js';
 
@@ -81,6 +81,7 @@ export function emptyReport(started = Date.now()): TickReport {
     rescued: 0,
     cleaned: 0,
     abnormal: 0,
+    scheduled: 0,
   };
   return { ...zero, maintenance: false, durationMs: Date.now() - started };
 }
@@ -94,8 +95,14 @@ function deadlineOf(deadline: TickOptions['deadline']): number {
   return ms;
 }
 
+/** The schedule round at the manager's clock; how many tasks it enqueued (it never throws). */
+export function fireSchedules(executor: Executor): Promise<number> {
+  const { schedules, store, options } = executor.deps;
+  return schedules.fire(store, options, clockNow(options));
+}
+
 /**
- * One tick. `housekeeping: false` skips the lease rescue and the maintenance round, for a caller
+ * One tick. `housekeeping: false` skips the lease rescue, the maintenance round and the schedule round, for a caller
  * that runs them on a clock of its own (the long-lived runner, which ticks many times a second).
  */
 export async function runTick(
@@ -134,6 +141,8 @@ export async function runTick(
   const maintenance = housekeeping
     ? await runMaintenance(store, resolved, deadline, window)
     : { ran: false, abnormal: 0, cleaned: 0 };
+  // Before the claims, so that the tasks it fires run in this tick.
+  const scheduled = housekeeping ? await fireSchedules(executor) : 0;
 
   try {
     // The first round always claims, so housekeeping that used up a tiny budget cannot starve tasks.
@@ -163,6 +172,7 @@ export async function runTick(
     rescued: rescue.retried + rescue.failed + rescue.cancelled,
     cleaned: maintenance.cleaned,
     abnormal: maintenance.abnormal,
+    scheduled,
     maintenance: maintenance.ran,
     durationMs: Date.now() - started,
   };

@@ -49,6 +49,10 @@ export interface TaskRow {
   concurrencyKey: string | null;
   /** The task's rate-limit group, as `concurrencyKey`. */
   rateKey: string | null;
+  /** The schedule that fired the task, or null for a task enqueued otherwise. */
+  scheduleId: string | null;
+  /** The slot it fired for (ISO-8601), or the time an operator triggered it. */
+  scheduledFor: string | null;
 }
 
 /**
@@ -126,6 +130,8 @@ export interface TickReport {
   cleaned: number;
   /** Abnormal tasks reported to `checkCallback` by maintenance. */
   abnormal: number;
+  /** Tasks this tick's schedule round enqueued (one per schedule and slot that came due). */
+  scheduled: number;
   /** Whether this tick ran the maintenance round (at most one instance does per interval). */
   maintenance: boolean;
   durationMs: number;

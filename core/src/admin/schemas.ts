@@ -184,6 +184,10 @@ export const taskSchema = named(
       .string()
       .nullable()
       .describe("The task's rate-limit group ('' for its task's one group); null without a limit."),
+    scheduleId: z.string().nullable().describe('The schedule that fired the task; null for other tasks.'),
+    scheduledFor: isoTimeOut
+      .nullable()
+      .describe('The slot the schedule fired the task for, or when an operator triggered it.'),
   }),
 );
 
@@ -248,6 +252,7 @@ export const tickResponse = named(
     rescued: z.int().min(0),
     cleaned: z.int().min(0),
     abnormal: z.int().min(0),
+    scheduled: z.int().min(0),
     maintenance: z.boolean(),
     durationMs: z.number().min(0),
   }),

@@ -65,5 +65,14 @@ export {
   taskThroughput,
 } from './queries.js';
 export { insertedRow, type SelectedRow, toTaskRow } from './rows.js';
+export {
+  fireSchedules,
+  listSchedules,
+  type ScheduleIdentity,
+  type ScheduleOffer,
+  type ScheduleOutcome,
+  type StoredSchedule,
+  setSchedulePaused,
+} from './schedules.js';
 export type { StorageContext } from './sql.js';
 export { sqlStore, type TaskStore } from './store.js';

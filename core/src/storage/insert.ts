@@ -51,6 +51,9 @@ export interface NewTask {
   concurrencyKey: string | null;
   rateKey: string | null;
   parentId: TaskId | null;
+  /** The schedule that fired the task, and the slot it fired for (null: the statement's time). */
+  scheduleId?: string | null;
+  scheduledFor?: string | null;
 }
 
 /**
@@ -77,7 +80,7 @@ const CLAIM_COLUMNS = sql`status, attempts, lease_token, lease_expires_at`;
 const NOW = sql`clock.now`;
 
 /** A one-row relation `clock` holding the statement's time, for an insert's select to join. */
-function clockOf(context: StorageContext): SQL {
+export function clockOf(context: StorageContext): SQL {
   return sql`(select ${statementNowOf(context)} as now) as clock`;
 }
 
@@ -93,6 +96,30 @@ function claimValues(claim: TokenedClaim, timeoutMs: SQL, when: SQL): SQL {
        case when ${when} then ${leaseEnd} end`;
 }
 
+/** The columns an insert from a jsonb task ({@link taskValuesOf}) writes. */
+export const TASK_COLUMNS = sql`task_key, arg, context, max_attempts, timeout_ms, init_timeout_sensitive,
+  run_at, dedupe_key, sequence_key, priority, concurrency_key, rate_key, parent_id, created_at, updated_at,
+  schedule_id, scheduled_for`;
+
+/**
+ * The values of {@link TASK_COLUMNS} for the {@link NewTask} held by the jsonb expression `v` (its
+ * argument parsed), in a select that has the relation `clock` of the statement's time. A task of
+ * a schedule written without its slot (a firing an operator asked for) is due for that time.
+ */
+export function taskValuesOf(v: SQL): SQL {
+  return sql`${v}->>'key', ${v}->'arg', ${v}->>'context', (${v}->>'maxAttempts')::int, (${v}->>'timeoutMs')::int,
+       (${v}->>'initTimeoutSensitive')::boolean,
+       coalesce((${v}->>'runAt')::timestamptz, ${NOW} + (${v}->>'delayMs')::float8 * interval '1 millisecond'),
+       ${v}->>'dedupeKey', ${v}->>'sequenceKey', (${v}->>'priority')::int, ${v}->>'concurrencyKey', ${v}->>'rateKey',
+       (${v}->>'parentId')::bigint, ${NOW}, ${NOW}, ${v}->>'scheduleId',
+       coalesce((${v}->>'scheduledFor')::timestamptz, case when ${v}->>'scheduleId' is not null then ${NOW} end)`;
+}
+
+/** A task as the jsonb value {@link taskValuesOf} reads: its argument parsed, not as text. */
+export function taskPayload(task: NewTask): unknown {
+  return { ...task, arg: JSON.parse(task.arg) as unknown };
+}
+
 /**
  * The insert of `tasks` in input order, as one statement selecting from a jsonb array: rows take
  * identity values in that order, so sorted ids match the input. Dedupe conflicts insert nothing.
@@ -104,21 +131,15 @@ function insertSelect(
   returning: SQL,
   claim?: TokenedClaim & { first: number },
 ): SQL {
-  const payload = tasks.map((task) => ({ ...task, arg: JSON.parse(task.arg) as unknown }));
+  const payload = tasks.map(taskPayload);
   const claimed = claim
     ? {
         columns: sql`, ${CLAIM_COLUMNS}`,
         values: sql`, ${claimValues(claim, sql`(v->>'timeoutMs')::int`, sql`input.ord <= ${claim.first}::int`)}`,
       }
     : { columns: sql``, values: sql`` };
-  return sql`insert into ${tableOf(context)} as task
-      (task_key, arg, context, max_attempts, timeout_ms, init_timeout_sensitive, run_at,
-       dedupe_key, sequence_key, priority, concurrency_key, rate_key, parent_id, created_at, updated_at${claimed.columns})
-    select v->>'key', v->'arg', v->>'context', (v->>'maxAttempts')::int, (v->>'timeoutMs')::int,
-       (v->>'initTimeoutSensitive')::boolean,
-       coalesce((v->>'runAt')::timestamptz, ${NOW} + (v->>'delayMs')::float8 * interval '1 millisecond'),
-       v->>'dedupeKey', v->>'sequenceKey', (v->>'priority')::int, v->>'concurrencyKey', v->>'rateKey',
-       (v->>'parentId')::bigint, ${NOW}, ${NOW}${claimed.values}
+  return sql`insert into ${tableOf(context)} as task (${TASK_COLUMNS}${claimed.columns})
+    select ${taskValuesOf(sql`v`)}${claimed.values}
     from jsonb_array_elements(${jsonParam(payload)}) with ordinality as input(v, ord), ${clockOf(context)}
     ${guard ?? sql``}
     order by input.ord

@@ -67,5 +67,15 @@ export const MIGRATIONS: readonly EmbeddedMigration[] = [
       "-- No two running tasks hold one slot of a group: a claim that raced another for a slot is\n-- refused and sent again, as for sequence keys. Also counts a group's running tasks.\nCREATE UNIQUE INDEX IF NOT EXISTS \"gta_tasks_concurrency_running_idx\" ON \"gta_tasks\" (\"task_key\", \"concurrency_key\", \"concurrency_slot\") WHERE \"concurrency_slot\" IS NOT NULL AND \"status\" = 'running';",
       "-- A rate-limited group's slots (0 to limit - 1): a start takes a slot whose free_at has passed and\n-- sets it one period ahead, so no window of a period holds more starts than the group has slots.\nCREATE TABLE IF NOT EXISTS \"gta_tasks_rate_slots\" (\n  \"task_key\" varchar(64) NOT NULL,\n  \"rate_key\" text NOT NULL,\n  \"slot\" integer NOT NULL,\n  \"free_at\" timestamptz NOT NULL,\n  \"task_id\" bigint NOT NULL,\n  PRIMARY KEY (\"task_key\", \"rate_key\", \"slot\")\n);"
     ]
+  },
+  {
+    "version": 7,
+    "name": "schedules",
+    "statements": [
+      "-- Recurring tasks. A fired task carries its schedule and the slot it fired for; the schedule's own\n-- row keeps the last slot fired, which each firing moves forward by compare-and-set, so no slot\n-- fires twice whatever number of instances tick at once.\nALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"schedule_id\" varchar(255);",
+      "ALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"scheduled_for\" timestamptz;",
+      "-- One task per (schedule, slot), while the task is kept: a second firing of a slot inserts nothing.\n-- Also finds a schedule's latest task for the operator's list.\nCREATE UNIQUE INDEX IF NOT EXISTS \"gta_tasks_schedule_slot_idx\" ON \"gta_tasks\" (\"schedule_id\", \"scheduled_for\") WHERE \"schedule_id\" IS NOT NULL;",
+      "CREATE TABLE IF NOT EXISTS \"gta_tasks_schedules\" (\n  \"id\" varchar(255) PRIMARY KEY,\n  \"task_key\" varchar(64) NOT NULL,\n  \"cron\" text NOT NULL,\n  \"timezone\" text NOT NULL,\n  -- The newest slot fired or passed over: only later slots may fire.\n  \"last_slot\" timestamptz NOT NULL,\n  \"paused\" boolean NOT NULL DEFAULT false,\n  \"created_at\" timestamptz NOT NULL,\n  \"updated_at\" timestamptz NOT NULL\n);"
+    ]
   }
 ];

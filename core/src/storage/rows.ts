@@ -38,6 +38,9 @@ export interface SelectedRow {
   concurrency_key: string | null;
   /** The rate-limit group, as `concurrency_key`. */
   rate_key: string | null;
+  /** The schedule that fired the task, and the slot it fired for. */
+  schedule_id: string | null;
+  scheduled_for: number | null;
 }
 
 /** Columns that travel as text (ids, which may exceed a double; the argument; the lease token). */
@@ -50,6 +53,7 @@ const AS_EPOCH_MS = new Set<keyof SelectedRow>([
   'updated_at',
   'started_at',
   'finished_at',
+  'scheduled_for',
 ]);
 
 /** The select expression of one column of a {@link SelectedRow}; `alias` names the table. */
@@ -87,6 +91,8 @@ const ROW_COLUMNS: (keyof SelectedRow)[] = [
   'cancel_reason',
   'concurrency_key',
   'rate_key',
+  'schedule_id',
+  'scheduled_for',
 ];
 
 /** The select list of a task row; `alias` names the table in the statement. */
@@ -167,6 +173,8 @@ export function claimedRow(
     cancel_reason: row.cancel_reason,
     concurrency_key: row.concurrency_key,
     rate_key: row.rate_key,
+    schedule_id: row.schedule_id,
+    scheduled_for: row.scheduled_for === null ? null : Number(row.scheduled_for),
   };
 }
 
@@ -232,6 +240,8 @@ export function insertedRow(
     cancel_reason: null,
     concurrency_key: task.concurrencyKey,
     rate_key: task.rateKey,
+    schedule_id: task.scheduleId ?? null,
+    scheduled_for: task.scheduledFor ? Date.parse(task.scheduledFor) : task.scheduleId ? now : null,
   };
 }
 
@@ -264,5 +274,7 @@ export function toTaskRow(row: SelectedRow): TaskRow {
     cancelReason: row.cancel_reason,
     concurrencyKey: row.concurrency_key,
     rateKey: row.rate_key,
+    scheduleId: row.schedule_id,
+    scheduledFor: iso(row.scheduled_for),
   };
 }

@@ -60,6 +60,15 @@ import {
   taskThroughput,
 } from './queries.js';
 import type { SelectedRow } from './rows.js';
+import {
+  fireSchedules,
+  listSchedules,
+  type ScheduleIdentity,
+  type ScheduleOffer,
+  type ScheduleOutcome,
+  type StoredSchedule,
+  setSchedulePaused,
+} from './schedules.js';
 import type { StorageContext } from './sql.js';
 
 export interface TaskStore {
@@ -111,6 +120,10 @@ export interface TaskStore {
   cleanSucceededTasks(options: { storageTimeout: number; limit: number }): Promise<number>;
   /** Deletes up to `limit` rate-limit slots long free; returns how many. */
   cleanRateSlots(limit: number): Promise<number>;
+  /** Fires the due slots of `offers` (one schedule round); see `storage/schedules.ts`. */
+  fireSchedules(offers: ScheduleOffer[]): Promise<ScheduleOutcome[]>;
+  listSchedules(): Promise<StoredSchedule[]>;
+  setSchedulePaused(schedule: ScheduleIdentity, paused: boolean): Promise<void>;
   getTask(id: TaskId): Promise<SelectedRow | null>;
   listTasks(query: ListQuery): Promise<SelectedRow[]>;
   queryUnsuccessfulTasks(page: { limit: number; offset: number }): Promise<SelectedRow[]>;
@@ -145,6 +158,9 @@ export function sqlStore(context: StorageContext): TaskStore {
     findAbnormalTasks: (thresholds) => findAbnormalTasks(context, thresholds),
     cleanSucceededTasks: (options) => cleanSucceededTasks(context, options),
     cleanRateSlots: (limit) => cleanRateSlots(context, limit),
+    fireSchedules: (offers) => fireSchedules(context, offers),
+    listSchedules: () => listSchedules(context),
+    setSchedulePaused: (schedule, paused) => setSchedulePaused(context, schedule, paused),
     getTask: (id) => getTask(context, id),
     listTasks: (query) => listTasks(context, query),
     queryUnsuccessfulTasks: (page) => queryUnsuccessfulTasks(context, page),

@@ -8,6 +8,7 @@ import { type Harness, harness } from './harness.js';
 import { groupLimitSemantics } from './limits.js';
 import { managerOptionSemantics } from './manager-options.js';
 import { scanningSemantics } from './scanning.js';
+import { scheduleSemantics } from './schedules.js';
 
 /** The suite on `driver`; tests needing a capability the driver lacks are skipped with its reason. */
 export function defineDriverSuite(driver: DriverUnderTest) {
@@ -24,6 +25,7 @@ export function defineDriverSuite(driver: DriverUnderTest) {
     executionSemantics(h, driver);
     scanningSemantics(h, driver);
     groupLimitSemantics(h, driver);
+    scheduleSemantics(h);
     managerOptionSemantics(h);
   });
 }
