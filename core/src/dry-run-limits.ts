@@ -28,11 +28,18 @@ export class MemoryClaimLimits {
   readonly #running = new Map<string, number>();
   readonly #caps: Map<string, number>;
   readonly #rates: Map<string, { limit: number; periodMs: number }>;
+  /** Rate groups whose every slot was taken when the claim began: none of their tasks is a candidate. */
+  readonly #exhausted = new Set<string>();
+  /** Rate-limited candidates decided on so far. */
+  #rateRanked = 0;
 
   constructor(
     readonly slots: MemorySlots,
     limits: GroupLimits | null,
     rows: Iterable<SelectedRow>,
+    now: number,
+    /** Rate-limited tasks the claim may start at most; those beyond are left due. */
+    readonly rateLimitedMax: number,
   ) {
     this.#caps = new Map(limits?.concurrency.map(({ key, limit }) => [key, limit]) ?? []);
     this.#rates = new Map(limits?.rate.map(({ key, limit, periodMs }) => [key, { limit, periodMs }]) ?? []);
@@ -41,10 +48,23 @@ export class MemoryClaimLimits {
       const group = groupOf(row.task_key, row.concurrency_key);
       this.#running.set(group, (this.#running.get(group) ?? 0) + 1);
     }
+    const taken = new Map<string, number>();
+    for (const [slot, freeAt] of slots.rateFreeAt) {
+      const [taskKey, rateKey, index] = JSON.parse(slot) as [string, string, number];
+      const rate = this.#rates.get(taskKey);
+      if (!rate || index >= rate.limit || freeAt <= now) continue;
+      const group = groupOf(taskKey, rateKey);
+      taken.set(group, (taken.get(group) ?? 0) + 1);
+      if (taken.get(group)! >= rate.limit) this.#exhausted.add(group);
+    }
   }
 
-  /** Whether `row`'s concurrency group, if it is limited, has room (the claim's candidate filter). */
+  /**
+   * Whether `row`'s groups have room: its concurrency group, if limited, runs fewer than its limit,
+   * and its rate group, if limited, had a free slot when the claim began (the candidate filter).
+   */
   hasRoom(row: SelectedRow): boolean {
+    if (row.rate_key !== null && this.#exhausted.has(groupOf(row.task_key, row.rate_key))) return false;
     const cap = this.#concurrencyCap(row);
     return cap === undefined || (this.#running.get(groupOf(row.task_key, row.concurrency_key)) ?? 0) < cap;
   }
@@ -55,6 +75,7 @@ export class MemoryClaimLimits {
     if (!this.hasRoom(row)) return { start: false, deferTo: null };
     const rate = row.rate_key === null ? undefined : this.#rates.get(row.task_key);
     if (rate) {
+      if (this.#rateRanked++ >= this.rateLimitedMax) return { start: false, deferTo: null };
       const slot = this.#freeRateSlot(row, rate.limit, now);
       if (slot === null) return { start: false, deferTo: this.#firstRateFree(row, rate.limit) };
       this.slots.rateFreeAt.set(rateSlotOf(row, slot), now + rate.periodMs);

@@ -235,6 +235,8 @@ class MemoryStore implements TaskStore {
       this.table.slots,
       limitsFor(options.limits, options.keys),
       this.#rows.values(),
+      now,
+      options.rateLimitedMax ?? options.limit,
     );
     const keys = new Set(options.keys);
     const ids = options.ids ? new Set(options.ids) : null;

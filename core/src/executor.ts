@@ -154,6 +154,7 @@ export class Executor {
     const queues = count > capacity;
     const maxTimeoutMs = scope.endsAt - claimedAt - (queues ? QUEUE_WAIT_MS : 0);
     if (maxTimeoutMs <= 0) return NO_ROUND;
+    const reserved = Math.min(count, capacity);
     const options: ClaimOptions = {
       limit: count,
       keys: this.deps.registry.keys(),
@@ -164,8 +165,9 @@ export class Executor {
       initializedTimeout: this.deps.options.initializedTimeout,
       ...(Number.isFinite(maxTimeoutMs) ? { maxTimeoutMs } : {}),
       heartbeatLeaseMs: this.#heartbeatLeaseMs,
+      // Only as many rate-limited tasks as start at once, and they go first.
+      rateLimitedMax: reserved,
     };
-    const reserved = Math.min(count, capacity);
     this.#reserve(scope, reserved);
     let claimed: Claimed;
     try {
@@ -187,7 +189,7 @@ export class Executor {
       return NO_ROUND;
     }
     const more = moreMayBeDue(claimed, count);
-    rows = this.#fitting(rows, scope, reserved);
+    rows = rateLimitedFirst(this.#fitting(rows, scope, reserved));
     const startingNow = Math.min(reserved, rows.length);
     for (let index = 0; index < startingNow; index++) this.start(rows[index]!, scope, true);
     this.#unreserve(scope, reserved - startingNow);
@@ -601,4 +603,10 @@ export class Executor {
     );
     return 'lost';
   }
+}
+
+/** `rows` with the rate-limited ones first, each part in claim order. */
+function rateLimitedFirst(rows: SelectedRow[]): SelectedRow[] {
+  if (!rows.some((row) => row.rate_key !== null)) return rows;
+  return [...rows.filter((row) => row.rate_key !== null), ...rows.filter((row) => row.rate_key === null)];
 }

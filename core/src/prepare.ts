@@ -88,7 +88,15 @@ function groupKeyOf(
       cause: error,
     });
   }
-  return label(key, `the ${name}.key of task ${definition.key}`);
+  // A task of a limited definition always has a group: a key that is no string is a mistake.
+  const group = label(key, `the ${name}.key of task ${definition.key}`);
+  if (group === null) {
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      `the ${name}.key of task ${definition.key} returned ${String(key)}; it must return a string of 1 to ${MAX_LABEL_LENGTH} characters`,
+    );
+  }
+  return group;
 }
 
 /** Runs a Standard Schema; returns the parsed value or throws `GTA_SCHEMA_REJECTED`. */

@@ -356,4 +356,40 @@ describe.skipIf(!hasPostgres)('group limits under a forced race between two clai
     const slots = await database.query(`select slot from ${table}_rate_slots`);
     expect(slots).toHaveLength(1);
   });
+  // Guarantee: a rate-limited task starts as soon as its claim returns, never after waiting in a
+  // tick's queue, so its handler starts within its claim's round trip of the time the database
+  // counted; measured at the handlers, no window of a period (less that slack) holds more starts.
+  it('rate-limited tasks are claimed only to start at once, so handler starts keep the rate', async () => {
+    const table = 'rate_starts';
+    await migrate(database.db, { table });
+    const rate = { limit: 5, periodMs: 500 };
+    const starts: number[] = [];
+    const rated = defineTask({ key: 'rated', rateLimit: rate, handler: () => void starts.push(Date.now()) });
+    // Slow tasks without limits beside them make the tick claim ahead and queue.
+    const filler = defineTask({ key: 'filler', handler: () => sleep(40) });
+    const manager = createTaskManager({
+      db: database.db,
+      table,
+      tasks: [rated, filler],
+      logger: silentLogger,
+    });
+    await database.db.transaction(async (tx: any) => {
+      for (let round = 0; round < 40; round++) {
+        await manager.enqueueMany(filler, [{}, {}, {}, {}], { tx });
+        await manager.enqueue(rated, {}, { tx });
+      }
+    });
+    const until = Date.now() + 15_000;
+    while (starts.length < 40 && Date.now() < until) await manager.tick({ budgetMs: 1000, concurrency: 2 });
+    expect(starts).toHaveLength(40);
+    const slackMs = 50;
+    let most = 0;
+    for (const [index, start] of starts.entries()) {
+      most = Math.max(
+        most,
+        starts.filter((other, j) => j >= index && other - start < rate.periodMs - slackMs).length,
+      );
+    }
+    expect(most).toBe(rate.limit);
+  });
 });

@@ -56,6 +56,12 @@ export interface ClaimOptions {
   heartbeatLeaseMs: number;
   /** The group limits of the tasks this process can run ({@link limitedClaim}). */
   limits?: GroupLimits;
+  /**
+   * Most rate-limited tasks to claim: those the claimer starts at once. A rate slot counts from
+   * the claim, so a rate-limited task that waited in a queue would start later in its window.
+   * @defaultValue `limit`
+   */
+  rateLimitedMax?: number;
 }
 
 /** What a claim took, and what it passed over for group limits. */
@@ -121,7 +127,9 @@ function claimParts(context: StorageContext, options: ClaimOptions): ClaimParts 
   const leaseToken = freshLeaseToken();
   const returning = claimedColumns('task', now);
   const limits = limitsFor(options.limits, options.keys);
-  const limited = limits ? limitedClaim(context, limits, options.limit) : null;
+  const limited = limits
+    ? limitedClaim(context, limits, options.limit, options.rateLimitedMax ?? options.limit)
+    : null;
   const candidates = sql`candidates as materialized (
         select candidate.id${limited?.candidateColumns ?? sql``} from ${table} as candidate
         where candidate.status = 'initialized'

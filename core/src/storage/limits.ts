@@ -18,7 +18,7 @@
  * @module
  */
 import { type SQL, sql } from 'drizzle-orm';
-import { jsonParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
+import { jsonParam, nowOf, queryRows, type StorageContext, statementNowOf, tableOf } from './sql.js';
 
 /** The limits of the tasks a claim may start, by task key. */
 export interface GroupLimits {
@@ -71,23 +71,37 @@ export async function cleanRateSlots(context: StorageContext, limit: number): Pr
 }
 
 /**
- * The group-limit part of a claim of at most `claimLimit` tasks. Candidates are ranked within each
- * group in claim order and matched with the group's free slots by rank: the first k candidates of
- * a group with k free slots may start. Concurrency comes first, so a task that may not start for
- * its concurrency group takes no rate slot.
+ * The group-limit part of a claim of at most `claimLimit` tasks, `rateLimitedMax` of them
+ * rate-limited. Candidates are ranked within each group in claim order and matched with the
+ * group's free slots by rank: the first k candidates of a group with k free slots may start.
+ * Concurrency comes first, so a task that may not start for its concurrency group takes no rate
+ * slot. Rate-limited candidates beyond `rateLimitedMax` are left as they are, due.
  */
-export function limitedClaim(context: StorageContext, limits: GroupLimits, claimLimit: number): LimitedClaim {
+export function limitedClaim(
+  context: StorageContext,
+  limits: GroupLimits,
+  claimLimit: number,
+  rateLimitedMax: number,
+): LimitedClaim {
   const table = tableOf(context);
   const rateSlots = rateSlotsOf(context);
-  const now = nowOf(context);
+  // Rate slots count from the moment each is written, not from the start of the claim's
+  // transaction (`now()`), which may have begun long before, with writes that waited for locks:
+  // a slot dated back that far would free again less than a period before its task starts.
+  const slotNow = statementNowOf(context);
   const inClaimOrder = sql`order by c.priority desc, c.run_at, c.id`;
   return {
     candidateColumns: sql`, candidate.task_key, candidate.concurrency_key, candidate.rate_key, candidate.priority, candidate.run_at`,
     // Against the full groups, read once: a check per candidate row would run for every due row
     // the candidates' scan visits, which on a table without statistics is all of them.
+    // A rate group whose every slot is taken is skipped the same way: its tasks, left due, would
+    // otherwise fill every claim's candidates while they wait, ahead of everything else.
     groupHasRoom: sql`(candidate.concurrency_key is null
         or (candidate.task_key, candidate.concurrency_key) not in (
-          select full_group.task_key, full_group.concurrency_key from full_groups as full_group))`,
+          select full_group.task_key, full_group.concurrency_key from full_groups as full_group))
+      and (candidate.rate_key is null
+        or (candidate.task_key, candidate.rate_key) not in (
+          select spent.task_key, spent.rate_key from spent_rate_groups as spent))`,
     before: [
       sql`concurrency_caps as materialized (
         select cap.key as task_key, cap."limit" as max_running
@@ -101,6 +115,12 @@ export function limitedClaim(context: StorageContext, limits: GroupLimits, claim
       sql`rate_caps as materialized (
         select cap.key as task_key, cap."limit" as max_starts, cap."periodMs" as period_ms
         from jsonb_to_recordset(${jsonParam(limits.rate)}) as cap(key text, "limit" int, "periodMs" float8))`,
+      sql`spent_rate_groups as materialized (
+        select taken.task_key::text as task_key, taken.rate_key
+        from ${rateSlots} as taken join rate_caps as cap on cap.task_key = taken.task_key
+        where taken.slot < cap.max_starts and taken.free_at > ${slotNow}
+        group by taken.task_key, taken.rate_key, cap.max_starts
+        having count(*) >= cap.max_starts)`,
     ],
     after: [
       // Concurrency: each limited candidate's rank in its group, and each group's free slots.
@@ -139,7 +159,8 @@ export function limitedClaim(context: StorageContext, limits: GroupLimits, claim
       // Rate: the same ranking among those, and the slots the snapshot sees free.
       sql`rate_ranked as materialized (
         select c.id, c.task_key, c.rate_key, cap.period_ms,
-          row_number() over (partition by c.task_key, c.rate_key ${inClaimOrder}) as rank
+          row_number() over (partition by c.task_key, c.rate_key ${inClaimOrder}) as rank,
+          row_number() over (${inClaimOrder}) as overall
         from concurrency_held as c join rate_caps as cap on cap.task_key = c.task_key
         where c.rate_key is not null)`,
       sql`rate_free as materialized (
@@ -152,33 +173,35 @@ export function limitedClaim(context: StorageContext, limits: GroupLimits, claim
           where not exists (
             select 1 from ${rateSlots} as taken
             where taken.task_key = g.task_key and taken.rate_key = g.rate_key
-              and taken.slot = s.slot and taken.free_at > ${now})
+              and taken.slot = s.slot and taken.free_at > ${slotNow})
           order by s.slot limit ${claimLimit}::int) as free)`,
       // Taking a slot: a slot another claim took meanwhile fails the condition, read again on the
       // locked row, and returns nothing.
       sql`rate_won as (
         insert into ${rateSlots} as taken (task_key, rate_key, slot, free_at, task_id)
-        select r.task_key, r.rate_key, f.slot, ${now} + r.period_ms * interval '1 millisecond', r.id
+        select r.task_key, r.rate_key, f.slot, ${slotNow} + r.period_ms * interval '1 millisecond', r.id
         from rate_ranked as r
         join rate_free as f on f.task_key = r.task_key and f.rate_key = r.rate_key and f.rank = r.rank
+        where r.overall <= ${rateLimitedMax}::int
         order by r.task_key, r.rate_key, f.slot
         on conflict (task_key, rate_key, slot) do update
           set free_at = excluded.free_at, task_id = excluded.task_id
-          where taken.free_at <= ${now}
+          where taken.free_at <= ${slotNow}
         returning taken.task_id)`,
       // A candidate over its rate waits until its group's first slot frees: a slot the snapshot
       // sees taken, or one taken in this very statement (free a period from now).
       sql`rate_waiting as (
         update ${table} as task set
           run_at = greatest(task.run_at, least(
-            ${now} + r.period_ms * interval '1 millisecond',
+            ${slotNow} + r.period_ms * interval '1 millisecond',
             (select min(taken.free_at) from ${rateSlots} as taken
              join rate_caps as cap on cap.task_key = taken.task_key
              where taken.task_key = r.task_key and taken.rate_key = r.rate_key
-               and taken.slot < cap.max_starts and taken.free_at > ${now}))),
-          updated_at = ${now}
+               and taken.slot < cap.max_starts and taken.free_at > ${slotNow}))),
+          updated_at = ${slotNow}
         from rate_ranked as r
-        where task.id = r.id and r.id not in (select won.task_id from rate_won as won)
+        where task.id = r.id and r.overall <= ${rateLimitedMax}::int
+          and r.id not in (select won.task_id from rate_won as won)
         returning task.id)`,
       sql`chosen as materialized (
         select h.id, h.concurrency_slot from concurrency_held as h

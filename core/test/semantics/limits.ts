@@ -172,6 +172,31 @@ export function groupLimitSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect(started).toHaveLength(7);
     });
 
+    // Guarantee: a rate group with no free slot holds back no other task: its due tasks are not
+    // candidates of a claim, however many there are and whatever their priority.
+    it('a spent rate group with a large high-priority backlog does not hold back other tasks', async () => {
+      const clock = manualClock();
+      const rated = defineTask({
+        key: 'rate-backlog',
+        priority: 5,
+        rateLimit: { limit: 1, periodMs: 60_000 },
+        handler: () => {},
+      });
+      const other = defineTask({ key: 'rate-bystander', handler: () => {} });
+      const manager = await h().manager([rated, other], { clock: clock.now, concurrency: 1 });
+      await h().enqueueForScanner(manager, rated, [{}]);
+      expect((await manager.tick({ concurrency: 1 })).succeeded).toBe(1); // the group is spent
+      await h().enqueueForScanner(
+        manager,
+        rated,
+        Array.from({ length: 300 }, () => ({})),
+      );
+      const [bystander] = await h().enqueueForScanner(manager, other, [{}]);
+      // A budget this small gives one claim of one task: it must be the bystander's.
+      await manager.tick({ concurrency: 1, budgetMs: 1 });
+      expect((await manager.getTask(bystander!))?.status).toBe('succeeded');
+    });
+
     it('keyed groups have their own windows, and a retry is a start of its own', async () => {
       const clock = manualClock();
       let calls = 0;
@@ -260,7 +285,7 @@ export function groupLimitSemantics(h: () => Harness, driver: DriverUnderTest) {
         handler: () => {},
       });
       const manager = await h().manager([task]);
-      for (const tenant of ['boom', 42, '', 'x'.repeat(256), 'nul']) {
+      for (const tenant of ['boom', 42, '', 'x'.repeat(256), 'nul', undefined, null]) {
         let thrown: unknown;
         try {
           await manager.enqueue(task, { tenant });
