@@ -5,15 +5,13 @@
  * of the end state is saved to test/browser/artifacts/.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Browser, launchChromium, watchErrors } from './chromium.js';
 import { type DemoServer, startDemo } from './demo-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 /** Long enough for the demo's runner and the page's 2 s refresh; a bound, not a measurement. */
 const STEP_TIMEOUT_MS = 30_000;
@@ -21,48 +19,21 @@ const POLL = { timeout: STEP_TIMEOUT_MS, interval: 100 };
 
 const adminToken = randomBytes(24).toString('base64url');
 let demo: DemoServer;
-let profileDir: string;
-let context: BrowserContext;
+let browser: Browser;
 
 beforeAll(async () => {
   demo = await startDemo({ adminToken, readyLine: 'runner started' });
-  profileDir = await mkdtemp(join(tmpdir(), 'gta-chromium-'));
-  // A persistent context is how playwright takes a fresh --user-data-dir.
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1400, height: 1000 },
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await demo?.stop();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
-
-/** Errors the page logged or threw (a script blocked by the CSP would show here). */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
-  });
-  return errors;
-}
 
 describe('the admin dashboard in Chromium, on the local demo', () => {
   it('signs in, finds a failed task, reruns it and shows it succeed', async () => {
-    const page = context.pages()[0] ?? (await context.newPage());
+    const page = await browser.page();
     page.setDefaultTimeout(STEP_TIMEOUT_MS);
 
     // Without a session the dashboard is the login form (answered 401).

@@ -54,6 +54,17 @@ function time(iso) {
   return date.toLocaleDateString('sv-SE') + ' ' + date.toLocaleTimeString('sv-SE');
 }
 
+// The same, breaking between the date and the time only, for narrow cells.
+function timeNode(iso) {
+  const [date, clock] = time(iso).split(' ');
+  if (clock === undefined) return node('span', { textContent: date });
+  return node('span', {}, [
+    node('span', { className: 'nowrap', textContent: date }),
+    ' ',
+    node('span', { className: 'nowrap', textContent: clock }),
+  ]);
+}
+
 function firstLine(text) {
   return text ? text.split('\n')[0] : '';
 }
@@ -67,6 +78,13 @@ function duration(ms) {
 
 function statusBadge(status) {
   return node('span', { className: 'status ' + status, textContent: status });
+}
+
+/** A button that opens a task in the detail panel, labelled by \`content\` (text or a node). */
+function taskLink(id, content) {
+  const link = node('button', { type: 'button', className: 'link', title: 'task ' + id }, [content]);
+  link.addEventListener('click', () => select(id));
+  return link;
 }
 
 function renderStats(stats) {
@@ -207,6 +225,8 @@ function renderDetail(task) {
     ...field('sequence key', task.sequenceKey),
     ...field('concurrency group', groupName(task.concurrencyKey)),
     ...field('rate group', groupName(task.rateKey)),
+    ...field('schedule', task.scheduleId),
+    ...field('scheduled for', time(task.scheduledFor)),
   );
   $('detail-fields').dataset.status = task.status;
   $('cancel').disabled = !(task.status === 'initialized' || (task.status === 'running' && !task.cancelReason));
@@ -216,10 +236,81 @@ function renderDetail(task) {
 function renderAbnormal(abnormal) {
   $('abnormal-empty').hidden = abnormal.tasks.length > 0;
   $('abnormal').replaceChildren(
-    ...abnormal.tasks.map(({ reason, task }) => {
-      const link = node('button', { type: 'button', className: 'link', textContent: 'task ' + task.id });
-      link.addEventListener('click', () => select(task.id));
-      return node('li', {}, [link, ' ' + task.key + ': ' + reason]);
+    ...abnormal.tasks.map(({ reason, task }) =>
+      node('li', {}, [taskLink(task.id, 'task ' + task.id), ' ' + task.key + ': ' + reason]),
+    ),
+  );
+}
+
+/** The time as the schedule's own zone reads it, which is how its cron reads. */
+function inZone(iso, timezone) {
+  if (!iso) return '';
+  try {
+    return 'in ' + timezone + ': ' + new Date(iso).toLocaleString('sv-SE', { timeZone: timezone });
+  } catch {
+    return '';
+  }
+}
+
+function scheduleState(schedule) {
+  if (!schedule.active) return schedule.paused ? 'inactive, paused' : 'inactive';
+  return schedule.paused ? 'paused' : 'active';
+}
+
+/** A piece of a table cell, named for tests and styles by its data-field. */
+function part(name, text, className) {
+  const element = node('div', { textContent: text, className: className || '' });
+  element.dataset.field = name;
+  return element;
+}
+
+function renderSchedules({ schedules }) {
+  $('schedules-empty').hidden = schedules.length > 0;
+  $('schedules').replaceChildren(
+    ...schedules.map((schedule) => {
+      const last = schedule.lastTask;
+      const stateText = scheduleState(schedule);
+      const stateColour = !schedule.active ? 'inactive' : schedule.paused ? 'paused' : 'active';
+      const toggle = node('button', { type: 'button', textContent: schedule.paused ? 'Resume' : 'Pause' });
+      toggle.dataset.action = schedule.paused ? 'resume' : 'pause';
+      toggle.addEventListener('click', () => setPaused(schedule.id, !schedule.paused));
+      const runNow = node('button', {
+        type: 'button',
+        className: 'primary',
+        textContent: 'Run now',
+        disabled: !schedule.active,
+        title: schedule.active
+          ? 'Enqueue its task now, outside its cron'
+          : 'The running code no longer defines it',
+      });
+      runNow.dataset.action = 'trigger';
+      runNow.addEventListener('click', () => trigger(schedule.id));
+      const lastError = last ? last.lastError : null;
+      const lastSlot = last
+        ? [taskLink(last.id, timeNode(last.scheduledFor)), node('div', {}, [statusBadge(last.status)])]
+        : ['—'];
+      const row = node('tr', {}, [
+        node('td', {}, [
+          part('id', schedule.id, 'strong nowrap'),
+          part('task', schedule.task, 'muted nowrap'),
+        ]),
+        node('td', {}, [
+          node('code', {}, [part('cron', schedule.cron)]),
+          part('timezone', schedule.timezone, 'muted'),
+        ]),
+        node('td', { title: inZone(schedule.nextSlot, schedule.timezone) }, [timeNode(schedule.nextSlot)]),
+        node('td', { title: last ? inZone(last.scheduledFor, schedule.timezone) : '' }, lastSlot),
+        node('td', { className: 'error', textContent: firstLine(lastError), title: lastError || '' }),
+        node('td', {}, [node('span', { className: 'status ' + stateColour, textContent: stateText })]),
+        node('td', { className: 'actions' }, [toggle, runNow]),
+      ]);
+      row.dataset.scheduleId = schedule.id;
+      row.dataset.state = stateText;
+      if (last) {
+        row.dataset.lastTaskId = String(last.id);
+        row.dataset.lastStatus = last.status;
+      }
+      return row;
     }),
   );
 }
@@ -235,15 +326,17 @@ async function refresh() {
   // unfiltered answer could overwrite the filtered table.
   const generation = ++state.generation;
   try {
-    const [stats, page, abnormal] = await Promise.all([
+    const [stats, page, abnormal, schedules] = await Promise.all([
       api('api/stats?minutes=' + CHART_MINUTES),
       api('api/tasks?' + taskQuery()),
       api('api/abnormal?limit=20'),
+      api('api/schedules'),
     ]);
     if (generation !== state.generation) return;
     renderStats(stats);
     renderTasks(page);
     renderAbnormal(abnormal);
+    renderSchedules(schedules);
     await loadDetail();
     $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (error) {
@@ -291,6 +384,28 @@ async function act(run, done) {
   await refresh();
 }
 
+function schedulePath(id, action) {
+  return 'api/schedules/' + encodeURIComponent(id) + '/' + action;
+}
+
+function setPaused(id, paused) {
+  act(
+    () => post(schedulePath(id, paused ? 'pause' : 'resume'), {}),
+    ({ schedule }) =>
+      paused
+        ? 'schedule ' + schedule.id + ' paused: no instance fires it until it is resumed'
+        : 'schedule ' + schedule.id + ' resumed: it fires from its next slot on, ' + time(schedule.nextSlot),
+  );
+}
+
+function trigger(id) {
+  if (!confirm('Run schedule ' + id + ' now, outside its cron?')) return;
+  act(
+    () => post(schedulePath(id, 'trigger'), {}),
+    ({ task }) => 'schedule ' + id + ' triggered: task ' + task.id + ' is ' + task.status,
+  );
+}
+
 $('filters').addEventListener('submit', (event) => {
   event.preventDefault();
   applyFilters();
@@ -336,7 +451,8 @@ $('tick').addEventListener('click', () =>
     () => post('api/tick', {}),
     (report) =>
       'tick: claimed ' + report.claimed + ', succeeded ' + report.succeeded + ', failed ' + report.failed +
-      ', retried ' + report.retried + ', rescued ' + report.rescued + ' in ' + report.durationMs + ' ms',
+      ', retried ' + report.retried + ', rescued ' + report.rescued + ', scheduled ' + report.scheduled +
+      ' in ' + report.durationMs + ' ms',
   ),
 );
 const logout = $('logout');

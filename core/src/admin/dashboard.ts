@@ -47,6 +47,11 @@ const STYLE = `
   .status { padding: 0 0.45rem; border-radius: 1rem; font-size: 0.85rem; }
   .initialized { background: #ddf4ff; } .running { background: #fff8c5; }
   .succeeded { background: #dafbe1; } .failed { background: #ffebe9; } .cancelled { background: #eaeef2; }
+  .paused { background: #fff8c5; } .inactive { background: #eaeef2; } .active { background: #dafbe1; }
+  #schedules td.error, #schedules td.actions, #schedules code, #schedules .status { white-space: nowrap; }
+  #schedules td.actions button + button { margin-left: 0.3rem; } #schedules button.link { text-align: left; }
+  .strong { font-weight: 600; } .nowrap { white-space: nowrap; }
+  code { font-size: 0.85rem; }
   form.filters { display: flex; gap: 0.5rem; flex-wrap: wrap; align-items: end; margin-bottom: 0.5rem; }
   form.filters label { display: flex; flex-direction: column; font-size: 0.8rem; color: var(--muted); }
   input, select, button { font: inherit; }
@@ -137,6 +142,14 @@ export function dashboardPage({
         <button type="button" id="newer" disabled>← Newer</button>
         <button type="button" id="older" disabled>Older →</button>
       </div>
+    </section>
+    <section aria-labelledby="schedules-title">
+      <h2 id="schedules-title">Schedules</h2>
+      <table>
+        <thead><tr><th>schedule · task</th><th>cron · time zone</th><th>next slot</th><th>last slot · outcome</th><th>last error</th><th>state</th><th></th></tr></thead>
+        <tbody id="schedules"></tbody>
+      </table>
+      <p id="schedules-empty" class="muted" hidden>No schedules.</p>
     </section>
   </div>
   <div class="stack">

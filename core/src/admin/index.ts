@@ -1,6 +1,7 @@
 /**
  * `@gta/core/admin`: a mountable Hono app to inspect and repair tasks (list, filter, stats,
- * abnormal tasks, force rerun, cancel, tick) with a dashboard, secure by default. Needs the
+ * abnormal tasks, force rerun, cancel, tick) and schedules (list, pause, resume, trigger) with a
+ * dashboard, secure by default. Needs the
  * `hono` and `zod` peer dependencies; imports nothing runtime-specific.
  * @example
  * import { createAdminApp } from '@gta/core/admin';

@@ -4,16 +4,19 @@
  * @module
  */
 import { type Context, Hono } from 'hono';
+import { ERROR_CODES, isGtaError } from '../errors.js';
 import type { TaskManager } from '../manager.js';
-import type { ListTasksFilter, TaskId } from '../types.js';
+import type { ListTasksFilter, TaskId, WaitUntil } from '../types.js';
 import type { AdminEnv } from './env.js';
 import { errorJson } from './responses.js';
 import {
   abnormalQuery,
   cancelBody,
+  emptyBody,
   listTasksQuery,
   rerunBody,
   rerunOneBody,
+  scheduleIdParams,
   statsQuery,
   taskIdParams,
   tickBody,
@@ -22,6 +25,29 @@ import {
 import { validate } from './validate.js';
 
 const DEFAULT_CANCEL_REASON = 'cancelled by an operator through the admin API';
+
+/** What a schedule's task may refuse its argument with: the message names the input, never SQL. */
+const ARGUMENT_REFUSALS = [
+  ERROR_CODES.schemaRejected,
+  ERROR_CODES.notSerializable,
+  ERROR_CODES.argumentTooLarge,
+] as const;
+
+/**
+ * The runtime's `waitUntil` for this request (a Worker's or an edge function's execution context,
+ * as Hono hands it over), so that work started here outlives the response; undefined elsewhere.
+ */
+function waitUntilOf(c: Context<AdminEnv, string, any>): WaitUntil | undefined {
+  let context: { waitUntil?: unknown };
+  try {
+    context = c.executionCtx;
+  } catch {
+    // Hono throws when the request came without one (Node, Lambda).
+    return undefined;
+  }
+  if (typeof context?.waitUntil !== 'function') return undefined;
+  return (promise) => (context.waitUntil as WaitUntil).call(context, promise);
+}
 
 export function apiRoutes(manager: TaskManager<any>): Hono<AdminEnv> {
   const api = new Hono<AdminEnv>();
@@ -80,6 +106,74 @@ export function apiRoutes(manager: TaskManager<any>): Hono<AdminEnv> {
     }
     return c.json({ task: await manager.getTask(id) });
   });
+
+  async function findSchedule(id: string) {
+    return (await manager.listSchedules()).find((schedule) => schedule.id === id);
+  }
+
+  /** The schedule after a pause or a resume, or 404 when the manager knew no such schedule. */
+  async function scheduleAnswer(c: Context<AdminEnv, string, any>, id: string, known: boolean) {
+    const schedule = known ? await findSchedule(id) : undefined;
+    if (!schedule) return errorJson(c, 404, 'not_found', `there is no schedule ${JSON.stringify(id)}`);
+    return c.json({ schedule });
+  }
+
+  api.get('/schedules', async (c) => c.json({ schedules: await manager.listSchedules() }));
+
+  api.post(
+    '/schedules/:id/pause',
+    validate('param', scheduleIdParams),
+    validate('json', emptyBody),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      return scheduleAnswer(c, id, await manager.pauseSchedule(id));
+    },
+  );
+
+  api.post(
+    '/schedules/:id/resume',
+    validate('param', scheduleIdParams),
+    validate('json', emptyBody),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      return scheduleAnswer(c, id, await manager.resumeSchedule(id));
+    },
+  );
+
+  api.post(
+    '/schedules/:id/trigger',
+    validate('param', scheduleIdParams),
+    validate('json', emptyBody),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const waitUntil = waitUntilOf(c);
+      let taskId: TaskId;
+      try {
+        taskId = await manager.triggerSchedule(id, waitUntil ? { waitUntil } : {});
+      } catch (error) {
+        if (isGtaError(error) && (ARGUMENT_REFUSALS as readonly string[]).includes(error.code)) {
+          return errorJson(
+            c,
+            409,
+            'argument_refused',
+            `schedule ${JSON.stringify(id)} was not triggered: ${error.message}`,
+          );
+        }
+        // Only a schedule this manager's code does not define is refused so; say whether it exists.
+        if (!isGtaError(error, ERROR_CODES.invalidArgument)) throw error;
+        const stored = await findSchedule(id);
+        if (!stored) return errorJson(c, 404, 'not_found', `there is no schedule ${JSON.stringify(id)}`);
+        if (stored.active) throw error;
+        return errorJson(
+          c,
+          409,
+          'inactive_schedule',
+          `schedule ${JSON.stringify(id)} is no longer defined in this code, so it cannot be triggered`,
+        );
+      }
+      return c.json({ task: await manager.getTask(taskId) });
+    },
+  );
 
   api.get('/stats', validate('query', statsQuery), async (c) => {
     const { minutes } = c.req.valid('query');

@@ -6,6 +6,7 @@
  */
 // A namespace import lets bundlers keep only what is used; zod's `z` object holds every locale.
 import * as z from 'zod';
+import { MAX_SCHEDULE_ID_LENGTH } from '../schedules.js';
 import { TASK_STATES } from '../states.js';
 import { MAX_TASK_KEY_LENGTH } from '../task.js';
 
@@ -61,6 +62,14 @@ const pageSize = (max: number, fallback: number) =>
 // ---- requests ----
 
 export const taskIdParams = z.strictObject({ id: taskIdText.describe('the task id') });
+
+export const scheduleIdParams = z.strictObject({
+  id: z
+    .string()
+    .min(1)
+    .max(MAX_SCHEDULE_ID_LENGTH)
+    .describe('the schedule id, percent-encoded where it holds a `/` or other reserved characters'),
+});
 
 export const listTasksQuery = z
   .strictObject({
@@ -256,6 +265,49 @@ export const tickResponse = named(
     maintenance: z.boolean(),
     durationMs: z.number().min(0),
   }),
+);
+
+export const scheduleSchema = named(
+  'Schedule',
+  "A schedule defined in this manager's code, or stored in the table by one that defined it. Times are ISO-8601.",
+  z.strictObject({
+    id: z.string(),
+    task: z.string().describe('The task key it enqueues.'),
+    cron: z.string(),
+    timezone: z.string().describe('The IANA time zone its cron expression reads in.'),
+    catchUp: z
+      .enum(['latest', 'all', 'none'])
+      .nullable()
+      .describe('What it does with slots missed while no tick looked; null for an inactive schedule.'),
+    active: z
+      .boolean()
+      .describe("Whether this manager's code defines it; an inactive one fires nowhere that runs this code."),
+    paused: z.boolean().describe('Paused by an operator, for every instance.'),
+    nextSlot: isoTimeOut
+      .nullable()
+      .describe('The next slot of an active schedule (paused or not); null for an inactive one.'),
+    lastTask: z
+      .strictObject({
+        id: taskId,
+        status: taskStatusSchema,
+        scheduledFor: isoTimeOut.describe('Its slot, or when an operator triggered it.'),
+        lastError: z.string().nullable(),
+      })
+      .nullable()
+      .describe('The latest task it fired, at a slot or triggered, while the table keeps it.'),
+  }),
+);
+
+export const scheduleListResponse = named(
+  'ScheduleList',
+  'Every schedule, by id.',
+  z.strictObject({ schedules: z.array(scheduleSchema) }),
+);
+
+export const scheduleResponse = named(
+  'ScheduleResponse',
+  'One schedule.',
+  z.strictObject({ schedule: scheduleSchema }),
 );
 
 export const errorResponse = named(

@@ -30,6 +30,9 @@ const SAMPLE_BODIES: Record<string, unknown> = {
   '/api/tasks/{id}/rerun': { status: 'failed' },
   '/api/tasks/{id}/cancel': {},
   '/api/tick': {},
+  '/api/schedules/{id}/pause': {},
+  '/api/schedules/{id}/resume': {},
+  '/api/schedules/{id}/trigger': {},
   '/login': { token: 'not-the-token-at-all' },
   '/logout': {},
 };

@@ -112,5 +112,20 @@ describe('the OpenAPI document', () => {
     expect(rerun.properties.ids).toMatchObject({ type: 'array', minItems: 1, maxItems: 1000 });
     expect(rerun.required).toEqual(['ids', 'status']);
     expect(document.paths['/login'].post.security).toEqual([]);
+    const trigger = document.paths['/api/schedules/{id}/trigger'].post;
+    expect(trigger.parameters).toEqual([
+      expect.objectContaining({
+        name: 'id',
+        in: 'path',
+        required: true,
+        schema: expect.objectContaining({ type: 'string', minLength: 1, maxLength: 255 }),
+      }),
+    ]);
+    expect(Object.keys(trigger.responses).sort()).toEqual(
+      ['200', '400', '401', '403', '404', '409', '413', '415'].sort(),
+    );
+    expect(document.components.schemas.Schedule.required).toEqual(
+      expect.arrayContaining(['id', 'cron', 'timezone', 'paused', 'nextSlot', 'lastTask']),
+    );
   });
 });
