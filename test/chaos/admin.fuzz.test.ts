@@ -79,6 +79,18 @@ const request: fc.Arbitrary<FuzzRequest> = fc.oneof(
     body: b,
   })),
   body.map((b) => ({ method: 'POST' as const, path: '/api/tick', body: b })),
+  fc.constant({ method: 'GET' as const, path: '/api/schedules' }),
+  fc
+    .tuple(
+      fc.oneof(fc.constantFrom('nightly', 'refused', 'gone'), scalar),
+      fc.constantFrom('pause', 'resume', 'trigger'),
+      body,
+    )
+    .map(([id, action, b]) => ({
+      method: 'POST' as const,
+      path: `/api/schedules/${encodeURIComponent(id)}/${action}`,
+      body: b,
+    })),
 );
 
 describe('the admin API under generated input', () => {
@@ -88,7 +100,31 @@ describe('the admin API under generated input', () => {
   beforeAll(async () => {
     database = await createPgliteDatabase();
     const noop = defineTask({ key: 'noop', handler: () => {} });
-    const manager = createTaskManager({ db: database.db, tasks: [noop], logger: silentLogger });
+    const strict = defineTask({
+      key: 'strict',
+      schema: {
+        '~standard': { version: 1, vendor: 'fuzz', validate: () => ({ issues: [{ message: 'no' }] }) },
+      },
+      handler: () => {},
+    });
+    // A schedule the table keeps but the code no longer defines, one that fires, one refused.
+    const previous = createTaskManager({
+      db: database.db,
+      tasks: [noop],
+      logger: silentLogger,
+      schedules: [{ id: 'gone', task: noop, cron: '* * * * *' }],
+    });
+    await previous.migrate();
+    await previous.tick();
+    const manager = createTaskManager({
+      db: database.db,
+      tasks: [noop, strict],
+      logger: silentLogger,
+      schedules: [
+        { id: 'nightly', task: noop, cron: '0 3 * * *' },
+        { id: 'refused', task: strict, cron: '0 3 * * *' },
+      ],
+    });
     await manager.migrate();
     await manager.enqueueMany(noop, [{}, {}, {}]);
     admin = createAdminApp(manager, { token: TOKEN });
