@@ -12,7 +12,11 @@ import {
   type TestDatabase,
 } from '../../../core/test/support/databases.js';
 import { CONCURRENCY } from '../../../examples/cloudflare-worker/src/manager.js';
-import { SEND_INVITATION, type SendInvitation } from '../../../examples/cloudflare-worker/src/tasks.js';
+import {
+  EXPIRE_INVITATIONS,
+  SEND_INVITATION,
+  type SendInvitation,
+} from '../../../examples/cloudflare-worker/src/tasks.js';
 import * as neonProxy from '../../../test/support/neon-proxy/index.js';
 import { type Gate, startGate } from './support/gate.js';
 import { EXAMPLE_WORKER } from './support/paths.js';
@@ -21,6 +25,14 @@ import { type RunningWorker, startWorker } from './support/worker.js';
 
 const hasPostgres = await postgresAvailable();
 const ADMIN_TOKEN = 'example-admin-token-0123456789';
+
+/** The newest 03:00 UTC, the slot of the example's nightly `expire-invitations`. */
+function lastSlotAt3Utc(now = new Date()): Date {
+  const slot = new Date(now);
+  slot.setUTCHours(3, 0, 0, 0);
+  if (slot > now) slot.setUTCDate(slot.getUTCDate() - 1);
+  return slot;
+}
 
 interface TaskRow {
   id: number;
@@ -302,6 +314,44 @@ describe.skipIf(!hasPostgres)('examples/cloudflare-worker in workerd', () => {
     expect(mailedInvitations()).toEqual([`invitation-${invitation!.id}`, `invitation-${invitation!.id}`]);
   });
 
+  it('expires week-old invitations at the nightly schedule’s slot, fired by the minute cron', async () => {
+    const [team] = await database.query<{ id: number }>(
+      `insert into teams (name, seats, seats_used) values ('Acme', 2, 2) returning id`,
+    );
+    await database.query(
+      `insert into invitations (team_id, email, created_at)
+       values ($1, 'old@example.com', now() - interval '8 days'), ($1, 'new@example.com', now())`,
+      [team!.id],
+    );
+    // A tick that sees the schedule for the first time starts it from now. Then, as if no tick had
+    // run since before last night's slot:
+    await worker.cron();
+    await database.query(
+      `update gta_tasks_schedules set last_slot = last_slot - interval '1 day' where id = $1`,
+      [EXPIRE_INVITATIONS],
+    );
+
+    expect(await worker.cron()).toMatchObject({ scheduled: 1, claimed: 1, succeeded: 1, failed: 0 });
+    expect(
+      await database.query(
+        `select task_key, status, attempts, schedule_id, scheduled_for from gta_tasks
+         where task_key not like 'gta:%'`,
+      ),
+    ).toEqual([
+      {
+        task_key: EXPIRE_INVITATIONS,
+        status: 'succeeded',
+        attempts: 1,
+        schedule_id: EXPIRE_INVITATIONS,
+        scheduled_for: lastSlotAt3Utc(),
+      },
+    ]);
+    expect(await database.query('select email from invitations')).toEqual([{ email: 'new@example.com' }]);
+    expect(await database.query('select seats_used from teams')).toEqual([{ seats_used: 1 }]);
+    // The slot fired once: the next tick has nothing to fire.
+    expect(await worker.cron()).toMatchObject({ scheduled: 0, claimed: 0 });
+  });
+
   it('serves the admin app at /admin, behind the admin token', async () => {
     expect((await worker.fetch('/admin/api/stats')).status).toBe(401);
     const stats = await worker.fetch('/admin/api/stats', {
@@ -309,5 +359,12 @@ describe.skipIf(!hasPostgres)('examples/cloudflare-worker in workerd', () => {
     });
     expect(stats.status).toBe(200);
     expect(await stats.json()).toMatchObject({ byStatus: { initialized: 0, running: 0 } });
+    // The nightly schedule, as an operator sees it.
+    const schedules = await worker.fetch('/admin/api/schedules', {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(await schedules.json()).toMatchObject({
+      schedules: [{ id: EXPIRE_INVITATIONS, cron: '0 3 * * *', active: true, paused: false }],
+    });
   });
 });

@@ -37,9 +37,12 @@ describe.skipIf(!hasPostgres).each<Driver>(['neon', 'hyperdrive'])(
     let gate: Gate;
     const workers: RunningWorker[] = [];
 
-    /** A fixture worker with the `handle` options of one test. */
-    async function start(options: HandleOptions = {}): Promise<RunningWorker> {
-      const bindings = { GATE_URL: gate.url, HANDLE_OPTIONS: JSON.stringify(options) };
+    /** A fixture worker with the `handle` options of one test, and more vars if it needs them. */
+    async function start(
+      options: HandleOptions = {},
+      vars: Record<string, string> = {},
+    ): Promise<RunningWorker> {
+      const bindings = { ...vars, GATE_URL: gate.url, HANDLE_OPTIONS: JSON.stringify(options) };
       const worker = await startWorker(
         driver === 'neon'
           ? {
@@ -151,6 +154,28 @@ describe.skipIf(!hasPostgres).each<Driver>(['neon', 'hyperdrive'])(
       gate.release();
       expect(await worker.cron()).toMatchObject({ claimed: 1, succeeded: 1 });
       expect(await task(id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+    });
+
+    it('fires a schedule that came due at the cron event, and runs its task in the same tick', async () => {
+      gate.reset('pass');
+      const worker = await start({}, { SCHEDULE_CRON: '* * * * * *' });
+      // The first tick to see a schedule starts it from now: it records the schedule and fires nothing.
+      expect(await worker.cron()).toMatchObject({ scheduled: 0, claimed: 0 });
+      expect(gate.arrivals).toEqual([]);
+
+      // A slot (a whole second) passes before the next event, which fires it.
+      await sleep(1_100);
+      expect(await worker.cron()).toMatchObject({ scheduled: 1, claimed: 1, succeeded: 1, failed: 0 });
+      const fired = await database.query<{ status: string; attempts: number; scheduled_for: Date }>(
+        `select status, attempts, scheduled_for from gta_tasks where task_key = 'beat' and schedule_id = 'beat'`,
+      );
+      expect(fired).toEqual([{ status: 'succeeded', attempts: 1, scheduled_for: expect.any(Date) }]);
+      const slot = fired[0]!.scheduled_for;
+      expect(slot.getMilliseconds()).toBe(0);
+      // The handler saw the slot its row records.
+      expect(gate.arrivals.map((arrival) => [arrival.path, JSON.parse(arrival.body)])).toEqual([
+        ['/beat', { scheduledFor: slot.toISOString() }],
+      ]);
     });
   },
 );

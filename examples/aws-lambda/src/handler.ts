@@ -1,6 +1,7 @@
 /**
  * The function's one entry: API Gateway requests go to the Hono app (their post-commit tasks run
- * before the response, for at most 5 s), and the EventBridge schedule's events run a tick.
+ * before the response, for at most 5 s), and the EventBridge schedule's events run a tick, which
+ * also fires the manager's schedules that came due.
  */
 import { handle } from '@gta/aws-lambda';
 import { handle as honoHandle } from 'hono/aws-lambda';

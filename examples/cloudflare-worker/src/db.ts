@@ -22,6 +22,7 @@ export const invitations = pgTable(
       .notNull()
       .references(() => teams.id),
     email: text('email').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     sentAt: timestamp('sent_at', { withTimezone: true }),
   },
   (table) => [unique().on(table.teamId, table.email)],
@@ -39,6 +40,7 @@ export const SCHEMA = [
     id serial primary key,
     team_id integer not null references teams (id),
     email text not null,
+    created_at timestamptz not null default now(),
     sent_at timestamptz,
     unique (team_id, email)
   )`,

@@ -9,6 +9,7 @@ import type { Database } from './database.js';
 import { errorSummary, say } from './format.js';
 import type { OperatorResult } from './operator.js';
 import { leftNothing, type ScenarioResult } from './scenario.js';
+import { SALES_REPORT } from './tasks.js';
 
 const TERMINAL: ReadonlySet<TaskRow['status']> = new Set(['succeeded', 'failed']);
 
@@ -40,6 +41,25 @@ export async function settle(
   }
 }
 
+/** A succeeded task of `key` created since `since`, once there is one; undefined after `timeoutMs`. */
+export async function awaitScheduledRun(
+  manager: TaskManager,
+  key: string,
+  since: Date,
+  timeoutMs: number,
+): Promise<TaskRow | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [run] = await manager.listTasks({ key, status: 'succeeded', createdAfter: since, limit: 1 });
+    if (run) return run;
+    if (Date.now() >= deadline) {
+      say(`gave up waiting after ${timeoutMs / 1000} s for a run of ${key}`);
+      return undefined;
+    }
+    await delay(100);
+  }
+}
+
 export function printSummary(tasks: TaskRow[]): void {
   const rows = [
     ['id', 'key', 'status', 'attempts', 'last error'],
@@ -63,6 +83,7 @@ export async function checkOutcome(
   tasks: TaskRow[],
   result: ScenarioResult,
   operator: OperatorResult,
+  report: TaskRow | undefined,
   manager: TaskManager,
   database: Database,
 ): Promise<boolean> {
@@ -101,6 +122,12 @@ export async function checkOutcome(
     [
       await leftNothing(result.rolledBack.attempted, manager, database),
       "the rolled-back order's tasks never ran: no row exists",
+    ],
+    [
+      report?.scheduleId === SALES_REPORT &&
+        report.scheduledFor !== null &&
+        Date.parse(report.scheduledFor) % 10_000 === 0,
+      `the ${SALES_REPORT} schedule fired on its own, for its slot (a whole 10 s), and its task succeeded`,
     ],
   ];
   for (const [ok, text] of checks) say(`${ok ? '✓' : '✗'} ${text}`);

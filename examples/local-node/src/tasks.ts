@@ -1,17 +1,25 @@
 /**
  * The demo's tasks: a charge that fails once and succeeds on retry, the confirmation it enqueues
- * as a nested task, a shipment booking that fails until an operator reruns it, and a loyalty sync
- * that always fails.
+ * as a nested task, a shipment booking that fails until an operator reruns it, a loyalty sync
+ * that always fails, and a sales report that a schedule fires.
  * @module
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { CancelTask, defineTask } from '@gta/core';
-import { eq } from 'drizzle-orm';
+import { and, count, eq, lte, sum } from 'drizzle-orm';
 import { type Database, orders } from './database.js';
+import { say } from './format.js';
 
 /** Long enough for the 200 ms watcher to see each task running. */
 const SIMULATED_WORK_MS = 300;
 const RETRY_INTERVAL_MS = 500;
+
+export const SALES_REPORT = 'sales-report';
+/**
+ * Every ten seconds (six fields, seconds first): a demo's pace, so that a run sees it fire. A shop
+ * would run it nightly, `'0 2 * * *'`.
+ */
+export const SALES_REPORT_CRON = '*/10 * * * * *';
 
 export type DemoTasks = ReturnType<typeof createTasks>;
 
@@ -63,5 +71,21 @@ export function createTasks({ db }: Database) {
     },
   });
 
-  return { chargeCard, sendConfirmation, bookShipment, syncLoyaltyPoints };
+  const salesReport = defineTask({
+    key: SALES_REPORT,
+    // The paid orders placed up to the slot the schedule fired it for, however late it runs.
+    handler: async (_arg: null, ctx) => {
+      const asOf = ctx.scheduledFor ?? new Date();
+      const [totals] = await db
+        .select({ paid: count(), cents: sum(orders.amountCents) })
+        .from(orders)
+        .where(and(eq(orders.status, 'paid'), lte(orders.createdAt, asOf)));
+      const amount = (Number(totals?.cents ?? 0) / 100).toFixed(2);
+      say(
+        `sales report for ${asOf.toTimeString().slice(0, 8)}: ${totals?.paid ?? 0} paid order(s), ${amount} in all`,
+      );
+    },
+  });
+
+  return { chargeCard, sendConfirmation, bookShipment, syncLoyaltyPoints, salesReport };
 }

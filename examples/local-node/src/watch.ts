@@ -56,9 +56,17 @@ export function describeTransition(before: TaskRow | undefined, after: TaskRow):
   if (ranUnseen && before?.status !== 'running') path.push('running');
   if (path.at(-1) !== after.status) path.push(after.status);
   const detail = detailOf(after);
-  const origin =
-    before === undefined && after.parentId !== null ? ` [nested, enqueued by task ${after.parentId}]` : '';
+  const origin = before === undefined ? originOf(after) : '';
   return `task ${after.id} ${after.key}${origin}: ${path.join(' → ')}${detail ? ` (${detail})` : ''}`;
+}
+
+/** Where a task the watcher sees for the first time came from, when not from a request. */
+function originOf(task: TaskRow): string {
+  if (task.parentId !== null) return ` [nested, enqueued by task ${task.parentId}]`;
+  if (task.scheduleId !== null && task.scheduledFor !== null) {
+    return ` [schedule ${task.scheduleId}, slot ${new Date(task.scheduledFor).toTimeString().slice(0, 8)}]`;
+  }
+  return '';
 }
 
 function detailOf(task: TaskRow): string {

@@ -62,7 +62,7 @@ function runDemoOnce(env: Record<string, string>): Promise<DemoRun> {
 }
 
 describe('local demo --once', () => {
-  it('retries the charge to success, reruns the shipments through the admin API, fails the loyalty sync, leaves nothing of the rollback, and exits 0', async () => {
+  it('retries the charge to success, reruns the shipments through the admin API, fails the loyalty sync, leaves nothing of the rollback, fires the sales report on schedule, and exits 0', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gta-demo-'));
     try {
       const run = await runDemoOnce({ GTA_DEMO_DATA_DIR: dataDir, PORT: String(await freePort()) });
@@ -79,6 +79,9 @@ describe('local demo --once', () => {
       expect(run.stdout).toContain(
         '✓ each book-shipment failed, was rerun through the admin API, and succeeded',
       );
+      expect(run.stdout).toMatch(/sales report for \d\d:\d\d:\d0: \d+ paid order\(s\)/);
+      expect(run.stdout).toMatch(/task \d+ sales-report \[schedule sales-report, slot \d\d:\d\d:\d0\]: /);
+      expect(run.stdout).toContain('✓ the sales-report schedule fired on its own, for its slot');
       expect(run.stdout).not.toContain('✗');
     } finally {
       await rm(dataDir, { recursive: true, force: true });

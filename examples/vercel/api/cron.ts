@@ -1,6 +1,7 @@
 /**
  * GET /api/cron: called every minute by the cron job in vercel.json, with
- * `Authorization: Bearer $CRON_SECRET`. Runs whatever the commit hook missed, plus maintenance.
+ * `Authorization: Bearer $CRON_SECRET`. Runs whatever the commit hook missed, fires the schedules
+ * that came due (`src/manager.ts`), and runs maintenance.
  */
 import { handleCron } from '@gta/vercel';
 import { manager } from '../src/manager.js';
