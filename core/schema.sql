@@ -54,6 +54,7 @@ CREATE TABLE gta_tasks_rate_slots (
   task_id bigint NOT NULL
 );
 ALTER TABLE gta_tasks_rate_slots ADD CONSTRAINT gta_tasks_rate_slots_pkey PRIMARY KEY (task_key, rate_key, slot);
+CREATE INDEX gta_tasks_rate_slots_free_idx ON public.gta_tasks_rate_slots USING btree (task_key, rate_key, free_at);
 
 CREATE TABLE gta_tasks_schedules (
   id character varying(255) NOT NULL,

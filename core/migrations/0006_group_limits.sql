@@ -22,3 +22,6 @@ CREATE TABLE IF NOT EXISTS "gta_tasks_rate_slots" (
   "task_id" bigint NOT NULL,
   PRIMARY KEY ("task_key", "rate_key", "slot")
 );
+--> statement-breakpoint
+-- A claim finds a group's free slots, those free longest first, without walking its busy ones.
+CREATE INDEX IF NOT EXISTS "gta_tasks_rate_slots_free_idx" ON "gta_tasks_rate_slots" ("task_key", "rate_key", "free_at");

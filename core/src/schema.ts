@@ -102,7 +102,10 @@ export function gtaRateSlotsTable(name: string = DEFAULT_TABLE) {
       freeAt: timestamp('free_at', { withTimezone: true }).notNull(),
       taskId: bigint('task_id', { mode: 'number' }).notNull(),
     },
-    (table) => [primaryKey({ columns: [table.taskKey, table.rateKey, table.slot] })],
+    (table) => [
+      primaryKey({ columns: [table.taskKey, table.rateKey, table.slot] }),
+      index(`${name}_rate_slots_free_idx`).on(table.taskKey, table.rateKey, table.freeAt),
+    ],
   );
 }
 

@@ -89,6 +89,7 @@ export function limitedClaim(
   // transaction (`now()`), which may have begun long before, with writes that waited for locks:
   // a slot dated back that far would free again less than a period before its task starts.
   const slotNow = statementNowOf(context);
+  const takeable = Math.min(claimLimit, rateLimitedMax);
   const inClaimOrder = sql`order by c.priority desc, c.run_at, c.id`;
   return {
     candidateColumns: sql`, candidate.task_key, candidate.concurrency_key, candidate.rate_key, candidate.priority, candidate.run_at`,
@@ -168,13 +169,19 @@ export function limitedClaim(
           row_number() over (partition by g.task_key, g.rate_key order by free.slot) as rank
         from (select distinct r.task_key, r.rate_key, cap.max_starts
               from rate_ranked as r join rate_caps as cap on cap.task_key = r.task_key) as g
+        -- The slots free longest (by their free_at index), then slots never taken yet, above the
+        -- highest one taken: a walk over the busy slots would cost a claim the group's whole limit.
         cross join lateral (
-          select s.slot from generate_series(0, g.max_starts - 1) as s(slot)
-          where not exists (
-            select 1 from ${rateSlots} as taken
+          (select taken.slot from ${rateSlots} as taken
             where taken.task_key = g.task_key and taken.rate_key = g.rate_key
-              and taken.slot = s.slot and taken.free_at > ${slotNow})
-          order by s.slot limit ${claimLimit}::int) as free)`,
+              and taken.free_at <= ${slotNow} and taken.slot < g.max_starts
+            order by taken.free_at limit ${takeable}::int)
+          union all
+          (select s.slot from generate_series(
+              coalesce((select max(highest.slot) + 1 from ${rateSlots} as highest
+                        where highest.task_key = g.task_key and highest.rate_key = g.rate_key), 0),
+              g.max_starts - 1) as s(slot)
+            limit ${takeable}::int)) as free)`,
       // Taking a slot: a slot another claim took meanwhile fails the condition, read again on the
       // locked row, and returns nothing.
       sql`rate_won as (

@@ -65,7 +65,8 @@ export const MIGRATIONS: readonly EmbeddedMigration[] = [
       "ALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"rate_key\" text;",
       "-- The slot (0 to limit - 1) a running task holds in its concurrency group.\nALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"concurrency_slot\" integer;",
       "-- No two running tasks hold one slot of a group: a claim that raced another for a slot is\n-- refused and sent again, as for sequence keys. Also counts a group's running tasks.\nCREATE UNIQUE INDEX IF NOT EXISTS \"gta_tasks_concurrency_running_idx\" ON \"gta_tasks\" (\"task_key\", \"concurrency_key\", \"concurrency_slot\") WHERE \"concurrency_slot\" IS NOT NULL AND \"status\" = 'running';",
-      "-- A rate-limited group's slots (0 to limit - 1): a start takes a slot whose free_at has passed and\n-- sets it one period ahead, so no window of a period holds more starts than the group has slots.\nCREATE TABLE IF NOT EXISTS \"gta_tasks_rate_slots\" (\n  \"task_key\" varchar(64) NOT NULL,\n  \"rate_key\" text NOT NULL,\n  \"slot\" integer NOT NULL,\n  \"free_at\" timestamptz NOT NULL,\n  \"task_id\" bigint NOT NULL,\n  PRIMARY KEY (\"task_key\", \"rate_key\", \"slot\")\n);"
+      "-- A rate-limited group's slots (0 to limit - 1): a start takes a slot whose free_at has passed and\n-- sets it one period ahead, so no window of a period holds more starts than the group has slots.\nCREATE TABLE IF NOT EXISTS \"gta_tasks_rate_slots\" (\n  \"task_key\" varchar(64) NOT NULL,\n  \"rate_key\" text NOT NULL,\n  \"slot\" integer NOT NULL,\n  \"free_at\" timestamptz NOT NULL,\n  \"task_id\" bigint NOT NULL,\n  PRIMARY KEY (\"task_key\", \"rate_key\", \"slot\")\n);",
+      "-- A claim finds a group's free slots, those free longest first, without walking its busy ones.\nCREATE INDEX IF NOT EXISTS \"gta_tasks_rate_slots_free_idx\" ON \"gta_tasks_rate_slots\" (\"task_key\", \"rate_key\", \"free_at\");"
     ]
   },
   {
