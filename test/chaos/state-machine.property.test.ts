@@ -186,13 +186,16 @@ describe('the state machine under random interleavings', () => {
               const running = (group: string) =>
                 [...model.values()].filter((task) => task.status === 'running' && task.group === group)
                   .length;
-              // The candidates: due tasks whose group is not full, in claim order, up to the limit.
+              // The candidates: due tasks whose group is not full and whose rate group has a free
+              // slot, in claim order, up to the limit.
+              const rateSpent = rateFreeAt.every((at) => at > now);
               const candidates = [...model]
                 .filter(
                   ([, task]) =>
                     task.status === 'initialized' &&
                     task.runAt <= now &&
-                    (task.group === null || running(task.group) < GROUP_LIMIT),
+                    (task.group === null || running(task.group) < GROUP_LIMIT) &&
+                    !(task.rated && rateSpent),
                 )
                 .sort(([a, x], [b, y]) => x.runAt - y.runAt || a - b)
                 .slice(0, step.limit);
