@@ -51,6 +51,8 @@ describe("README's recipe for upgrading a large table", () => {
       .flatMap((migration) => migration.statements)
       .flatMap((statement) => statement.split('\n'))
       .filter((line) => /^(CREATE (UNIQUE )?INDEX IF NOT EXISTS|ALTER TABLE .* ADD COLUMN)/.test(line))
+      // Indexes of the tables a migration creates are built while those are empty.
+      .filter((line) => !/^CREATE .* ON "gta_tasks_\w+"/.test(line))
       .map((line) => line.replace(/INDEX IF NOT EXISTS/, 'INDEX CONCURRENTLY IF NOT EXISTS'));
     // The columns come first, as the indexes on them need them.
     created.sort((a, b) => Number(b.startsWith('ALTER')) - Number(a.startsWith('ALTER')));

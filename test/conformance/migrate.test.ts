@@ -83,7 +83,11 @@ for (const driver of ALL_DRIVERS) {
         expect(recipe.length).toBe(
           later
             .flatMap((migration) => migration.statements)
-            .filter((statement) => /(INDEX|ADD COLUMN) IF NOT EXISTS/.test(statement)).length,
+            .filter((statement) => /(INDEX|ADD COLUMN) IF NOT EXISTS/.test(statement))
+            // Indexes of the tables a migration creates are built while those are empty.
+            .filter(
+              (statement) => !/INDEX IF NOT EXISTS "\w+" ON "\w+_(rate_slots|schedules)"/.test(statement),
+            ).length,
         );
         for (const statement of recipe) await database.exec(statement);
         const built = await database.query<{ oid: number }>(
