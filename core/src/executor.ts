@@ -14,6 +14,7 @@ import {
 import { Batcher } from './batcher.js';
 import { describeThrown, firstLine } from './errors.js';
 import { Heartbeat, LEASE_HEARTBEATS } from './heartbeat.js';
+import { HookCaller } from './hooks.js';
 import type { Logger } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { marshalerFor, prepareTask, restoreContext, type TaskRegistry, validateArgument } from './prepare.js';
@@ -54,6 +55,8 @@ interface Recorded {
   outcome: Outcome;
   /** The nested tasks inserted with the success, in submission order. */
   childIds: TaskId[];
+  /** Why a failure failed (as stored) or a cancel cancelled, for the hooks. */
+  detail?: string | null;
 }
 
 const NO_CHILDREN: TaskId[] = [];
@@ -98,6 +101,7 @@ export class Executor {
   readonly #stop: AbortFanout;
   readonly #batcher: Batcher;
   readonly #heartbeat: Heartbeat;
+  readonly #hooks: HookCaller;
 
   /** {@link Executor.#startQueued} for a scope's recheck timer, made once rather than per call. */
   readonly #recheckQueue = (scope: Scope) => this.#startQueued(scope);
@@ -105,6 +109,7 @@ export class Executor {
     prepareTask(this.deps.registry.resolve(child), arg, options ?? {}, this.deps.options, { parentId });
 
   constructor(readonly deps: ExecutorDeps) {
+    this.#hooks = new HookCaller(deps.options.hooks, deps.options.logger);
     this.#stop = new AbortFanout(deps.abortRunning, { kind: 'stop' });
     this.#batcher = new Batcher(deps.store);
     const { heartbeatInterval, leaseMargin } = deps.options;
@@ -355,11 +360,13 @@ export class Executor {
     try {
       const lease = { id: task.id, leaseToken: row.lease_token! };
       const ran = await this.#attempt(row, task, lease, scope);
+      const ranMs = ran.kind === 'ran' ? Date.now() - ran.startedAt : 0;
       holdsSlot = false;
       this.#freeSlot(scope);
       const result = await this.#record(lease, task, ran);
       scope.record(result.outcome);
       childIds = result.childIds;
+      if (this.#hooks.any) this.#afterOutcome(row, result, ranMs, scope);
     } catch (error) {
       this.logger.error(
         { taskId: task.id, error: describeThrown(error) },
@@ -375,6 +382,16 @@ export class Executor {
       this.#work.end();
       scope.workEnded();
     }
+  }
+
+  /** Tells the hooks how an attempt ended, once its outcome is written. */
+  #afterOutcome(row: SelectedRow, result: Recorded, ranMs: number, scope: Scope): void {
+    const keep = (work: Promise<void>) => this.#keep(work, scope);
+    const { outcome, detail = null } = result;
+    if (outcome === 'succeeded') this.#hooks.ended(row, { outcome }, ranMs, keep);
+    else if (outcome === 'retried' || outcome === 'failed')
+      this.#hooks.ended(row, { outcome, error: detail ?? '' }, ranMs, keep);
+    else if (outcome === 'cancelled') this.#hooks.ended(row, { outcome, reason: detail }, ranMs, keep);
   }
 
   #freeSlot(scope: Scope): void {
@@ -487,7 +504,8 @@ export class Executor {
     // long the awaits above took (an asynchronous schema, the start record).
     if (this.#halted(scope)) return { kind: 'not started', release: true };
     if (unrecorded && !strict) this.#batcher.started({ ...lease, startedAt });
-    const result = await runAttempt({
+    // The handler starts within this call, after the current synchronous work: the hook with it.
+    const attempt = runAttempt({
       definition,
       row,
       arg,
@@ -499,13 +517,15 @@ export class Executor {
       abortGraceMs: Math.min(ABORT_GRACE_MS, this.deps.options.leaseMargin / 2),
       beat: (abort) => this.#heartbeat.add(lease, abort),
     });
-    return { kind: 'ran', definition, result, startedAt };
+    this.#hooks.started(row, (work) => this.#keep(work, scope));
+    return { kind: 'ran', definition, result: await attempt, startedAt };
   }
 
   /** Writes the outcome of an attempt. */
   async #record(lease: LeaseRef, task: AttemptOf, ran: Ran): Promise<Recorded> {
     if (ran.kind === 'unrunnable') {
-      return recorded(await this.#fail({ ...lease, startedAgoMs: 0 }, task, ran.error, null));
+      const outcome = await this.#fail({ ...lease, startedAgoMs: 0 }, task, ran.error, null);
+      return { ...recorded(outcome), detail: ran.error };
     }
     if (ran.kind === 'not started') {
       if (!ran.release) return recorded(this.#lost(task));
@@ -514,9 +534,7 @@ export class Executor {
     }
     const { definition, result, startedAt } = ran;
     const started = { ...lease, startedAgoMs: Math.max(0, Date.now() - startedAt) };
-    if (!result.ok) {
-      return recorded(await this.#afterFailure(started, task, definition, result.thrown, result.aborted));
-    }
+    if (!result.ok) return this.#afterFailure(started, task, definition, result.thrown, result.aborted);
     const { children } = result;
     // A success without children joins the group-committed batch; children need their own
     // statement, as they are inserted in the same statement as the parent's success.
@@ -551,21 +569,26 @@ export class Executor {
     definition: TaskDefinition<any, any, any>,
     thrown: unknown,
     aborted: AbortCause | null,
-  ): Promise<Outcome> {
+  ): Promise<Recorded> {
     // Cut short by the manager's stop or the invocation's deadline: no fault of the task's, so
     // the attempt is given back.
-    if (aborted?.kind === 'stop') return this.#release(lease, task, RELEASED_BY_STOP);
-    if (aborted?.kind === 'deadline') return this.#release(lease, task, RELEASED_AT_DEADLINE);
-    if (aborted?.kind === 'lease lost') return this.#lost(task);
-    if (aborted?.kind === 'cancel') return this.#cancel(lease, task, aborted.reason);
+    if (aborted?.kind === 'stop') return recorded(await this.#release(lease, task, RELEASED_BY_STOP));
+    if (aborted?.kind === 'deadline') return recorded(await this.#release(lease, task, RELEASED_AT_DEADLINE));
+    if (aborted?.kind === 'lease lost') return recorded(this.#lost(task));
     const signal = controlSignalOf(thrown);
-    if (signal?.kind === 'cancel') return this.#cancel(lease, task, signal.reason);
-    const reason = `attempt ${task.attempts}: ${describeThrown(thrown)}`;
-    if (signal?.kind === 'fail' || task.attempts >= task.maxAttempts) {
-      return this.#fail(lease, task, reason, null);
+    const cancelReason =
+      aborted?.kind === 'cancel' ? aborted.reason : signal?.kind === 'cancel' ? signal.reason : null;
+    if (cancelReason !== null) {
+      return { ...recorded(await this.#cancel(lease, task, cancelReason)), detail: cancelReason };
     }
-    const delayMs = signal?.kind === 'retry-after' ? signal.delayMs : retryDelay(definition, task.attempts);
-    return this.#fail(lease, task, reason, delayMs);
+    const reason = `attempt ${task.attempts}: ${describeThrown(thrown)}`;
+    const delayMs =
+      signal?.kind === 'fail' || task.attempts >= task.maxAttempts
+        ? null
+        : signal?.kind === 'retry-after'
+          ? signal.delayMs
+          : retryDelay(definition, task.attempts);
+    return { ...recorded(await this.#fail(lease, task, reason, delayMs)), detail: reason };
   }
 
   async #release(lease: StartedLease, task: AttemptOf, reason: string): Promise<Outcome> {

@@ -14,6 +14,7 @@ export {
   type GtaErrorCode,
   isGtaError,
 } from './errors.js';
+export type { AttemptEndEvent, AttemptEvent, AttemptFailureEvent, TaskHooks } from './hooks.js';
 export { consoleLogger, type LogFields, type Logger, type LogLevel, silentLogger } from './logger.js';
 export { type ArgOf, createTaskManager, TaskManager, type TransactionOf } from './manager.js';
 export {

@@ -4,6 +4,7 @@
  */
 import type { MemoryTaskTable } from './dry-run.js';
 import { ERROR_CODES, GtaError } from './errors.js';
+import { invalidHooks, type TaskHooks } from './hooks.js';
 import { consoleLogger, type Logger } from './logger.js';
 import type { ScheduleDefinition } from './schedules.js';
 import { type CtxMarshaler, MAX_INT32, type TaskDefinition } from './task.js';
@@ -88,6 +89,8 @@ export interface TaskManagerOptions {
   waitUntil?: WaitUntil;
   /** Replaces the database clock, for tests; every time written to the table comes from it. */
   clock?: () => Date;
+  /** Called as attempts start and end (see `TaskHooks`); a hook that throws is logged. */
+  hooks?: TaskHooks;
 }
 
 export interface ResolvedOptions {
@@ -111,6 +114,7 @@ export interface ResolvedOptions {
   maxArgumentBytes: number;
   waitUntil: WaitUntil | undefined;
   clock: (() => Date) | undefined;
+  hooks: TaskHooks | undefined;
 }
 
 const TABLE_NAME = /^[a-z_][a-z0-9_]{0,40}$/;
@@ -139,7 +143,10 @@ export function resolveOptions(options: TaskManagerOptions): ResolvedOptions {
     maxArgumentBytes: options.maxArgumentBytes ?? DEFAULT_MAX_ARGUMENT_BYTES,
     waitUntil: options.waitUntil,
     clock: options.clock,
+    hooks: options.hooks,
   };
+  const hooksProblem = invalidHooks(options.hooks);
+  if (hooksProblem) throw invalidOption(hooksProblem);
   if (!TABLE_NAME.test(resolved.table)) {
     throw invalidOption(
       `table must match ${TABLE_NAME} (lower case, at most 41 characters), got ${resolved.table}`,

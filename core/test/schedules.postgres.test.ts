@@ -61,7 +61,7 @@ describe.skipIf(!hasPostgres)('schedules across instances', () => {
       await holder.query('begin');
       await holder.query(`select 1 from ${table}_schedules where id = 'beat' for update`);
       const ticks = [a!.tick(), b!.tick()];
-      await within(10_000, 'both rounds waiting on the row', waitForLockWaiters(2));
+      await within(10_000, 'both rounds waiting on the row', waitForLockWaiters(`${table}_schedules`, 2));
       await holder.query('commit');
       const reports = await Promise.all(ticks);
       expect(reports.map((report) => report.scheduled).sort()).toEqual([0, 1]);
@@ -73,10 +73,13 @@ describe.skipIf(!hasPostgres)('schedules across instances', () => {
     expect(slots[0]! % 1000).toBe(0);
   });
 
-  async function waitForLockWaiters(count: number): Promise<void> {
+  /** Until `count` statements on `relation` wait for a lock (other suites share the server). */
+  async function waitForLockWaiters(relation: string, count: number): Promise<void> {
     for (;;) {
       const [row] = await database.query<{ waiting: number }>(
-        `select count(*)::int as waiting from pg_locks where not granted`,
+        `select count(*)::int as waiting from pg_stat_activity
+         where wait_event_type = 'Lock' and position($1 in query) > 0`,
+        [relation],
       );
       if (row!.waiting >= count) return;
       await sleep(5);

@@ -5,6 +5,7 @@ import type { DriverUnderTest } from './driver.js';
 import { enqueueSemantics } from './enqueue.js';
 import { executionSemantics } from './execution.js';
 import { type Harness, harness } from './harness.js';
+import { hookSemantics } from './hooks.js';
 import { groupLimitSemantics } from './limits.js';
 import { managerOptionSemantics } from './manager-options.js';
 import { scanningSemantics } from './scanning.js';
@@ -26,6 +27,7 @@ export function defineDriverSuite(driver: DriverUnderTest) {
     scanningSemantics(h, driver);
     groupLimitSemantics(h, driver);
     scheduleSemantics(h);
+    hookSemantics(h);
     managerOptionSemantics(h);
   });
 }
