@@ -67,7 +67,9 @@ try {
       const rate = TASKS / ((performance.now() - began) / 1000);
       rates.get(name)!.push(rate);
       process.stderr.write(`round ${round + 1}/${ROUNDS} ${name}: ${Math.round(rate)} tasks/s\n`);
-      await pool.query(`drop table "${table}", "${table}_rate_slots", "${table}_schedules", "${table}_migrations"`);
+      await pool.query(
+        `drop table "${table}", "${table}_rate_slots", "${table}_schedules", "${table}_migrations"`,
+      );
     }
   }
 } finally {

@@ -22,7 +22,8 @@ function hookLog() {
     onStart: (event) => void seen.push(`start ${n(event)} ${event.attempt}`),
     onSuccess: (event) => void seen.push(`success ${n(event)} ${event.attempt}`),
     onRetry: (event) => void seen.push(`retry ${n(event)} ${event.attempt} ${event.error.split('\n')[0]}`),
-    onFailure: (event) => void seen.push(`failure ${n(event)} ${event.attempt} ${event.error.split('\n')[0]}`),
+    onFailure: (event) =>
+      void seen.push(`failure ${n(event)} ${event.attempt} ${event.error.split('\n')[0]}`),
     onCancel: (event) => void seen.push(`cancel ${n(event)} ${event.attempt} ${event.reason}`),
   };
   return { seen, hooks };
