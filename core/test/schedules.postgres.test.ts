@@ -64,13 +64,15 @@ describe.skipIf(!hasPostgres)('schedules across instances', () => {
       await within(10_000, 'both rounds waiting on the row', waitForLockWaiters(`${table}_schedules`, 2));
       await holder.query('commit');
       const reports = await Promise.all(ticks);
-      expect(reports.map((report) => report.scheduled).sort()).toEqual([0, 1]);
+      const slots = await firedSlots(table);
+      // One or two seconds may have come due by the rounds' start: the winner fires them all.
+      expect(slots.length).toBeGreaterThanOrEqual(1);
+      expect(reports.map((report) => report.scheduled).sort()).toEqual([0, slots.length]);
+      expect(new Set(slots).size).toBe(slots.length);
+      for (const slot of slots) expect(slot % 1000).toBe(0);
     } finally {
       await holder.end();
     }
-    const slots = await firedSlots(table);
-    expect(slots).toHaveLength(1);
-    expect(slots[0]! % 1000).toBe(0);
   });
 
   /** Until `count` statements on `relation` wait for a lock (other suites share the server). */

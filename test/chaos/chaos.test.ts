@@ -46,7 +46,7 @@ describe.skipIf(!hasPostgres)('chaos, short', () => {
 
   it('queue crash: a killed tick’s queued tasks are given back, and no task fails unstarted', async () => {
     const result = await queueCrashScenario({
-      tasks: 600,
+      tasks: 1500,
       workers: 2,
       concurrency: 2,
       maxKills: 1,

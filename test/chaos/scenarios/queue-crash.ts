@@ -43,8 +43,8 @@ interface Kill {
   at: number;
 }
 
-/** A kill waits (a while) for its victim to hold this many claimed tasks that it has not started. */
-const QUEUED_AT_KILL = 20;
+/** A kill waits (up to a second) for its victim to hold this many claimed tasks that it has not started. */
+const QUEUED_AT_KILL = 10;
 /** The surviving instance's clock is this far ahead: every lease a killed worker held has expired. */
 const CLOCK_AHEAD_MS = 3_600_000;
 
@@ -75,8 +75,8 @@ export async function queueCrashScenario(options: QueueCrashOptions): Promise<Qu
         // Only a worker that is running tasks has a queue worth losing.
         const working = await workingNow(chaosDb.pool, workers);
         const victim = working[Math.floor(Math.random() * working.length)];
-        if (victim) {
-          await untilQueued(chaosDb.pool, victim, Date.now() + 300 + Math.random() * 700);
+        // A kill lands only while the victim holds a queue; otherwise the next round tries again.
+        if (victim && (await untilQueued(chaosDb.pool, victim, Date.now() + 300 + Math.random() * 700))) {
           kills.push({ worker: victim.name, at: Date.now() });
           await killWorker(victim);
           workers.push(spawnWorker(settings));
@@ -137,9 +137,10 @@ async function workingNow(pool: pg.Pool, workers: WorkerProcess[]): Promise<Work
 
 /**
  * Waits for a moment when `worker` holds at least {@link QUEUED_AT_KILL} claimed tasks it has not
- * started (their lease token is that of a claim whose other tasks it started), or until `until`.
+ * started (their lease token is that of a claim whose other tasks it started); false if `until`
+ * came first.
  */
-async function untilQueued(pool: pg.Pool, worker: WorkerProcess, until: number): Promise<void> {
+async function untilQueued(pool: pg.Pool, worker: WorkerProcess, until: number): Promise<boolean> {
   while (Date.now() < until) {
     const { rows } = await pool.query<{ queued: number }>(
       `select count(*)::int as queued from ${CHAOS_TABLE} t
@@ -147,9 +148,10 @@ async function untilQueued(pool: pg.Pool, worker: WorkerProcess, until: number):
          and t.lease_token in (select lease_token from executions where worker = $1)`,
       [worker.name],
     );
-    if ((rows[0]?.queued ?? 0) >= QUEUED_AT_KILL) return;
+    if ((rows[0]?.queued ?? 0) >= QUEUED_AT_KILL) return true;
     await sleep(10);
   }
+  return false;
 }
 
 async function analyse(
