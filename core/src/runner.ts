@@ -55,8 +55,8 @@ export class Runner {
    * and hands its running tasks on (the executor counts them for `stop`), so the next tick claims
    * while they run. A tick that found work is followed at once by the next, after
    * `instantScanInterval`; an idle one after `scanInterval`. Rescue and the maintenance round run
-   * once per `scanInterval`; the schedule round whenever a slot came due since the last, and an
-   * idle runner wakes for the next slot.
+   * once per `scanInterval`; the schedule round whenever a slot came due since the last (and again
+   * shortly while a due slot stays unsettled), and an idle runner wakes for the next slot.
    */
   async #scanUntil(halt: AbortSignal): Promise<void> {
     const { store, options } = this.executor.deps;
@@ -72,7 +72,7 @@ export class Runner {
           await runMaintenance(store, options, Date.now() + options.scanInterval);
         }
         const now = clockNow(options);
-        if (this.executor.deps.schedules.dueSince(lastScheduleRound, now)) {
+        if (this.executor.deps.schedules.roundWanted(lastScheduleRound, now)) {
           lastScheduleRound = now;
           await fireSchedules(this.executor);
         }
@@ -82,7 +82,7 @@ export class Runner {
           { housekeeping: false },
         );
         if (report.claimed > 0) pause = options.instantScanInterval;
-        else pause = Math.min(pause, this.executor.deps.schedules.msToNextSlot(clockNow(options)));
+        else pause = Math.min(pause, this.executor.deps.schedules.msToNextRound(clockNow(options)));
       } catch (error) {
         options.logger.error({ error: describeThrown(error) }, 'scan failed; retrying after scanInterval');
       }

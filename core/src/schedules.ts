@@ -13,6 +13,7 @@ import { Cron } from 'croner';
 import { describeThrown, ERROR_CODES, GtaError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { prepareTask, type TaskRef, type TaskRegistry } from './prepare.js';
+import { unstorableText } from './serialize.js';
 import type { NewTask, ScheduleOffer, ScheduleOutcome, StoredSchedule, TaskStore } from './storage/index.js';
 import type { TaskDefinition } from './task.js';
 
@@ -59,6 +60,11 @@ export const DEFAULT_MAX_CATCH_UP = 100;
 export const MAX_CATCH_UP_LIMIT = 1000;
 export const DEFAULT_MISSED_AFTER_MS = 60_000;
 export const MAX_SCHEDULE_ID_LENGTH = 255;
+/**
+ * How soon a runner offers again a slot that came due but that its last round did not settle (the
+ * statement failed, or the database's clock had not reached the slot yet).
+ */
+export const SCHEDULE_RETRY_MS = 250;
 /** Older slots a catch-up counts, at most, to report how many it dropped. */
 const DROPPED_COUNT_LIMIT = 100_000;
 const CATCH_UP_MODES: readonly CatchUp[] = ['latest', 'all', 'none'];
@@ -121,6 +127,8 @@ export function makeSchedule(input: ScheduleDefinition, registry: TaskRegistry):
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SCHEDULE_ID_LENGTH) {
     throw invalid(id, `id must be a string of 1 to ${MAX_SCHEDULE_ID_LENGTH} characters`);
   }
+  const unstorable = unstorableText(id);
+  if (unstorable) throw invalid(id, `id cannot be stored: ${unstorable}`);
   const timezone = input.timezone ?? 'UTC';
   if (typeof timezone !== 'string') throw invalid(id, 'timezone must be a string');
   const catchUp = input.catchUp ?? 'latest';
@@ -192,9 +200,17 @@ function slotsBetween(schedule: Schedule, after: number, before: number): number
   return count;
 }
 
-/** The schedules of one manager, and the firing round each tick runs. */
+/**
+ * The schedules of one manager, and the firing round each tick runs.
+ *
+ * Slots come due by the database's clock, which fires them; the book offers them by its own clock
+ * moved by how far ahead the database's clock was at the last round, so that an instance whose
+ * clock runs ahead of (or behind) the database's still offers the slots the database finds due.
+ */
 export class ScheduleBook {
   readonly #schedules = new Map<string, Schedule>();
+  /** The database's clock minus the manager's at the last round (ms). */
+  #databaseAhead = 0;
 
   constructor(readonly registry: TaskRegistry) {}
 
@@ -215,24 +231,41 @@ export class ScheduleBook {
     return [...this.#schedules.values()];
   }
 
-  /** Whether a round at `now` may fire anything that a round at `since` could not have. */
-  dueSince(since: number, now: number): boolean {
+  /** The first slot of `schedule` that it has not settled, epoch ms (-Infinity before its first round). */
+  #unsettled(schedule: Schedule): number {
+    if (schedule.cursor === null) return Number.NEGATIVE_INFINITY;
+    return schedule.pattern.nextRun(new Date(schedule.cursor))?.getTime() ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Whether a round at `now` (the manager's clock) is worth running, the last having run at
+   * `lastRound`: a slot came due since, or one due before is still unsettled and
+   * {@link SCHEDULE_RETRY_MS} has passed.
+   */
+  roundWanted(lastRound: number, now: number): boolean {
+    const at = now + this.#databaseAhead;
+    const lastAt = lastRound + this.#databaseAhead;
     for (const schedule of this.#schedules.values()) {
-      if (schedule.cursor === null) return true;
-      const next = schedule.pattern.nextRun(new Date(Math.max(since, schedule.cursor)));
-      if (next !== null && next.getTime() <= now) return true;
+      const next = this.#unsettled(schedule);
+      if (next <= at && (next > lastAt || now - lastRound >= SCHEDULE_RETRY_MS)) return true;
     }
     return false;
   }
 
-  /** Milliseconds from `now` to the next slot of any schedule (Infinity without schedules). */
-  msToNextSlot(now: number): number {
+  /**
+   * Milliseconds from `now` (the manager's clock) to the next round worth running: to the next slot
+   * of any schedule, or {@link SCHEDULE_RETRY_MS} while one is due and unsettled (Infinity without
+   * schedules).
+   */
+  msToNextRound(now: number): number {
+    const at = now + this.#databaseAhead;
     let soonest = Number.POSITIVE_INFINITY;
     for (const schedule of this.#schedules.values()) {
-      const next = schedule.pattern.nextRun(new Date(now));
-      if (next) soonest = Math.min(soonest, next.getTime() - now);
+      const next = this.#unsettled(schedule);
+      if (next <= at) return SCHEDULE_RETRY_MS;
+      soonest = Math.min(soonest, next - at);
     }
-    return Math.max(0, soonest);
+    return soonest;
   }
 
   /** The task a firing of `schedule` writes (its slot is added by the firing statement). */
@@ -250,9 +283,10 @@ export class ScheduleBook {
    * throws, so that a tick goes on to claim.
    */
   async fire(store: TaskStore, options: ResolvedOptions, now: number): Promise<number> {
+    const at = now + this.#databaseAhead;
     const offers: { schedule: Schedule; offer: ScheduleOffer }[] = [];
     for (const schedule of this.#schedules.values()) {
-      const slots = slotsToOffer(schedule, now);
+      const slots = slotsToOffer(schedule, at);
       if (slots.length === 0 && schedule.cursor !== null) continue;
       let task: NewTask;
       try {
@@ -262,6 +296,8 @@ export class ScheduleBook {
           { scheduleId: schedule.id, error: describeThrown(error) },
           'schedule not fired: its task refuses its argument',
         );
+        // Passed over until its next slot, so that the refusal is logged once per slot.
+        if (slots.length > 0) schedule.cursor = slots.at(-1)!.getTime();
         continue;
       }
       offers.push({ schedule, offer: offerOf(schedule, slots, task) });
@@ -274,6 +310,7 @@ export class ScheduleBook {
       options.logger.error({ error: describeThrown(error) }, 'schedules not fired this round');
       return 0;
     }
+    if (outcomes[0]) this.#databaseAhead = outcomes[0].now - now;
     let fired = 0;
     for (const outcome of outcomes) {
       const entry = offers.find(({ schedule }) => schedule.id === outcome.id);
@@ -313,8 +350,8 @@ export class ScheduleBook {
  * newest offered slot already due, which it passed (resuming starts from then on), so that a
  * paused schedule is not offered again at every tick.
  */
-function settledUpTo(offer: ScheduleOffer, outcome: ScheduleOutcome): number {
-  if (!outcome.paused) return outcome.lastSlot;
+function settledUpTo(offer: ScheduleOffer, outcome: ScheduleOutcome): number | null {
+  if (!outcome.paused || outcome.lastSlot === null) return outcome.lastSlot;
   const due = offer.slots.map(Date.parse).filter((slot) => slot <= outcome.now);
   return Math.max(outcome.lastSlot, ...due);
 }

@@ -75,6 +75,39 @@ describe.skipIf(!hasPostgres)('schedules across instances', () => {
     }
   });
 
+  // Guarantee: a round that finds a schedule's row written by another instance while it ran (both
+  // seeing the schedule first) takes its cursor from that row at its next round, so that it skips
+  // none of the slots after the row's own start.
+  it('a first sight that loses the insert to another instance reads that row next round and fires its slots', async () => {
+    const table = 'schedule_first_sight';
+    await migrate(database.db, { table });
+    const [b] = instances(table, 1, '* * * * * *');
+    const holder = new pg.Client({ connectionString: database.url! });
+    await holder.connect();
+    try {
+      // Another instance saw the schedule first, 3 s ago, and has not committed yet.
+      await holder.query('begin');
+      await holder.query(
+        `insert into ${table}_schedules (id, task_key, cron, timezone, last_slot, created_at, updated_at)
+         values ('beat', 'every-second', '* * * * * *', 'UTC', now() - interval '3 seconds', now(), now())`,
+      );
+      const first = b!.tick();
+      await within(10_000, 'the round waiting on the insert', waitForLockWaiters(`${table}_schedules`, 1));
+      await holder.query('commit');
+      expect((await first).scheduled).toBe(0);
+    } finally {
+      await holder.end();
+    }
+    const [{ since }] = (await database.query<{ since: number }>(
+      `select (extract(epoch from last_slot) * 1000)::float8 as since from ${table}_schedules`,
+    )) as [{ since: number }];
+    expect((await b!.tick()).scheduled).toBeGreaterThanOrEqual(2);
+    const slots = await firedSlots(table);
+    // Every second after the other instance's start is fired, the oldest first.
+    expect(slots[0]!).toBe(Math.floor(since / 1000) * 1000 + 1000);
+    for (const [index, slot] of slots.entries()) expect(slot).toBe(slots[0]! + index * 1000);
+  });
+
   /** Until `count` statements on `relation` wait for a lock (other suites share the server). */
   async function waitForLockWaiters(relation: string, count: number): Promise<void> {
     for (;;) {

@@ -11,7 +11,9 @@
  * insert nothing the second time.
  *
  * A schedule seen for the first time, or whose task, cron or time zone changed, starts from the
- * database's now: no slot before it fires. Resuming a paused schedule does the same.
+ * database's now: no slot before it fires. Resuming a paused schedule does the same. When two
+ * instances see a schedule first at once, the one whose insert lost learns nothing of the row this
+ * round (its statement's snapshot predates it) and reads it in the next.
  * @module
  */
 import { type SQL, sql } from 'drizzle-orm';
@@ -36,8 +38,11 @@ export interface ScheduleOffer {
 /** The database's answer for one offered schedule. */
 export interface ScheduleOutcome {
   id: string;
-  /** The newest slot (epoch ms) now fired or passed over. */
-  lastSlot: number;
+  /**
+   * The newest slot (epoch ms) now fired or passed over; null for a row another instance wrote
+   * while this round ran, which the next round reads.
+   */
+  lastSlot: number | null;
   /** `lastSlot` before this round (epoch ms), or null for a schedule first seen now. */
   previousSlot: number | null;
   paused: boolean;
@@ -83,7 +88,7 @@ export async function fireSchedules(
   const input = offers.map(({ task, ...offer }) => ({ ...offer, task: taskPayload(task) }));
   const rows = await queryRows<{
     id: string;
-    last_slot: number;
+    last_slot: number | null;
     previous_slot: number | null;
     paused: boolean;
     fired: number;
@@ -104,7 +109,8 @@ export async function fireSchedules(
         insert into ${schedules} (id, task_key, cron, timezone, last_slot, created_at, updated_at)
         select i.id, i.task_key, i.cron, i.timezone, clock.now, clock.now, clock.now from input i, clock
         where not exists (select 1 from current_rows c where c.id = i.id)
-        on conflict (id) do nothing),
+        on conflict (id) do nothing
+        returning id),
       changed as (
         update ${schedules} s set task_key = i.task_key, cron = i.cron, timezone = i.timezone,
           last_slot = greatest(s.last_slot, clock.now), updated_at = clock.now
@@ -136,7 +142,7 @@ export async function fireSchedules(
         on conflict do nothing
         returning task.schedule_id)
       select i.id,
-        ${epochMs('coalesce(m.last_slot, x.last_slot, c.last_slot, clock.now)')} as last_slot,
+        ${epochMs('coalesce(m.last_slot, x.last_slot, c.last_slot, case when sn.id is not null then clock.now end)')} as last_slot,
         ${epochMs('c.last_slot')} as previous_slot,
         coalesce(c.paused, false) as paused,
         (select count(*) from inserted where inserted.schedule_id = i.id)::int as fired,
@@ -144,11 +150,12 @@ export async function fireSchedules(
       from input i cross join clock
       left join current_rows c on c.id = i.id
       left join moved m on m.id = i.id
-      left join changed x on x.id = i.id`,
+      left join changed x on x.id = i.id
+      left join seen sn on sn.id = i.id`,
   );
   return rows.map((row) => ({
     id: row.id,
-    lastSlot: Number(row.last_slot),
+    lastSlot: row.last_slot === null ? null : Number(row.last_slot),
     previousSlot: row.previous_slot === null ? null : Number(row.previous_slot),
     paused: Boolean(row.paused),
     fired: Number(row.fired),

@@ -262,6 +262,14 @@ export function scheduleSemantics(h: () => Harness) {
         expect(isGtaError(error, ERROR_CODES.invalidOption), JSON.stringify(attempt)).toBe(true);
         expect(String((error as Error).message)).toMatch(/^schedule "bad": /);
       }
+      // An id the database cannot store would fail every round of every schedule of the manager.
+      for (const id of ['nul\u0000', 'half\ud800']) {
+        const error = await h()
+          .manager([task], { schedules: [{ id, task, cron: '* * * * *' }] })
+          .catch((thrown: unknown) => thrown);
+        expect(isGtaError(error, ERROR_CODES.invalidOption), JSON.stringify(id)).toBe(true);
+        expect(String((error as Error).message)).toMatch(/id cannot be stored/);
+      }
       const manager = await h().manager([task], { schedules: [{ id: 'twice', task, cron: '* * * * *' }] });
       expect(() => manager.schedule({ id: 'twice', task, cron: '0 * * * *' })).toThrow(/already defined/);
     });
