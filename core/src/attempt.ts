@@ -9,7 +9,7 @@
  */
 import type { Logger } from './logger.js';
 import type { AbortCause, AbortFanout } from './signals.js';
-import { type NewTask, type SelectedRow, toTaskRow } from './storage/index.js';
+import { type NewTask, type SelectedRow, slotOf, toTaskRow } from './storage/index.js';
 import type { ChildEnqueueOptions, TaskContext, TaskDefinition } from './task.js';
 import type { TaskRow } from './types.js';
 
@@ -175,7 +175,7 @@ class Attempt implements TaskContext<unknown> {
   }
 
   get scheduledFor(): Date | null {
-    const slot = this.#row?.scheduled_for ?? null;
+    const slot = this.#row ? slotOf(this.#row) : null;
     return slot === null ? null : new Date(slot);
   }
 

@@ -13,6 +13,7 @@ import type {
   SelectedRow,
   StoredSchedule,
 } from './storage/index.js';
+import { slotOf } from './storage/index.js';
 
 interface MemorySchedule extends ScheduleIdentity {
   lastSlot: number;
@@ -62,9 +63,9 @@ export class MemorySchedules {
   list(tasks: Iterable<SelectedRow>): StoredSchedule[] {
     const latest = new Map<string, SelectedRow>();
     for (const task of tasks) {
-      if (task.schedule_id === null || task.scheduled_for === null) continue;
+      if (task.schedule_id === null) continue;
       const known = latest.get(task.schedule_id);
-      if (!known || known.scheduled_for! < task.scheduled_for) latest.set(task.schedule_id, task);
+      if (!known || slotOf(known)! < slotOf(task)!) latest.set(task.schedule_id, task);
     }
     return [...this.#rows.values()]
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -82,7 +83,7 @@ export class MemorySchedules {
             ? {
                 id: Number(task.id),
                 status: task.status,
-                scheduledFor: task.scheduled_for!,
+                scheduledFor: slotOf(task)!,
                 lastError: task.last_error,
               }
             : null,

@@ -64,7 +64,7 @@ export {
   taskStats,
   taskThroughput,
 } from './queries.js';
-export { insertedRow, type SelectedRow, toTaskRow } from './rows.js';
+export { insertedRow, type SelectedRow, slotOf, toTaskRow } from './rows.js';
 export {
   fireSchedules,
   listSchedules,

@@ -104,7 +104,8 @@ export const TASK_COLUMNS = sql`task_key, arg, context, max_attempts, timeout_ms
 /**
  * The values of {@link TASK_COLUMNS} for the {@link NewTask} held by the jsonb expression `v` (its
  * argument parsed), in a select that has the relation `clock` of the statement's time. A task of
- * a schedule written without its slot (a firing an operator asked for) is due for that time.
+ * a schedule written without its slot (a firing an operator asked for) stores none, so that it
+ * never takes the place of a slot in the (schedule, slot) unique index; see {@link slotOf}.
  */
 export function taskValuesOf(v: SQL): SQL {
   return sql`${v}->>'key', ${v}->'arg', ${v}->>'context', (${v}->>'maxAttempts')::int, (${v}->>'timeoutMs')::int,
@@ -112,7 +113,7 @@ export function taskValuesOf(v: SQL): SQL {
        coalesce((${v}->>'runAt')::timestamptz, ${NOW} + (${v}->>'delayMs')::float8 * interval '1 millisecond'),
        ${v}->>'dedupeKey', ${v}->>'sequenceKey', (${v}->>'priority')::int, ${v}->>'concurrencyKey', ${v}->>'rateKey',
        (${v}->>'parentId')::bigint, ${NOW}, ${NOW}, ${v}->>'scheduleId',
-       coalesce((${v}->>'scheduledFor')::timestamptz, case when ${v}->>'scheduleId' is not null then ${NOW} end)`;
+       (${v}->>'scheduledFor')::timestamptz`;
 }
 
 /** A task as the jsonb value {@link taskValuesOf} reads: its argument parsed, not as text. */

@@ -241,8 +241,19 @@ export function insertedRow(
     concurrency_key: task.concurrencyKey,
     rate_key: task.rateKey,
     schedule_id: task.scheduleId ?? null,
-    scheduled_for: task.scheduledFor ? Date.parse(task.scheduledFor) : task.scheduleId ? now : null,
+    scheduled_for: task.scheduledFor ? Date.parse(task.scheduledFor) : null,
   };
+}
+
+/**
+ * The time a task of a schedule is for (epoch ms): its slot, or, for a firing an operator asked
+ * for (stored without a slot), its creation; null for a task of no schedule.
+ */
+export function slotOf(
+  row: Pick<SelectedRow, 'schedule_id' | 'scheduled_for' | 'created_at'>,
+): number | null {
+  if (row.schedule_id === null) return null;
+  return row.scheduled_for ?? row.created_at;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
@@ -275,6 +286,6 @@ export function toTaskRow(row: SelectedRow): TaskRow {
     concurrencyKey: row.concurrency_key,
     rateKey: row.rate_key,
     scheduleId: row.schedule_id,
-    scheduledFor: iso(row.scheduled_for),
+    scheduledFor: iso(slotOf(row)),
   };
 }

@@ -185,8 +185,13 @@ export async function listSchedules(context: StorageContext): Promise<StoredSche
         ${epochMs('latest.scheduled_for')} as scheduled_for, latest.last_error
       from ${schedulesTableOf(context)} s
       left join lateral (
-        select t.id, t.status, t.scheduled_for, t.last_error from ${tableOf(context)} t
-        where t.schedule_id = s.id order by t.scheduled_for desc limit 1) latest on true
+        select * from (
+          (select t.id, t.status, t.scheduled_for, t.last_error from ${tableOf(context)} t
+            where t.schedule_id = s.id and t.scheduled_for is not null order by t.scheduled_for desc limit 1)
+          union all
+          (select t.id, t.status, t.created_at, t.last_error from ${tableOf(context)} t
+            where t.schedule_id = s.id and t.scheduled_for is null order by t.id desc limit 1)) newest
+        order by scheduled_for desc limit 1) latest on true
       order by s.id`,
   );
   return rows.map((row) => ({

@@ -224,6 +224,36 @@ export function scheduleSemantics(h: () => Harness) {
       expect(isGtaError(error, ERROR_CODES.invalidArgument)).toBe(true);
     });
 
+    // Guarantee: a trigger at the very instant of a slot, before or after the slot fired, is a run of
+    // its own: the slot fires as well and the trigger succeeds.
+    it('a trigger at the instant of a slot and the slot both run, in either order', async () => {
+      const clock = manualClock(at('2026-06-01T10:00:30Z'));
+      const { task, slots } = slotRecorder();
+      const manager = await h().manager([task], {
+        clock: clock.now,
+        schedules: [{ id: 'minutely', task, cron: '* * * * *' }],
+      });
+      await manager.tick();
+      clock.advance(30_000); // 10:01:00
+      await manager.triggerSchedule('minutely'); // before the slot fires
+      expect((await manager.tick()).scheduled).toBe(1);
+      clock.advance(60_000); // 10:02:00
+      expect((await manager.tick()).scheduled).toBe(1);
+      const id = await manager.triggerSchedule('minutely'); // after the slot fired
+      expect(await manager.getTask(id)).toMatchObject({
+        status: 'succeeded',
+        scheduledFor: '2026-06-01T10:02:00.000Z',
+      });
+      expect(slots).toEqual([
+        '2026-06-01T10:01:00.000Z',
+        '2026-06-01T10:01:00.000Z',
+        '2026-06-01T10:02:00.000Z',
+        '2026-06-01T10:02:00.000Z',
+      ]);
+      const [listed] = await manager.listSchedules();
+      expect(listed!.lastTask).toMatchObject({ scheduledFor: '2026-06-01T10:02:00.000Z' });
+    });
+
     // Croner reads the cron in the zone: 02:30 does not exist on the spring-forward day (it fires at
     // 03:00, once) and exists twice on the fall-back day (it fires at the first, once).
     it('fires a 02:30 Europe/Paris schedule once on each daylight-saving change day', async () => {
