@@ -226,7 +226,8 @@ export async function prepareTask(
 ): Promise<NewTask> {
   assertOptionsObject(options);
   const schedule = runAtOf(options);
-  const argJson = toStoredJson(arg, what);
+  // Without a schema to turn a Date's string back, the handler would get a string it was not typed for.
+  const argJson = toStoredJson(arg, what, { replaceable: definition.schema !== undefined });
   // The handler receives the argument after a JSON round trip, so that is what the schema must
   // accept, and what a group key is computed from.
   const stored = JSON.parse(argJson) as unknown;

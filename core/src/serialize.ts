@@ -2,14 +2,20 @@
  * Turns task arguments into the JSON text stored in the task table, refusing what JSON would
  * silently change (functions, symbols, NaN, class instances), what it cannot hold at all (BigInt,
  * cycles), and text Postgres refuses in `text` and `jsonb` (the NUL character, an unpaired UTF-16
- * surrogate). Members set to `undefined` are dropped, as JSON drops them.
+ * surrogate). Members set to `undefined` are dropped, as JSON drops them. A value with `toJSON`
+ * (a `Date`, say) reaches the handler as what `toJSON` returned; a task argument may hold one only
+ * when the task's schema turns that form back (see `toStoredJson`'s `replaceable`).
  * @module
  */
 import { ERROR_CODES, GtaError } from './errors.js';
 
-/** Serializes `value` to JSON, or throws `GTA_NOT_SERIALIZABLE` naming the path of the first bad part. */
-export function toStoredJson(value: unknown, what: string): string {
-  assertJsonSafe(value, what, new Set());
+/**
+ * Serializes `value` to JSON, or throws `GTA_NOT_SERIALIZABLE` naming the path of the first bad
+ * part. Without `replaceable`, a value with `toJSON` is refused: its reader would get a string (or
+ * whatever `toJSON` returned) where the writer passed an object.
+ */
+export function toStoredJson(value: unknown, what: string, { replaceable = true } = {}): string {
+  assertJsonSafe(value, what, new Set(), replaceable);
   return JSON.stringify(value);
 }
 
@@ -25,7 +31,13 @@ export function unstorableText(text: string): string | null {
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-function assertJsonSafe(value: unknown, path: string, ancestors: Set<object>, viaToJson = false): void {
+function assertJsonSafe(
+  value: unknown,
+  path: string,
+  ancestors: Set<object>,
+  replaceable: boolean,
+  viaToJson = false,
+): void {
   switch (typeof value) {
     case 'string': {
       const refused = unstorableText(value);
@@ -50,20 +62,21 @@ function assertJsonSafe(value: unknown, path: string, ancestors: Set<object>, vi
   const object = value as object;
   // Like JSON.stringify, call toJSON once and take its result as it is.
   if (!viaToJson && typeof (object as { toJSON?: unknown }).toJSON === 'function') {
+    if (!replaceable) throw notSerializable(path, replacedReason(object));
     let replaced: unknown;
     try {
       replaced = (object as { toJSON(): unknown }).toJSON();
     } catch (error) {
       throw notSerializable(path, `its toJSON threw: ${String(error)}`);
     }
-    assertJsonSafe(replaced, path, ancestors, true);
+    assertJsonSafe(replaced, path, ancestors, replaceable, true);
     return;
   }
   if (ancestors.has(object)) throw notSerializable(path, 'the value contains a cycle');
   ancestors.add(object);
   if (Array.isArray(object)) {
     object.forEach((item, index) => {
-      assertJsonSafe(item, `${path}[${index}]`, ancestors);
+      assertJsonSafe(item, `${path}[${index}]`, ancestors, replaceable);
     });
   } else {
     const prototype = Object.getPrototypeOf(object);
@@ -75,10 +88,18 @@ function assertJsonSafe(value: unknown, path: string, ancestors: Set<object>, vi
       if (member === undefined) continue;
       const refused = unstorableText(key);
       if (refused) throw notSerializable(`${path}.${JSON.stringify(key)}`, `its key: ${refused}`);
-      assertJsonSafe(member, `${path}.${key}`, ancestors);
+      assertJsonSafe(member, `${path}.${key}`, ancestors, replaceable);
     }
   }
   ancestors.delete(object);
+}
+
+function replacedReason(object: object): string {
+  if (object instanceof Date) {
+    return 'a Date reaches the handler as an ISO string; pass date.toISOString() and type it as a string, or give the task a schema that turns the string back into a Date';
+  }
+  const name = (object as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+  return `a ${name} with toJSON reaches the handler as what toJSON returns; pass that yourself, or give the task a schema that turns it back`;
 }
 
 function notSerializable(path: string, reason: string): GtaError {

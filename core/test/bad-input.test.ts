@@ -414,6 +414,41 @@ describe('enqueue refuses bad input with a typed error and writes nothing', () =
     });
   });
 
+  // Guarantee: a handler receives the value its enqueue passed, or the enqueue fails: a Date (or any
+  // value with toJSON) is refused unless the task's schema turns its JSON form back.
+  it('refuses a Date for a task without a schema, naming its path, and hands a schema-coerced one back as a Date', async () => {
+    const { manager, countRows } = await createManager([store]);
+    await expectGtaError(
+      () => manager.enqueue(store, { remind: { at: new Date('2030-01-01T00:00:00Z') } }),
+      'GTA_NOT_SERIALIZABLE',
+      'argument.remind.at cannot be serialized: a Date reaches the handler as an ISO string',
+    );
+    class Money {
+      toJSON() {
+        return '1.00 EUR';
+      }
+    }
+    await expectGtaError(
+      () => manager.enqueue(store, [new Money()]),
+      'GTA_NOT_SERIALIZABLE',
+      'a Money with toJSON',
+    );
+    expect(await countRows()).toBe(0);
+
+    const received: unknown[] = [];
+    const remind = defineTask({
+      key: 'remind-coerced',
+      schema: z.object({ at: z.coerce.date() }),
+      handler: (arg) => {
+        received.push(arg.at);
+      },
+    });
+    const coerced = await createManager([remind]);
+    const id = await coerced.manager.enqueue(remind, { at: new Date('2030-01-01T00:00:00Z') });
+    expect(await taskOf(coerced.manager, id)).toMatchObject({ status: 'succeeded' });
+    expect(received).toEqual([new Date('2030-01-01T00:00:00Z')]);
+  });
+
   it('refuses an argument whose toJSON returns the object itself with a typed error, not a stack overflow', async () => {
     const { manager, countRows } = await createManager([store]);
     const selfish: Record<string, unknown> = { name: 'selfish' };
