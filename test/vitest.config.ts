@@ -7,6 +7,7 @@ export default defineConfig({
       'limits/**/*.test.ts',
       'chaos/**/*.test.ts',
       'browser/**/*.test.ts',
+      'examples/**/*.test.ts',
     ],
     testTimeout: 30_000,
     hookTimeout: 60_000,
