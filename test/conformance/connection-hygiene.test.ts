@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import * as neonProxy from '@gta/neon-proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createPostgresDatabase,
@@ -14,7 +15,6 @@ import {
   type TestDatabase,
 } from '../../core/test/support/databases.js';
 import { ALL_DRIVERS, pglite } from '../support/drivers.js';
-import * as neonProxy from '../support/neon-proxy/index.js';
 
 const hasPostgres = await postgresAvailable();
 

@@ -13,6 +13,8 @@
  * the shared server, reached through a proxy that can drop connections silently
  * (test/support/half-open-proxy.ts). The first block tests `runTransaction` itself on a pool.
  */
+
+import * as neonProxy from '@gta/neon-proxy';
 import { sql } from 'drizzle-orm';
 import { drizzle as drizzleNodePostgres } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
@@ -22,7 +24,6 @@ import { runTransaction } from '../../core/src/transaction-client.js';
 import type { DriverConnection } from '../../core/test/support/databases.js';
 import { type DriverName, useNeonProxy, userClients } from '../support/drivers.js';
 import { type HalfOpenProxy, startHalfOpenProxy } from '../support/half-open-proxy.js';
-import * as neonProxy from '../support/neon-proxy/index.js';
 import {
   startThrowawayCluster,
   type ThrowawayCluster,

@@ -6,11 +6,11 @@
  */
 
 import net, { type AddressInfo } from 'node:net';
+import * as neonProxy from '@gta/neon-proxy';
 import { Client as NeonClient, type NeonDbError, neon } from '@neondatabase/serverless';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POSTGRES_URL, postgresAvailable } from '../../core/test/support/databases.js';
 import { useNeonProxy } from '../support/drivers.js';
-import * as neonProxy from '../support/neon-proxy/index.js';
 
 const hasPostgres = await postgresAvailable();
 

@@ -5,6 +5,7 @@
  * HTTP for `neon-http`).
  */
 import { PGlite } from '@electric-sql/pglite';
+import * as neonProxy from '@gta/neon-proxy';
 import { Pool as NeonPool, neon, neonConfig } from '@neondatabase/serverless';
 import { drizzle as drizzleNeonHttp } from 'drizzle-orm/neon-http';
 import { drizzle as drizzleNeonServerless } from 'drizzle-orm/neon-serverless';
@@ -22,7 +23,6 @@ import {
   endPool,
   POSTGRES_URL,
 } from '../../core/test/support/databases.js';
-import * as neonProxy from './neon-proxy/index.js';
 
 /** A driver on the real Postgres: it can also open more connections, as separate instances would. */
 export interface PostgresDriver extends DriverUnderTest {

@@ -5,6 +5,7 @@
  * read from the task table, and from the tick reports the worker logs.
  */
 import { createTaskManager, defineTask, migrationStatements, type SqlExecutor } from '@gta/core';
+import * as neonProxy from '@gta/neon-proxy';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createPostgresDatabase,
@@ -17,7 +18,6 @@ import {
   SEND_INVITATION,
   type SendInvitation,
 } from '../../../examples/cloudflare-worker/src/tasks.js';
-import * as neonProxy from '../../../test/support/neon-proxy/index.js';
 import { type Gate, startGate } from './support/gate.js';
 import { EXAMPLE_WORKER } from './support/paths.js';
 import { eventually } from './support/poll.js';

@@ -6,13 +6,13 @@
  */
 import type { HandleOptions } from '@gta/cloudflare';
 import { createTaskManager, defineTask, type SqlExecutor } from '@gta/core';
+import * as neonProxy from '@gta/neon-proxy';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createPostgresDatabase,
   postgresAvailable,
   type TestDatabase,
 } from '../../../core/test/support/databases.js';
-import * as neonProxy from '../../../test/support/neon-proxy/index.js';
 import { type Gate, startGate } from './support/gate.js';
 import { FIXTURE_WORKER } from './support/paths.js';
 import { eventually, sleep } from './support/poll.js';

@@ -16,10 +16,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createTaskManager, defineTask, silentLogger } from '@gta/core';
+import * as neonProxy from '@gta/neon-proxy';
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/neon-http';
-import * as neonProxy from '../../../test/support/neon-proxy/index.js';
 import { type Latency, latencyOf } from '../stats.js';
 import { classifyGta } from '../systems/gta.js';
 import { deferred } from '../systems/types.js';

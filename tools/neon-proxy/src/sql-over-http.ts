@@ -15,7 +15,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pg from 'pg';
-import { endPool } from '../../../core/test/support/databases.js';
 
 /**
  * Told of an SQL-over-HTTP request once its body is read, with the text of its statements (one, or
@@ -224,4 +223,19 @@ function sleep(ms: number): Promise<void> {
 
 function send(response: ServerResponse, status: number, body: unknown): void {
   response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** Ends `pool` and waits until every client has disconnected, ignoring errors of clients killed meanwhile. */
+async function endPool(pool: pg.Pool): Promise<void> {
+  // A client killed while it says goodbye reports through the pool; nothing is left to fail then.
+  pool.on('error', () => {});
+  let open = pool.totalCount;
+  const disconnected = new Promise<void>((resolve) => {
+    if (open === 0) resolve();
+    pool.on('remove', () => {
+      if (--open === 0) resolve();
+    });
+  });
+  await pool.end();
+  await disconnected;
 }
