@@ -33,9 +33,24 @@ export class MemorySchedules {
       const row = this.#rows.get(offer.id);
       if (!row) {
         this.#rows.set(offer.id, { ...identityOf(offer), lastSlot: now, paused: false, updatedAt: now });
-        return { id: offer.id, lastSlot: now, previousSlot: null, paused: false, fired: 0, now };
+        return {
+          id: offer.id,
+          lastSlot: now,
+          previousSlot: null,
+          paused: false,
+          fired: 0,
+          contended: false,
+          now,
+        };
       }
-      const outcome = { id: offer.id, previousSlot: row.lastSlot, paused: row.paused, fired: 0, now };
+      const outcome = {
+        id: offer.id,
+        previousSlot: row.lastSlot,
+        paused: row.paused,
+        fired: 0,
+        contended: false,
+        now,
+      };
       if (!sameIdentity(row, offer)) {
         Object.assign(row, identityOf(offer), { lastSlot: Math.max(row.lastSlot, now), updatedAt: now });
         return { ...outcome, lastSlot: row.lastSlot };

@@ -76,11 +76,11 @@ export class Runner {
           lastScheduleRound = now;
           await fireSchedules(this.executor);
         }
-        const report = await runTick(
-          this.executor,
-          { budgetMs: options.scanInterval, waitUntil: handOn },
-          { housekeeping: false },
-        );
+        // A busy tick goes on until its budget: it ends by the next slot, so that the slot's round
+        // is not held back behind a backlog.
+        const nextRound = this.executor.deps.schedules.msToNextRound(clockNow(options));
+        const budgetMs = Math.max(MIN_TICK_BUDGET_MS, Math.min(options.scanInterval, nextRound));
+        const report = await runTick(this.executor, { budgetMs, waitUntil: handOn }, { housekeeping: false });
         if (report.claimed > 0) pause = options.instantScanInterval;
         else pause = Math.min(pause, this.executor.deps.schedules.msToNextRound(clockNow(options)));
       } catch (error) {
@@ -90,6 +90,9 @@ export class Runner {
     }
   }
 }
+
+/** The shortest budget of a runner's tick, however soon a slot comes due. */
+const MIN_TICK_BUDGET_MS = 50;
 
 /** Where a runner's ticks hand their running tasks: nowhere, as the executor counts them already. */
 const handOn = (): void => {};

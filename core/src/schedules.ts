@@ -10,7 +10,7 @@
  * @module
  */
 import { Cron } from 'croner';
-import { describeThrown, ERROR_CODES, GtaError } from './errors.js';
+import { describeThrown, ERROR_CODES, errorCauses, GtaError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { prepareTask, type TaskRef, type TaskRegistry } from './prepare.js';
 import { unstorableText } from './serialize.js';
@@ -65,6 +65,12 @@ export const MAX_SCHEDULE_ID_LENGTH = 255;
  * statement failed, or the database's clock had not reached the slot yet).
  */
 export const SCHEDULE_RETRY_MS = 250;
+/**
+ * How many times a round offers again, at once, the schedules whose compare-and-set it lost: the
+ * winner settled up to its own clock, and the slots after it that this round saw due are still to
+ * fire (under `'latest'` the next round would fire only the newest).
+ */
+const CONTENDED_RETRIES = 3;
 /** Older slots a catch-up counts, at most, to report how many it dropped. */
 const DROPPED_COUNT_LIMIT = 100_000;
 const CATCH_UP_MODES: readonly CatchUp[] = ['latest', 'all', 'none'];
@@ -184,9 +190,10 @@ export function slotsToOffer(schedule: Schedule, now: number): Date[] {
   }
   const wanted = schedule.catchUp === 'all' ? schedule.maxCatchUp : 2;
   // croner's previous runs are those before its reference: one millisecond on includes `now`.
+  // Before 1970 is no slot: croner reads a year field, and Postgres refuses year 0 and before.
   return pattern
     .previousRuns(wanted, new Date(now + 1))
-    .filter((slot) => cursor === null || slot.getTime() > cursor)
+    .filter((slot) => slot.getTime() >= 0 && (cursor === null || slot.getTime() > cursor))
     .reverse();
 }
 
@@ -302,24 +309,55 @@ export class ScheduleBook {
       }
       offers.push({ schedule, offer: offerOf(schedule, slots, task) });
     }
-    if (offers.length === 0) return 0;
-    let outcomes: ScheduleOutcome[];
-    try {
-      outcomes = await store.fireSchedules(offers.map(({ offer }) => offer));
-    } catch (error) {
-      options.logger.error({ error: describeThrown(error) }, 'schedules not fired this round');
-      return 0;
-    }
-    if (outcomes[0]) this.#databaseAhead = outcomes[0].now - now;
+    // In id order, so that instances lock the rows of the schedules they share in the same order.
+    offers.sort((a, b) => (a.schedule.id < b.schedule.id ? -1 : a.schedule.id > b.schedule.id ? 1 : 0));
     let fired = 0;
-    for (const outcome of outcomes) {
-      const entry = offers.find(({ schedule }) => schedule.id === outcome.id);
-      if (!entry) continue;
-      entry.schedule.cursor = settledUpTo(entry.offer, outcome);
-      fired += outcome.fired;
-      this.#reportDropped(entry.schedule, entry.offer, outcome, options);
+    let pending = offers;
+    for (let round = 0; pending.length > 0 && round <= CONTENDED_RETRIES; round++) {
+      const outcomes = await this.#send(store, options, pending);
+      if (outcomes === null) return fired;
+      if (outcomes[0]) this.#databaseAhead = outcomes[0].now - now;
+      const contended = new Set<string>();
+      for (const outcome of outcomes) {
+        const entry = pending.find(({ schedule }) => schedule.id === outcome.id);
+        if (!entry) continue;
+        fired += outcome.fired;
+        if (outcome.contended) {
+          contended.add(outcome.id);
+          continue;
+        }
+        entry.schedule.cursor = settledUpTo(entry.offer, outcome);
+        this.#reportDropped(entry.schedule, entry.offer, outcome, options);
+      }
+      pending = pending.filter(({ schedule }) => contended.has(schedule.id));
     }
     return fired;
+  }
+
+  /**
+   * Sends one firing statement for `offers`; null when it failed. A failed statement for many
+   * schedules is sent again for each alone, so that one the database refuses cannot hold back
+   * the others; each failure is logged with the database's reason.
+   */
+  async #send(
+    store: TaskStore,
+    options: ResolvedOptions,
+    offers: { schedule: Schedule; offer: ScheduleOffer }[],
+  ): Promise<ScheduleOutcome[] | null> {
+    try {
+      return await store.fireSchedules(offers.map(({ offer }) => offer));
+    } catch (error) {
+      if (offers.length === 1) {
+        options.logger.error(
+          { scheduleId: offers[0]!.schedule.id, error: describeThrown(error), causes: errorCauses(error) },
+          'schedule not fired this round',
+        );
+        return null;
+      }
+    }
+    const outcomes: ScheduleOutcome[] = [];
+    for (const entry of offers) outcomes.push(...((await this.#send(store, options, [entry])) ?? []));
+    return outcomes;
   }
 
   /** Logs the slots a catch-up of `'all'` left out beyond `maxCatchUp`. */

@@ -1,14 +1,16 @@
 /**
- * Schedules when the manager's clock and the database's disagree (SPEC §12): slots come due by the
- * database's clock, and the manager offers them by its own clock moved by the difference it saw at
- * its last round. The database's clock here is the store's injected one, the manager's the time
- * passed to each round, so that the two can be set apart by any amount.
+ * Schedule rounds as the book sends them (SPEC §12), with the store in reach. When the manager's
+ * clock and the database's disagree: slots come due by the database's clock, and the manager offers
+ * them by its own clock moved by the difference it saw at its last round (the database's clock here
+ * is the store's injected one, the manager's the time passed to each round, so that the two can be
+ * set apart by any amount). And when the database refuses one schedule's part of a round.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineTask, migrate, silentLogger } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
 import { TaskRegistry } from '../src/prepare.js';
-import { ScheduleBook, type ScheduleDefinition } from '../src/schedules.js';
+import { ScheduleBook, type ScheduleDefinition, slotsToOffer } from '../src/schedules.js';
+import type { TaskStore } from '../src/storage/index.js';
 import { sqlStore } from '../src/storage/store.js';
 import { createPgliteDatabase, type TestDatabase } from './support/databases.js';
 
@@ -22,22 +24,27 @@ const task = defineTask({ key: 'minutely', handler: () => {} });
 let tables = 0;
 
 /** A schedule book and a store on a fresh table whose clock reads `databaseNow()`. */
-async function setUp(definition: Omit<ScheduleDefinition, 'task'>, databaseNow: () => number) {
-  const table = `sched_clock_${tables++}`;
+async function setUp(
+  definition: Omit<ScheduleDefinition, 'task'>,
+  databaseNow: () => number,
+  wrap: (store: TaskStore) => TaskStore = (store) => store,
+  more: Omit<ScheduleDefinition, 'task'>[] = [],
+  table = `sched_clock_${tables++}`,
+) {
   await migrate(database.db, { table });
   const registry = new TaskRegistry();
   registry.register(task);
   const book = new ScheduleBook(registry);
-  book.add({ ...definition, task });
+  for (const each of [definition, ...more]) book.add({ ...each, task });
   const options = resolveOptions({ db: database.db, table, logger: silentLogger });
-  const store = sqlStore({ db: database.db, table, clock: () => new Date(databaseNow()) });
+  const store = wrap(sqlStore({ db: database.db, table, clock: () => new Date(databaseNow()) }));
   const fired = async () =>
     (
       await database.query<{ slot: string }>(
         `select to_char(scheduled_for at time zone 'UTC', 'HH24:MI:SS') as slot from ${table} order by scheduled_for`,
       )
     ).map((row) => row.slot);
-  return { book, round: (managerNow: number) => book.fire(store, options, managerNow), fired };
+  return { book, table, round: (managerNow: number) => book.fire(store, options, managerNow), fired };
 }
 
 const at = (time: string) => Date.parse(`2026-06-01T${time}Z`);
@@ -98,5 +105,50 @@ describe('schedules across disagreeing clocks', () => {
     databaseNow += wait;
     expect(await round(managerNow + wait)).toBe(1);
     expect(await fired()).toEqual(['12:01:00']);
+  });
+
+  // Guarantee: a schedule whose part of a round the database refuses holds back no other schedule.
+  it('a round the database refuses for one schedule still fires the others', async () => {
+    let databaseNow = at('12:00:30');
+    const refusing = (store: TaskStore): TaskStore => ({
+      ...store,
+      fireSchedules: (offers) =>
+        offers.some((offer) => offer.id === 'refused')
+          ? Promise.reject(new Error('refused by the database'))
+          : store.fireSchedules(offers),
+    });
+    const { round, fired } = await setUp(
+      { id: 'kept', cron: '* * * * *', catchUp: 'latest' },
+      () => databaseNow,
+      refusing,
+      [{ id: 'refused', cron: '* * * * *' }],
+    );
+    await round(databaseNow);
+    databaseNow = at('12:01:01');
+    expect(await round(databaseNow)).toBe(1);
+    expect(await fired()).toEqual(['12:01:00']);
+  });
+
+  // Guarantee: a cron whose earlier runs fall before 1970 (croner reads a seventh field as the year)
+  // offers none of them, so that the database never refuses its round.
+  it('a cron with a year field offers no slot before 1970, and the other schedules fire', async () => {
+    let databaseNow = at('12:00:30');
+    const schedules = [{ id: 'year-one', cron: '0 0 0 1 1 * 1,2099', timezone: 'Asia/Tokyo' }];
+    const first = await setUp({ id: 'kept', cron: '* * * * *' }, () => databaseNow, undefined, schedules);
+    await first.round(databaseNow);
+    // A second instance's first round: the rows exist, its cursors do not.
+    const second = await setUp(
+      { id: 'kept', cron: '* * * * *' },
+      () => databaseNow,
+      undefined,
+      schedules,
+      first.table,
+    );
+    databaseNow = at('12:01:01');
+    const offered = slotsToOffer(second.book.get('year-one')!, databaseNow);
+    expect(offered.map((slot) => slot.getUTCFullYear())).toEqual([]);
+    expect(await second.round(databaseNow)).toBe(1);
+    expect(await first.round(databaseNow)).toBe(0);
+    expect(await second.fired()).toEqual(['12:01:00']);
   });
 });

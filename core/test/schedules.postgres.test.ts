@@ -25,7 +25,12 @@ describe.skipIf(!hasPostgres)('schedules across instances', () => {
     defineTask({ key: 'every-second', handler: (_arg: unknown, ctx) => void ctx.scheduledFor });
 
   /** Managers on pools of their own, as instances; each ticks its schedule round. */
-  function instances(table: string, count: number, cron: string): TaskManager[] {
+  function instances(
+    table: string,
+    count: number,
+    cron: string,
+    catchUp: 'all' | 'latest' = 'all',
+  ): TaskManager[] {
     const task = recorder();
     return Array.from({ length: count }, () =>
       createTaskManager({
@@ -33,7 +38,7 @@ describe.skipIf(!hasPostgres)('schedules across instances', () => {
         table,
         tasks: [task],
         logger: silentLogger,
-        schedules: [{ id: 'beat', task, cron, catchUp: 'all' }],
+        schedules: [{ id: 'beat', task, cron, catchUp }],
       }),
     );
   }
@@ -106,6 +111,94 @@ describe.skipIf(!hasPostgres)('schedules across instances', () => {
     // Every second after the other instance's start is fired, the oldest first.
     expect(slots[0]!).toBe(Math.floor(since / 1000) * 1000 + 1000);
     for (const [index, slot] of slots.entries()) expect(slot).toBe(slots[0]! + index * 1000);
+  });
+
+  /** Until the clock reaches the next whole second, plus `afterMs`. */
+  const nextSecond = (afterMs: number) => sleep(1000 - (Date.now() % 1000) + afterMs);
+
+  // Guarantee: under catchUp 'latest', a round that loses the compare-and-set to a round of an
+  // earlier second still fires the slot that came due between the two.
+  it("a round losing the race to an earlier second's round fires the slot between them (catchUp latest)", async () => {
+    const table = 'schedule_contended';
+    await migrate(database.db, { table });
+    const [a, b] = instances(table, 2, '* * * * * *', 'latest');
+    await a!.tick();
+    await b!.tick();
+    const holder = new pg.Client({ connectionString: database.url! });
+    await holder.connect();
+    let k: number;
+    try {
+      await nextSecond(0);
+      await holder.query('begin');
+      await holder.query(`select 1 from ${table}_schedules where id = 'beat' for update`);
+      await nextSecond(150);
+      k = Math.floor(Date.now() / 1000) * 1000; // A's round sees slot k due
+      const first = a!.tick();
+      await within(10_000, "A's round waiting on the row", waitForLockWaiters(`${table}_schedules`, 1));
+      await nextSecond(150); // B's round sees k + 1 due too
+      const second = b!.tick();
+      await within(10_000, "B's round waiting on the row", waitForLockWaiters(`${table}_schedules`, 2));
+      await holder.query('commit');
+      expect([(await first).scheduled, (await second).scheduled]).toEqual([1, 1]);
+    } finally {
+      await holder.end();
+    }
+    const slots = await firedSlots(table);
+    expect(slots.filter((slot) => slot >= k!)).toEqual([k!, k! + 1000]);
+  });
+
+  // Guarantee: a long-lived runner busy with a backlog still fires an every-second schedule each
+  // second: its ticks end by the next slot instead of running out their scanInterval.
+  it('a runner draining a backlog fires an every-second schedule every second (catchUp latest)', async () => {
+    const table = 'schedule_busy_runner';
+    await migrate(database.db, { table });
+    const beat = recorder();
+    const slow = defineTask({ key: 'slow', handler: () => sleep(10) });
+    const manager = createTaskManager({
+      db: pools.open(database.url!, 4).db,
+      table,
+      tasks: [beat, slow],
+      logger: silentLogger,
+      concurrency: 2,
+      schedules: [{ id: 'beat', task: beat, cron: '* * * * * *' }],
+    });
+    manager.start();
+    try {
+      await within(
+        5_000,
+        'the first slot',
+        (async () => {
+          while ((await firedSlots(table)).length === 0) await sleep(50);
+        })(),
+      );
+      const busyFrom = Date.now();
+      // 500 tasks of 10 ms, two at a time: more than one claim holds, about 3 s of backlog.
+      await manager.enqueueMany(
+        slow,
+        Array.from({ length: 500 }, () => null),
+      );
+      const unfinished = async () =>
+        (
+          await database.query<{ left: number }>(
+            `select count(*)::int as left from ${table} where task_key = 'slow' and status <> 'succeeded'`,
+          )
+        )[0]!.left;
+      await within(
+        60_000,
+        'the backlog drained',
+        (async () => {
+          while ((await unfinished()) > 0) await sleep(50);
+        })(),
+      );
+      const busyUntil = Date.now();
+      const slots = (await firedSlots(table)).filter(
+        (slot) => slot >= busyFrom - 1000 && slot <= busyUntil - 1000,
+      );
+      expect(slots.length).toBeGreaterThanOrEqual(2);
+      for (const [index, slot] of slots.entries()) expect(slot).toBe(slots[0]! + index * 1000);
+    } finally {
+      await manager.stop();
+    }
   });
 
   /** Until `count` statements on `relation` wait for a lock (other suites share the server). */

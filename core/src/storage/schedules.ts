@@ -48,6 +48,12 @@ export interface ScheduleOutcome {
   paused: boolean;
   /** Tasks this round enqueued for it. */
   fired: number;
+  /**
+   * Whether another instance moved `last_slot` between this round's read and its compare-and-set,
+   * so that the round fired nothing and knows nothing of the row; offered again, it fires the due
+   * slots after the other's.
+   */
+  contended: boolean;
   /** The database's time of the round (epoch ms). */
   now: number;
 }
@@ -92,6 +98,7 @@ export async function fireSchedules(
     previous_slot: number | null;
     paused: boolean;
     fired: number;
+    contended: boolean;
     now_ms: number;
   }>(
     context.db,
@@ -109,6 +116,7 @@ export async function fireSchedules(
         insert into ${schedules} (id, task_key, cron, timezone, last_slot, created_at, updated_at)
         select i.id, i.task_key, i.cron, i.timezone, clock.now, clock.now, clock.now from input i, clock
         where not exists (select 1 from current_rows c where c.id = i.id)
+        order by i.id
         on conflict (id) do nothing
         returning id),
       changed as (
@@ -146,6 +154,7 @@ export async function fireSchedules(
         ${epochMs('c.last_slot')} as previous_slot,
         coalesce(c.paused, false) as paused,
         (select count(*) from inserted where inserted.schedule_id = i.id)::int as fired,
+        (m.id is null and exists (select 1 from newest n where n.id = i.id)) as contended,
         ${epochMs('clock.now')} as now_ms
       from input i cross join clock
       left join current_rows c on c.id = i.id
@@ -159,6 +168,7 @@ export async function fireSchedules(
     previousSlot: row.previous_slot === null ? null : Number(row.previous_slot),
     paused: Boolean(row.paused),
     fired: Number(row.fired),
+    contended: Boolean(row.contended),
     now: Number(row.now_ms),
   }));
 }
