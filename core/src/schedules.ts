@@ -207,6 +207,12 @@ function slotsBetween(schedule: Schedule, after: number, before: number): number
   return count;
 }
 
+/** A schedule with what a round offers the database of it. */
+interface Offered {
+  schedule: Schedule;
+  offer: ScheduleOffer;
+}
+
 /**
  * The schedules of one manager, and the firing round each tick runs.
  *
@@ -291,7 +297,7 @@ export class ScheduleBook {
    */
   async fire(store: TaskStore, options: ResolvedOptions, now: number): Promise<number> {
     const at = now + this.#databaseAhead;
-    const offers: { schedule: Schedule; offer: ScheduleOffer }[] = [];
+    const offers: Offered[] = [];
     for (const schedule of this.#schedules.values()) {
       const slots = slotsToOffer(schedule, at);
       if (slots.length === 0 && schedule.cursor !== null) continue;
@@ -311,25 +317,29 @@ export class ScheduleBook {
     }
     // In id order, so that instances lock the rows of the schedules they share in the same order.
     offers.sort((a, b) => (a.schedule.id < b.schedule.id ? -1 : a.schedule.id > b.schedule.id ? 1 : 0));
+    // The manager's time as each statement is sent: a retry or a resend runs later than the round.
+    const startedAt = Date.now();
+    const managerNow = () => now + (Date.now() - startedAt);
     let fired = 0;
     let pending = offers;
     for (let round = 0; pending.length > 0 && round <= CONTENDED_RETRIES; round++) {
-      const outcomes = await this.#send(store, options, pending);
-      if (outcomes === null) return fired;
-      if (outcomes[0]) this.#databaseAhead = outcomes[0].now - now;
-      const contended = new Set<string>();
-      for (const outcome of outcomes) {
+      const sent = await this.#send(store, options, pending, managerNow);
+      if (sent === null) return fired;
+      const contended: Offered[] = [];
+      for (const { outcome, sentAt } of sent) {
+        this.#databaseAhead = outcome.now - sentAt;
         const entry = pending.find(({ schedule }) => schedule.id === outcome.id);
         if (!entry) continue;
         fired += outcome.fired;
         if (outcome.contended) {
-          contended.add(outcome.id);
+          contended.push(entry);
           continue;
         }
         entry.schedule.cursor = settledUpTo(entry.offer, outcome);
         this.#reportDropped(entry.schedule, entry.offer, outcome, options);
       }
-      pending = pending.filter(({ schedule }) => contended.has(schedule.id));
+      // Offered again as they were: the slots this round saw due (later ones are the next round's).
+      pending = contended;
     }
     return fired;
   }
@@ -342,22 +352,30 @@ export class ScheduleBook {
   async #send(
     store: TaskStore,
     options: ResolvedOptions,
-    offers: { schedule: Schedule; offer: ScheduleOffer }[],
-  ): Promise<ScheduleOutcome[] | null> {
+    offers: Offered[],
+    managerNow: () => number,
+  ): Promise<{ outcome: ScheduleOutcome; sentAt: number }[] | null> {
+    const sentAt = managerNow();
     try {
-      return await store.fireSchedules(offers.map(({ offer }) => offer));
+      const outcomes = await store.fireSchedules(offers.map(({ offer }) => offer));
+      return outcomes.map((outcome) => ({ outcome, sentAt }));
     } catch (error) {
+      const failure = { error: describeThrown(error), causes: errorCauses(error) };
       if (offers.length === 1) {
         options.logger.error(
-          { scheduleId: offers[0]!.schedule.id, error: describeThrown(error), causes: errorCauses(error) },
+          { scheduleId: offers[0]!.schedule.id, ...failure },
           'schedule not fired this round',
         );
         return null;
       }
+      options.logger.warn(
+        { schedules: offers.length, ...failure },
+        'schedules round failed; sending each schedule alone',
+      );
     }
-    const outcomes: ScheduleOutcome[] = [];
-    for (const entry of offers) outcomes.push(...((await this.#send(store, options, [entry])) ?? []));
-    return outcomes;
+    const sent: { outcome: ScheduleOutcome; sentAt: number }[] = [];
+    for (const entry of offers) sent.push(...((await this.#send(store, options, [entry], managerNow)) ?? []));
+    return sent;
   }
 
   /** Logs the slots a catch-up of `'all'` left out beyond `maxCatchUp`. */

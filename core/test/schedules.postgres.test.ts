@@ -147,6 +147,36 @@ describe.skipIf(!hasPostgres)('schedules across instances', () => {
     expect(slots.filter((slot) => slot >= k!)).toEqual([k!, k! + 1000]);
   });
 
+  // Guarantee: a round whose retry ran long after it began does not take the wait for the
+  // database's clock running ahead: its next round still offers, and fires, the slot due.
+  it('after a retry held for two seconds, the next round fires the slot due (catchUp latest)', async () => {
+    const table = 'schedule_contended_late';
+    await migrate(database.db, { table });
+    const [a, b] = instances(table, 2, '* * * * * *', 'latest');
+    await a!.tick();
+    await b!.tick();
+    const holder = new pg.Client({ connectionString: database.url! });
+    await holder.connect();
+    try {
+      await nextSecond(0);
+      await holder.query('begin');
+      await holder.query(`select 1 from ${table}_schedules where id = 'beat' for update`);
+      await nextSecond(150);
+      const first = a!.tick();
+      await within(10_000, "A's round waiting on the row", waitForLockWaiters(`${table}_schedules`, 1));
+      await nextSecond(150);
+      const second = b!.tick();
+      await within(10_000, "B's round waiting on the row", waitForLockWaiters(`${table}_schedules`, 2));
+      await nextSecond(0);
+      await nextSecond(300); // B's retry runs two seconds after its round began
+      await holder.query('commit');
+      await Promise.all([first, second]);
+    } finally {
+      await holder.end();
+    }
+    expect((await b!.tick()).scheduled).toBe(1);
+  });
+
   // Guarantee: a long-lived runner busy with a backlog still fires an every-second schedule each
   // second: its ticks end by the next slot instead of running out their scanInterval.
   it('a runner draining a backlog fires an every-second schedule every second (catchUp latest)', async () => {

@@ -12,7 +12,7 @@ import { rerunFailedShipments } from './operator.js';
 import { awaitScheduledRun, checkOutcome, printSummary, settle } from './outcome.js';
 import { runScenario } from './scenario.js';
 import { createTasks, SALES_REPORT, SALES_REPORT_CRON } from './tasks.js';
-import { watchTasks } from './watch.js';
+import { printTransitions } from './watch.js';
 
 const HOSTNAME = '127.0.0.1';
 const SETTLE_TIMEOUT_MS = 30_000;
@@ -26,9 +26,12 @@ const adminToken = process.env.GTA_ADMIN_TOKEN ?? randomBytes(24).toString('base
 say(`opening PGlite in ${dataDir} (creating it the first time takes a few seconds)`);
 const database = await openDatabase(dataDir);
 const tasks = createTasks(database);
+// Each attempt's start and end, printed as they happen, from the manager's hooks.
+const transitions = printTransitions(say);
 const manager = createTaskManager({
   db: database.db,
   tasks: Object.values(tasks),
+  hooks: transitions.hooks,
   // Fired by the runner (`manager.start()`), which wakes for each slot: no cron is needed here.
   schedules: [{ id: SALES_REPORT, task: tasks.salesReport, cron: SALES_REPORT_CRON }],
   // Warnings and errors only, so the demo's own lines carry the story.
@@ -54,7 +57,6 @@ say(
     ? `admin dashboard: ${baseUrl}/admin (token ${adminToken}; set GTA_ADMIN_TOKEN to choose it)`
     : `admin dashboard: ${baseUrl}/admin (token from GTA_ADMIN_TOKEN)`,
 );
-const watcher = await watchTasks(manager, { intervalMs: 200, print: say });
 const runnerStartedAt = new Date();
 manager.start();
 say(
@@ -68,7 +70,7 @@ function shutdown(): Promise<void> {
     say('stopping: running tasks finish first, then the server and the database close');
     await manager.stop();
     await background.settled();
-    await watcher.stop();
+    transitions.stop();
     await new Promise<void>((resolve, reject) =>
       server.close((error) => (error ? reject(error) : resolve())),
     );
@@ -99,8 +101,8 @@ try {
     const operator = await rerunFailedShipments(baseUrl, adminToken);
     const report = await awaitScheduledRun(manager, SALES_REPORT, runnerStartedAt, SETTLE_TIMEOUT_MS);
     const settled = await settle(manager, result, SETTLE_TIMEOUT_MS);
-    // Its last look prints the final transitions before the summary rather than after it.
-    await watcher.stop();
+    // The summary is the last thing printed, after every transition.
+    transitions.stop();
     printSummary(settled);
     const ok = await checkOutcome(settled, result, operator, report, manager, database);
     await shutdown();

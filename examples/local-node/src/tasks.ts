@@ -10,7 +10,7 @@ import { and, count, eq, lte, sum } from 'drizzle-orm';
 import { type Database, orders } from './database.js';
 import { say } from './format.js';
 
-/** Long enough for the 200 ms watcher to see each task running. */
+/** Long enough for a reader to see each task running on the live page. */
 const SIMULATED_WORK_MS = 300;
 const RETRY_INTERVAL_MS = 500;
 
