@@ -15,10 +15,10 @@ export interface TransitionPrinter {
 
 export function printTransitions(print: (line: string) => void): TransitionPrinter {
   let stopped = false;
-  const line = (event: AttemptEvent, path: string, detail: string) => {
+  // Where a task came from is said once, as its first attempt starts.
+  const line = (event: AttemptEvent, path: string, detail: string, origin = '') => {
     if (stopped) return;
-    const { task } = event;
-    print(`task ${task.id} ${task.key}${event.attempt === 1 ? originOf(task) : ''}: ${path} (${detail})`);
+    print(`task ${event.task.id} ${event.task.key}${origin}: ${path} (${detail})`);
   };
   const attempt = (event: AttemptEvent) => `attempt ${event.attempt}`;
   return {
@@ -28,6 +28,7 @@ export function printTransitions(print: (line: string) => void): TransitionPrint
           event,
           `${event.attempt === 1 ? 'enqueued' : 'initialized'} → running`,
           `${attempt(event)} of ${event.task.maxAttempts}`,
+          event.attempt === 1 ? originOf(event.task) : '',
         ),
       onSuccess: (event) =>
         line(
