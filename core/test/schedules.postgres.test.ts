@@ -116,65 +116,55 @@ describe.skipIf(!hasPostgres)('schedules across instances', () => {
   /** Until the clock reaches the next whole second, plus `afterMs`. */
   const nextSecond = (afterMs: number) => sleep(1000 - (Date.now() % 1000) + afterMs);
 
-  // Guarantee: under catchUp 'latest', a round that loses the compare-and-set to a round of an
-  // earlier second still fires the slot that came due between the two.
-  it("a round losing the race to an earlier second's round fires the slot between them (catchUp latest)", async () => {
-    const table = 'schedule_contended';
+  /**
+   * Two instances' rounds of successive seconds forced to overlap under catchUp 'latest': a holder
+   * locks the schedule's row, A's round starts in second k and waits on it, B's starts in second
+   * k + 1 and waits too; `beforeCommit` runs before the holder lets them go.
+   */
+  async function raceOfTwoSeconds(table: string, beforeCommit: () => Promise<void> = async () => {}) {
     await migrate(database.db, { table });
     const [a, b] = instances(table, 2, '* * * * * *', 'latest');
     await a!.tick();
     await b!.tick();
     const holder = new pg.Client({ connectionString: database.url! });
     await holder.connect();
-    let k: number;
     try {
       await nextSecond(0);
       await holder.query('begin');
       await holder.query(`select 1 from ${table}_schedules where id = 'beat' for update`);
       await nextSecond(150);
-      k = Math.floor(Date.now() / 1000) * 1000; // A's round sees slot k due
+      const k = Math.floor(Date.now() / 1000) * 1000; // A's round sees slot k due
       const first = a!.tick();
       await within(10_000, "A's round waiting on the row", waitForLockWaiters(`${table}_schedules`, 1));
       await nextSecond(150); // B's round sees k + 1 due too
       const second = b!.tick();
       await within(10_000, "B's round waiting on the row", waitForLockWaiters(`${table}_schedules`, 2));
+      await beforeCommit();
       await holder.query('commit');
-      expect([(await first).scheduled, (await second).scheduled]).toEqual([1, 1]);
+      const scheduled = [(await first).scheduled, (await second).scheduled];
+      return { k, scheduled, b: b! };
     } finally {
       await holder.end();
     }
-    const slots = await firedSlots(table);
-    expect(slots.filter((slot) => slot >= k!)).toEqual([k!, k! + 1000]);
+  }
+
+  // Guarantee: under catchUp 'latest', a round that loses the compare-and-set to a round of an
+  // earlier second still fires the slot that came due between the two.
+  it("a round losing the race to an earlier second's round fires the slot between them (catchUp latest)", async () => {
+    const { k, scheduled } = await raceOfTwoSeconds('schedule_contended');
+    expect(scheduled).toEqual([1, 1]);
+    const slots = await firedSlots('schedule_contended');
+    expect(slots.filter((slot) => slot >= k)).toEqual([k, k + 1000]);
   });
 
   // Guarantee: a round whose retry ran long after it began does not take the wait for the
   // database's clock running ahead: its next round still offers, and fires, the slot due.
   it('after a retry held for two seconds, the next round fires the slot due (catchUp latest)', async () => {
-    const table = 'schedule_contended_late';
-    await migrate(database.db, { table });
-    const [a, b] = instances(table, 2, '* * * * * *', 'latest');
-    await a!.tick();
-    await b!.tick();
-    const holder = new pg.Client({ connectionString: database.url! });
-    await holder.connect();
-    try {
-      await nextSecond(0);
-      await holder.query('begin');
-      await holder.query(`select 1 from ${table}_schedules where id = 'beat' for update`);
-      await nextSecond(150);
-      const first = a!.tick();
-      await within(10_000, "A's round waiting on the row", waitForLockWaiters(`${table}_schedules`, 1));
-      await nextSecond(150);
-      const second = b!.tick();
-      await within(10_000, "B's round waiting on the row", waitForLockWaiters(`${table}_schedules`, 2));
+    const { b } = await raceOfTwoSeconds('schedule_contended_late', async () => {
       await nextSecond(0);
       await nextSecond(300); // B's retry runs two seconds after its round began
-      await holder.query('commit');
-      await Promise.all([first, second]);
-    } finally {
-      await holder.end();
-    }
-    expect((await b!.tick()).scheduled).toBe(1);
+    });
+    expect((await b.tick()).scheduled).toBe(1);
   });
 
   // Guarantee: a long-lived runner busy with a backlog still fires an every-second schedule each
