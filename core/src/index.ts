@@ -16,7 +16,15 @@ export {
 } from './errors.js';
 export type { AttemptEndEvent, AttemptEvent, AttemptFailureEvent, TaskHooks } from './hooks.js';
 export { consoleLogger, type LogFields, type Logger, type LogLevel, silentLogger } from './logger.js';
-export { type ArgOf, createTaskManager, TaskManager, type TransactionOf } from './manager.js';
+export {
+  type AnyTaskDefinition,
+  type ArgOf,
+  createTaskManager,
+  type TaskKeyOf,
+  TaskManager,
+  type TaskRefOf,
+  type TransactionOf,
+} from './manager.js';
 export {
   type CheckCallback,
   DEFAULT_CONCURRENCY,
@@ -43,6 +51,7 @@ export {
   type ScheduleInfo,
 } from './schedules.js';
 export { gtaRateSlotsTable, gtaSchedulesTable, gtaTasksTable } from './schema.js';
+export type { JsonArgument } from './serialize.js';
 export { isTaskStatus, TASK_STATES, type TaskStatus, TRANSITIONS } from './states.js';
 export {
   MAINTENANCE_KEY,

@@ -60,14 +60,47 @@ export type TransactionOf<DB> = 0 extends 1 & DB
     ? Tx
     : SqlExecutor;
 
-/** Argument type of a task reference: the definition's input type, or unknown for a key string. */
-export type ArgOf<T> = T extends TaskDefinition<any, any, infer Input> ? Input : unknown;
+/** Any task definition, whatever its argument, context, input and key. */
+export type AnyTaskDefinition = TaskDefinition<any, any, any, string>;
+
+/** The keys of the definitions `Tasks` (a union of them), each as its literal type. */
+export type TaskKeyOf<Tasks> = Tasks extends TaskDefinition<any, any, any, infer Key> ? Key : never;
+
+/** What an enqueue of a manager with the definitions `Tasks` names its task by: a definition, or a key of one. */
+export type TaskRefOf<Tasks> = AnyTaskDefinition | TaskKeyOf<Tasks>;
+
+/**
+ * The argument an enqueue of `T` takes: a definition's input; for a key, the input of the
+ * definition in `Tasks` under that key (`unknown` when the key is not known as a literal type).
+ */
+export type ArgOf<T, Tasks = AnyTaskDefinition> =
+  T extends TaskDefinition<any, any, infer Input, any>
+    ? Input
+    : T extends string
+      ? InputOfKey<Tasks, T>
+      : never;
+
+type InputOfKey<Tasks, K extends string> =
+  Tasks extends TaskDefinition<any, any, infer Input, infer Key>
+    ? string extends Key
+      ? unknown
+      : K extends Key
+        ? Input
+        : never
+    : never;
 
 export const DEFAULT_LIST_LIMIT = 50;
 export const MAX_LIST_LIMIT = 1000;
 export const MAX_IDS_PER_CALL = 10_000;
 
-export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
+/**
+ * Enqueues, runs and inspects tasks. `Tasks` is the union of the definitions given in `tasks`
+ * (and added with `register`), which types an enqueue by key.
+ */
+export class TaskManager<
+  DB extends SqlExecutor = SqlExecutor,
+  Tasks extends AnyTaskDefinition = AnyTaskDefinition,
+> {
   readonly options: ResolvedOptions;
   readonly registry = new TaskRegistry();
   readonly #schedules = new ScheduleBook(this.registry);
@@ -183,10 +216,13 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
     return schedule;
   }
 
-  /** Adds a task definition; a different definition under an already registered key is refused. */
-  register(definition: TaskDefinition<any, any, any>): this {
+  /**
+   * Adds a task definition; a different definition under an already registered key is refused.
+   * Returns this manager typed with the definition, so that an enqueue by its key type-checks.
+   */
+  register<D extends AnyTaskDefinition>(definition: D): TaskManager<DB, Tasks | D> {
     this.registry.register(definition);
-    return this;
+    return this as TaskManager<DB, Tasks | D>;
   }
 
   /** Creates or upgrades the task table (see {@link migrate}); nothing to do on a dry run. */
@@ -212,7 +248,11 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
    *   await manager.enqueue(sendWelcome, { userId: user.id }, { tx });
    * }, { waitUntil: ctx.waitUntil.bind(ctx) });
    */
-  async enqueue<T extends TaskRef>(task: T, arg: ArgOf<T>, options: EnqueueOptions = {}): Promise<TaskId> {
+  async enqueue<T extends TaskRefOf<Tasks>>(
+    task: T,
+    arg: ArgOf<T, Tasks>,
+    options: EnqueueOptions = {},
+  ): Promise<TaskId> {
     assertOptionsObject(options);
     const definition = this.registry.resolve(task);
     const prepared = await prepareTask(definition, arg, options, this.options);
@@ -240,9 +280,9 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
    * Visibility and start follow {@link TaskManager.enqueue}. Dedupe keys are per task, so they are
    * not accepted here.
    */
-  async enqueueMany<T extends TaskRef>(
+  async enqueueMany<T extends TaskRefOf<Tasks>>(
     task: T,
-    args: ArgOf<T>[],
+    args: ArgOf<T, Tasks>[],
     options: Omit<EnqueueOptions, 'dedupeKey'> = {},
   ): Promise<TaskId[]> {
     if (!Array.isArray(args))
@@ -284,9 +324,9 @@ export class TaskManager<DB extends SqlExecutor = SqlExecutor> {
    * @example
    * await db.batch([db.insert(orders).values(order), db.execute(await manager.enqueueStatement(ship, { orderId }))]);
    */
-  async enqueueStatement<T extends TaskRef>(
+  async enqueueStatement<T extends TaskRefOf<Tasks>>(
     task: T,
-    arg: ArgOf<T>,
+    arg: ArgOf<T, Tasks>,
     options: Omit<EnqueueOptions, 'tx' | 'waitUntil'> = {},
   ): Promise<SQL> {
     const definition = this.registry.resolve(task);
@@ -579,10 +619,13 @@ function taskIds(tasks: CommittedTask[]): TaskId[] {
  * const manager = createTaskManager({ db, tasks: [sendWelcome] });
  * await manager.migrate();
  */
-export function createTaskManager<DB extends SqlExecutor = SqlExecutor>(
-  options: TaskManagerOptions & { db?: DB },
-): TaskManager<DB> {
-  return new TaskManager<DB>(options);
+export function createTaskManager<
+  DB extends SqlExecutor = SqlExecutor,
+  Tasks extends AnyTaskDefinition = AnyTaskDefinition,
+>(
+  options: Omit<TaskManagerOptions, 'db' | 'tasks'> & { db?: DB; tasks?: readonly Tasks[] },
+): TaskManager<DB, Tasks> {
+  return new TaskManager<DB, Tasks>(options);
 }
 
 function assertIds(ids: unknown): asserts ids is TaskId[] {

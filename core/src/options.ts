@@ -35,7 +35,7 @@ export interface TaskManagerOptions {
   db?: TransactionalDatabase | SqlExecutor;
   /** @defaultValue "gta_tasks" */
   table?: string;
-  tasks?: TaskDefinition<any, any, any>[];
+  tasks?: readonly TaskDefinition<any, any, any>[];
   /** Recurring tasks, fired by every `tick()` and the runner (see `ScheduleDefinition`). */
   schedules?: ScheduleDefinition[];
   /** pino-compatible. @defaultValue a console logger at level info */

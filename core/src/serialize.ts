@@ -20,6 +20,27 @@ export function toStoredJson(value: unknown, what: string, { replaceable = true 
 }
 
 /**
+ * What an enqueue may pass for a handler argument of type `T` when no schema turns it back: the
+ * parts JSON carries back as they were. A `Date`, `Map`, `Set`, `RegExp`, `BigInt`, symbol or
+ * function (and so an object with methods) becomes `never`, so passing one is a type error, as
+ * it is a `GTA_NOT_SERIALIZABLE` error at run time.
+ */
+export type JsonArgument<T> = T extends NotCarriedByJson
+  ? never
+  : T extends object
+    ? { [K in keyof T]: JsonArgument<T[K]> }
+    : T;
+
+type NotCarriedByJson =
+  | Date
+  | ReadonlyMap<unknown, unknown>
+  | ReadonlySet<unknown>
+  | RegExp
+  | bigint
+  | symbol
+  | ((...args: never[]) => unknown);
+
+/**
  * Why Postgres would refuse `text` in a `text` or `jsonb` column, or null: the NUL character, or a
  * UTF-16 surrogate without its pair (JavaScript strings may hold one; UTF-8 cannot).
  */

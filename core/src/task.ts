@@ -5,6 +5,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { ERROR_CODES, GtaError, type GtaErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
+import type { JsonArgument } from './serialize.js';
 import type { EnqueueOptions, TaskRow } from './types.js';
 
 /** Stores the caller's context (trace ids, tenant, …) with a task and restores it for the handler. */
@@ -125,9 +126,14 @@ export const MAX_GROUP_LIMIT = 10_000;
 /** The longest rate window accepted: a week. */
 export const MAX_RATE_PERIOD_MS = 7 * 24 * 3600_000;
 
-/** A validated task definition, as returned by {@link defineTask}. */
-export interface TaskDefinition<Arg = unknown, Context = unknown, Input = Arg>
+/**
+ * A validated task definition, as returned by {@link defineTask}. `Input` is what `enqueue` takes
+ * (the schema's input, or without a schema what JSON carries back as `Arg`); `Key` is the key's
+ * literal type, which types an enqueue by key.
+ */
+export interface TaskDefinition<Arg = unknown, Context = unknown, Input = Arg, Key extends string = string>
   extends Readonly<TaskDefinitionInput<Arg, Context, Input>> {
+  readonly key: Key;
   readonly retryTimes: number;
   readonly retryInterval: (attempt: number) => number;
   readonly cleanSucceeded: boolean;
@@ -168,14 +174,13 @@ export const DEFAULT_RETRY_INTERVAL_MS = 1000;
  *   handler: async ({ userId }: { userId: string }, ctx) => mailer.send(userId, { signal: ctx.signal }),
  * });
  */
-export function defineTask<Arg, Context = unknown, Input = Arg>(
-  input: TaskDefinitionInput<Arg, Context, Input>,
-): TaskDefinition<Arg, Context, Input> {
+export function defineTask<Arg, Context = unknown, Input = JsonArgument<Arg>, Key extends string = string>(
+  input: TaskDefinitionInput<Arg, Context, Input> & { key: Key },
+): TaskDefinition<Arg, Context, Input, Key> {
   if (typeof input !== 'object' || input === null) {
     throw new GtaError(ERROR_CODES.invalidOption, 'defineTask expects an object with a key and a handler');
   }
-  if (definedTasks.has(input as TaskDefinition<Arg, Context, Input>))
-    return input as TaskDefinition<Arg, Context, Input>;
+  if (definedTasks.has(input)) return input as TaskDefinition<Arg, Context, Input, Key>;
   assertTaskKey(input.key, { builtin: false, code: ERROR_CODES.invalidOption });
   if (typeof input.handler !== 'function') throw invalidTask(input.key, 'handler must be a function');
   const retryTimes = input.retryTimes ?? 0;
