@@ -41,7 +41,7 @@ import {
   type TaskStore,
   type ThroughputRow,
 } from './storage/index.js';
-import type { AbnormalReason, SqlExecutor, TaskId } from './types.js';
+import type { AbnormalReason, DedupeFor, SqlExecutor, TaskId } from './types.js';
 
 const MINUTE = 60_000;
 
@@ -62,6 +62,12 @@ export class MemoryTaskTable {
    * waits until it ends.
    */
   readonly pending = new Map<number, { row: SelectedRow; owner: object | undefined }>();
+  /**
+   * Dedupe keys released by a pending row's insert, by that row's id: the committed row that held
+   * the key gives it up when the insert commits, and keeps it if the insert is dropped. Until then
+   * an insert of the key elsewhere waits, as it waits on the holder's row lock in Postgres.
+   */
+  readonly releases = new Map<number, TaskId>();
   /** Inserts waiting for a transaction's pending rows to commit or go. */
   waiters: (() => void)[] = [];
   /** The order in which rows became `failed` (the memory's transaction ids). */
@@ -142,17 +148,33 @@ class MemoryStore implements TaskStore {
     tx: SqlExecutor | undefined,
     transaction: object | undefined,
   ) {
+    let lapsedHolder: SelectedRow | null = null;
     if (task.dedupeKey !== null) {
       for (;;) {
         const existing = this.#withDedupeKey(task.key, task.dedupeKey, transaction);
         if (existing === null) break;
-        if (existing !== 'pending elsewhere')
-          return { id: Number(existing.id), inserted: false, claimed: null };
+        if (existing !== 'pending elsewhere') {
+          if (!this.#releasedBy(existing, task.dedupeFor))
+            return { id: Number(existing.id), inserted: false, claimed: null };
+          lapsedHolder = existing;
+          break;
+        }
         await new Promise<void>((resolve) => this.table.waiters.push(resolve));
       }
     }
     const [inserted] = this.#insert([task], claim ? { ...claim, first: 1 } : null, tx, transaction);
+    if (lapsedHolder) {
+      if (tx) this.table.releases.set(inserted!.id, Number(lapsedHolder.id));
+      else releaseDedupeKey(lapsedHolder);
+    }
     return { ...inserted!, inserted: true };
+  }
+
+  /** Whether `holder` no longer holds its dedupe key against an insert asking for `dedupeFor`. */
+  #releasedBy(holder: SelectedRow, dedupeFor: DedupeFor): boolean {
+    if (dedupeFor === 'stored') return false;
+    if (dedupeFor === 'unfinished') return FINISHED.has(holder.status);
+    return holder.created_at <= this.#now() - dedupeFor.ms;
   }
 
   async insertTasks(
@@ -177,8 +199,15 @@ class MemoryStore implements TaskStore {
       if (!pending) continue;
       this.table.pending.delete(id);
       this.#rows.set(id, pending.row);
+      const holderId = this.table.releases.get(id);
+      const holder = holderId === undefined ? undefined : this.#rows.get(holderId);
+      if (holder) releaseDedupeKey(holder);
+      this.table.releases.delete(id);
     }
-    for (const id of dropped) this.table.pending.delete(id);
+    for (const id of dropped) {
+      this.table.pending.delete(id);
+      this.table.releases.delete(id);
+    }
     // Inserts that waited for a row of these to commit or go look again.
     const waiters = this.table.waiters;
     this.table.waiters = [];
@@ -220,9 +249,16 @@ class MemoryStore implements TaskStore {
     transaction: object | undefined,
   ): SelectedRow | 'pending elsewhere' | null {
     const holds = (row: SelectedRow) => row.task_key === key && row.dedupe_key === dedupeKey;
-    for (const row of this.#rows.values()) if (holds(row)) return row;
+    const ours = (owner: object | undefined) => owner !== undefined && owner === transaction;
+    for (const row of this.#rows.values()) {
+      if (!holds(row)) continue;
+      const release = [...this.table.releases].find(([, holder]) => holder === Number(row.id));
+      // A key this transaction released is free to it; one another transaction released waits on it.
+      if (!release) return row;
+      if (!ours(this.table.pending.get(release[0])?.owner)) return 'pending elsewhere';
+    }
     for (const { row, owner } of this.table.pending.values()) {
-      if (holds(row)) return owner !== undefined && owner === transaction ? row : 'pending elsewhere';
+      if (holds(row)) return ours(owner) ? row : 'pending elsewhere';
     }
     return null;
   }
@@ -723,4 +759,13 @@ class MemoryStore implements TaskStore {
     }
     return [...perMinute.values()].sort((a, b) => a.minute - b.minute);
   }
+}
+
+/** The states in which a task has finished, for `dedupeFor: 'unfinished'`. */
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Moves a row's dedupe key out of its holding place, as the Postgres store's release does. */
+function releaseDedupeKey(holder: SelectedRow): void {
+  holder.released_dedupe_key = holder.dedupe_key;
+  holder.dedupe_key = null;
 }

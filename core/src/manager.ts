@@ -38,6 +38,7 @@ import {
 } from './transactions.js';
 import type {
   AbnormalTask,
+  EnqueueOnceResult,
   EnqueueOptions,
   ListTasksFilter,
   SqlExecutor,
@@ -253,6 +254,32 @@ export class TaskManager<
     arg: ArgOf<T, Tasks>,
     options: EnqueueOptions = {},
   ): Promise<TaskId> {
+    return (await this.#enqueueOne(task, arg, options)).id;
+  }
+
+  /**
+   * Enqueues one task under a dedupe key, and says whether it created the task or found the one
+   * holding the key (how long a task holds it: `dedupeFor`). Visibility, start and errors follow
+   * {@link TaskManager.enqueue}; a task found is left as it is (its argument is not replaced).
+   * @example
+   * const { id, created } = await manager.enqueueOnce(sendReceipt, { orderId }, {
+   *   dedupeKey: `receipt:${orderId}`,
+   *   dedupeFor: 'unfinished',
+   *   tx,
+   * });
+   */
+  async enqueueOnce<T extends TaskRefOf<Tasks>>(
+    task: T,
+    arg: ArgOf<T, Tasks>,
+    options: EnqueueOptions & { dedupeKey: string },
+  ): Promise<EnqueueOnceResult> {
+    if (typeof options !== 'object' || options === null || options.dedupeKey === undefined) {
+      throw new GtaError(ERROR_CODES.invalidArgument, 'enqueueOnce needs a dedupeKey in its options');
+    }
+    return this.#enqueueOne(task, arg, options);
+  }
+
+  async #enqueueOne(task: TaskRef, arg: unknown, options: EnqueueOptions): Promise<EnqueueOnceResult> {
     assertOptionsObject(options);
     const definition = this.registry.resolve(task);
     const prepared = await prepareTask(definition, arg, options, this.options);
@@ -268,11 +295,11 @@ export class TaskManager<
       rootOf(tracked),
     );
     if (!claimed && claim) claims.left++;
-    if (!inserted) return id;
+    if (!inserted) return { id, created: false };
     const committed = committedTask(id, claimed, sentAt);
     if (tracked) tracked.tasks.push(committed);
     else if (!options.tx) await this.#afterCommit([committed], options.waitUntil);
-    return id;
+    return { id, created: true };
   }
 
   /**
@@ -283,7 +310,7 @@ export class TaskManager<
   async enqueueMany<T extends TaskRefOf<Tasks>>(
     task: T,
     args: ArgOf<T, Tasks>[],
-    options: Omit<EnqueueOptions, 'dedupeKey'> = {},
+    options: Omit<EnqueueOptions, 'dedupeKey' | 'dedupeFor'> = {},
   ): Promise<TaskId[]> {
     if (!Array.isArray(args))
       throw new GtaError(ERROR_CODES.invalidArgument, 'enqueueMany expects an array of arguments');
@@ -330,7 +357,14 @@ export class TaskManager<
     options: Omit<EnqueueOptions, 'tx' | 'waitUntil'> = {},
   ): Promise<SQL> {
     const definition = this.registry.resolve(task);
-    return this.#store.insertTaskStatement(await prepareTask(definition, arg, options, this.options));
+    const prepared = await prepareTask(definition, arg, options, this.options);
+    if (prepared.dedupeFor !== 'stored') {
+      throw new GtaError(
+        ERROR_CODES.unsupported,
+        "enqueueStatement keeps a dedupe key while its task is stored (dedupeFor 'stored'): releasing a key takes a statement of its own; enqueue in a transaction instead",
+      );
+    }
+    return this.#store.insertTaskStatement(prepared);
   }
 
   /**

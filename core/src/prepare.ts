@@ -17,7 +17,7 @@ import {
   MIN_INT32,
   type TaskDefinition,
 } from './task.js';
-import type { EnqueueOptions, TaskId } from './types.js';
+import type { DedupeFor, EnqueueOptions, TaskId } from './types.js';
 
 export type TaskRef = TaskDefinition<any, any, any> | string;
 
@@ -175,6 +175,27 @@ function label(value: unknown, name: string): string | null {
   return value;
 }
 
+function dedupeForOf(options: Pick<EnqueueOptions, 'dedupeKey' | 'dedupeFor'>): DedupeFor {
+  const { dedupeFor } = options;
+  if (dedupeFor === undefined) return 'stored';
+  if (options.dedupeKey === undefined || options.dedupeKey === null) {
+    throw new GtaError(ERROR_CODES.invalidArgument, 'dedupeFor needs a dedupeKey');
+  }
+  if (dedupeFor === 'stored' || dedupeFor === 'unfinished') return dedupeFor;
+  const ms = (dedupeFor as { ms?: unknown } | null)?.ms;
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1 || ms > MAX_DELAY_MS) {
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      `dedupeFor must be 'stored', 'unfinished' or { ms } with ms a whole number from 1 to ${MAX_DELAY_MS} (ten years), got ${describe(dedupeFor)}`,
+    );
+  }
+  return { ms };
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+}
+
 function runAtOf(options: Pick<EnqueueOptions, 'runAt' | 'delayMs'>): {
   runAt: string | null;
   delayMs: number;
@@ -225,6 +246,13 @@ export async function prepareTask(
   { parentId = null, label: what = 'argument' }: { parentId?: TaskId | null; label?: string } = {},
 ): Promise<NewTask> {
   assertOptionsObject(options);
+  if (parentId !== null && (options as EnqueueOptions).dedupeFor !== undefined) {
+    // Children are written by their parent's completion statement, which cannot release a key.
+    throw new GtaError(
+      ERROR_CODES.invalidArgument,
+      'a nested task keeps its dedupe key while it is stored: ctx.enqueue takes no dedupeFor',
+    );
+  }
   const schedule = runAtOf(options);
   // Without a schema to turn a Date's string back, the handler would get a string it was not typed for.
   const argJson = toStoredJson(arg, what, { replaceable: definition.schema !== undefined });
@@ -249,6 +277,7 @@ export async function prepareTask(
     runAt: schedule.runAt,
     delayMs: schedule.delayMs,
     dedupeKey: label(options.dedupeKey, 'dedupeKey'),
+    dedupeFor: dedupeForOf(options),
     sequenceKey: label(options.sequenceKey, 'sequenceKey'),
     priority: priorityOf(options.priority, definition),
     concurrencyKey: groupKeyOf(definition, 'concurrency', stored),

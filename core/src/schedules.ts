@@ -11,7 +11,7 @@
  */
 import { Cron } from 'croner';
 import { describeThrown, ERROR_CODES, errorCauses, GtaError } from './errors.js';
-import type { ResolvedOptions } from './options.js';
+import { clockNow, type ResolvedOptions } from './options.js';
 import { prepareTask, type TaskRef, type TaskRegistry } from './prepare.js';
 import { unstorableText } from './serialize.js';
 import type { NewTask, ScheduleOffer, ScheduleOutcome, StoredSchedule, TaskStore } from './storage/index.js';
@@ -318,8 +318,10 @@ export class ScheduleBook {
     // In id order, so that instances lock the rows of the schedules they share in the same order.
     offers.sort((a, b) => (a.schedule.id < b.schedule.id ? -1 : a.schedule.id > b.schedule.id ? 1 : 0));
     // The manager's time as each statement is sent: a retry or a resend runs later than the round.
+    // An injected clock is read as it is (the database's writes follow it too, so the real time the
+    // round took is no offset between the two); otherwise the round's time moves on in real time.
     const startedAt = Date.now();
-    const managerNow = () => now + (Date.now() - startedAt);
+    const managerNow = options.clock ? () => clockNow(options) : () => now + (Date.now() - startedAt);
     let fired = 0;
     let pending = offers;
     for (let round = 0; pending.length > 0 && round <= CONTENDED_RETRIES; round++) {

@@ -59,6 +59,7 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
       concurrencySlot: integer('concurrency_slot'),
       scheduleId: varchar('schedule_id', { length: 255 }),
       scheduledFor: timestamp('scheduled_for', { withTimezone: true }),
+      releasedDedupeKey: text('released_dedupe_key'),
     },
     (table) => [
       index(`${name}_ready_idx`)

@@ -33,7 +33,10 @@ export interface TaskRow {
   leaseToken: string | null;
   /** The error of the latest failed attempt (or rescue); kept after a later success, as history. */
   lastError: string | null;
+  /** The dedupe key the task holds. */
   dedupeKey: string | null;
+  /** The dedupe key the task held until a later enqueue found it past its `dedupeFor`. */
+  releasedDedupeKey: string | null;
   sequenceKey: string | null;
   /** Among due tasks, higher runs first. */
   priority: number;
@@ -71,6 +74,15 @@ export interface TransactionalDatabase extends SqlExecutor {
   transaction<T>(fn: (tx: any) => Promise<T>, config?: any): Promise<T>;
 }
 
+/** How long a task holds its dedupe key; see {@link EnqueueOptions.dedupeFor}. */
+export type DedupeFor = 'stored' | 'unfinished' | { ms: number };
+
+/** What `enqueueOnce` did: created the task `id`, or found `id` holding the dedupe key. */
+export interface EnqueueOnceResult {
+  id: TaskId;
+  created: boolean;
+}
+
 export interface EnqueueOptions {
   /**
    * The transaction to enqueue in. With a transaction of `manager.transaction` the task starts
@@ -82,8 +94,18 @@ export interface EnqueueOptions {
   runAt?: Date | string;
   /** Run no earlier than this many milliseconds from now (database clock). */
   delayMs?: number;
-  /** At most one stored task per task key and dedupe key: a second enqueue returns the first id. */
+  /**
+   * At most one task per task key and dedupe key holds the key: an enqueue that finds the task
+   * holding it creates nothing and returns that task's id (`enqueueOnce` says which happened).
+   */
   dedupeKey?: string;
+  /**
+   * How long a task holds its dedupe key against this enqueue: while it is stored (`'stored'`,
+   * until cleanup deletes it), while it is unfinished (`'unfinished'`: not yet succeeded, failed
+   * or cancelled), or for `ms` milliseconds from its enqueue (database clock). A task past that
+   * gives the key up to this enqueue, which creates a new task. @defaultValue 'stored'
+   */
+  dedupeFor?: DedupeFor;
   /** Tasks sharing a sequence key run one at a time, in enqueue order. */
   sequenceKey?: string;
   /**

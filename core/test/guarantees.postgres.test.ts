@@ -733,4 +733,95 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
       expect(Date.parse(row!.createdAt)).toBeGreaterThanOrEqual(enqueuedAt - 50);
     });
   });
+
+  describe('a dedupe key has one holder, whatever enqueues race for it', () => {
+    /** Waits until a statement on `table` is blocked on a lock (another transaction's row or index entry). */
+    async function blockedOn(table: string) {
+      await until('an enqueue blocked on the open transaction', async () => {
+        const [row] = await database.query<{ waiting: number }>(
+          `select count(*)::int as waiting from pg_stat_activity
+           where wait_event_type = 'Lock' and position($1 in query) > 0`,
+          [`"${table}"`],
+        );
+        return row!.waiting > 0;
+      });
+    }
+
+    /**
+     * Transaction A releases the key of a finished holder and inserts a new task, and stays open;
+     * enqueue B of the same key, sent meanwhile, waits for A and then finds A's task, or, if A
+     * rolled back, releases the key itself and creates one.
+     */
+    async function raceForReleasedKey(end: 'commit' | 'rollback') {
+      const task = defineTask({ key: 'deduped', handler: () => {} });
+      const m = await manager([task]);
+      const once = { dedupeKey: 'k', dedupeFor: 'unfinished' } as const;
+      const holder = await m.enqueueOnce(task, {}, once);
+      expect((await m.getTask(holder.id))?.status).toBe('succeeded');
+      const insertedInA = new Gate();
+      const endA = new Gate();
+      const a = database.db
+        .transaction(async (tx: any) => {
+          const result = await m.enqueueOnce(task, { by: 'a' }, { ...once, tx });
+          insertedInA.open();
+          await endA.opened;
+          if (end === 'rollback') tx.rollback();
+          return result;
+        })
+        .catch((error: unknown) => error);
+      await insertedInA.opened;
+      const hook = waitUntilCollector();
+      const b = m.enqueueOnce(task, { by: 'b' }, { ...once, waitUntil: hook.waitUntil });
+      await blockedOn(m.options.table);
+      endA.open();
+      const [inA, inB] = await Promise.all([a, b]);
+      await hook.settled();
+      return { m, holder, inA: inA as { id: number; created: boolean }, inB };
+    }
+
+    it('of two enqueues releasing a finished holder’s key, the one that waited finds the other’s task', async () => {
+      const { m, holder, inA, inB } = await raceForReleasedKey('commit');
+      expect(inA.created).toBe(true);
+      expect(inB).toEqual({ id: inA.id, created: false });
+      const rows = await database.query<{ id: string; dedupe_key: string | null; released: string | null }>(
+        `select id::text, dedupe_key, released_dedupe_key as released from "${m.options.table}" order by id`,
+      );
+      expect(rows).toEqual([
+        { id: String(holder.id), dedupe_key: null, released: 'k' },
+        { id: String(inA.id), dedupe_key: 'k', released: null },
+      ]);
+    });
+
+    it('when the releasing transaction rolls back, the enqueue that waited releases the key and creates the task', async () => {
+      const { m, holder, inB } = await raceForReleasedKey('rollback');
+      expect(inB.created).toBe(true);
+      expect(await m.getTask(holder.id)).toMatchObject({ dedupeKey: null, releasedDedupeKey: 'k' });
+      expect(await m.getTask(inB.id)).toMatchObject({
+        dedupeKey: 'k',
+        arg: { by: 'b' },
+        status: 'succeeded',
+      });
+      expect(await rowsOf(m.options.table)).toHaveLength(2);
+    });
+
+    it('eight enqueues of one key at once, each on its own connection, create one task', async () => {
+      const task = defineTask({ key: 'deduped-many', handler: () => {} });
+      const m = await manager([task]);
+      for (const dedupeFor of ['stored', 'unfinished', { ms: 60_000 }] as const) {
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, n) =>
+            m.enqueueOnce(
+              task,
+              { n },
+              { dedupeKey: `k-${JSON.stringify(dedupeFor)}`, dedupeFor, delayMs: 60_000 },
+            ),
+          ),
+        );
+        const created = results.filter((result) => result.created);
+        expect(created).toHaveLength(1);
+        expect(new Set(results.map((result) => result.id))).toEqual(new Set([created[0]!.id]));
+      }
+      expect(await rowsOf(m.options.table)).toHaveLength(3);
+    });
+  });
 });

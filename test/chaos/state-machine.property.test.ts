@@ -143,6 +143,7 @@ describe('the state machine under random interleavings', () => {
                   runAt: null,
                   delayMs: step.delayMs,
                   dedupeKey: null,
+                  dedupeFor: 'stored',
                   sequenceKey: null,
                   priority: 0,
                   concurrencyKey: step.group,

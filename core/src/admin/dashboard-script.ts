@@ -222,6 +222,7 @@ function renderDetail(task) {
     ...field('finished', time(task.finishedAt)),
     ...field('parent', task.parentId),
     ...field('dedupe key', task.dedupeKey),
+    ...field('dedupe key (released)', task.releasedDedupeKey),
     ...field('sequence key', task.sequenceKey),
     ...field('concurrency group', groupName(task.concurrencyKey)),
     ...field('rate group', groupName(task.rateKey)),

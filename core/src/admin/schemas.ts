@@ -176,6 +176,7 @@ export const taskSchema = named(
     leaseToken: z.string().nullable(),
     lastError: z.string().nullable(),
     dedupeKey: z.string().nullable(),
+    releasedDedupeKey: z.string().nullable(),
     sequenceKey: z.string().nullable(),
     priority: z.number().int(),
     parentId: taskId.nullable(),

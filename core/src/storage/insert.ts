@@ -16,7 +16,7 @@
  */
 import { type SQL, sql } from 'drizzle-orm';
 import { ERROR_CODES, GtaError } from '../errors.js';
-import type { TaskId } from '../types.js';
+import type { DedupeFor, TaskId } from '../types.js';
 import {
   type InsertClaimedColumns,
   insertClaimedColumns,
@@ -26,6 +26,7 @@ import {
 import {
   freshLeaseToken,
   jsonParam,
+  millis,
   queryRows,
   type StorageContext,
   statementNowOf,
@@ -45,6 +46,8 @@ export interface NewTask {
   runAt: string | null;
   delayMs: number;
   dedupeKey: string | null;
+  /** How long a task found holding `dedupeKey` keeps it from this insert (see `EnqueueOptions`). */
+  dedupeFor: DedupeFor;
   sequenceKey: string | null;
   priority: number;
   /** The task's groups, from its definition's limits: null for none, '' for the task's one group. */
@@ -176,9 +179,19 @@ function insertOne(context: StorageContext, task: NewTask, claim: TokenedClaim |
 }
 
 /**
- * Inserts one task, claimed with `claim` when given, and returns its id; with a dedupe key already
- * stored, returns that task's id and `inserted: false` (and claims nothing). Retries once when a
- * concurrent insert of the same dedupe key committed after this statement's snapshot was taken.
+ * How many times an insert of a dedupe key looks for the task holding it, or releases a key held
+ * past its `dedupeFor`, before giving up: each round that does not end it saw another insert or
+ * release of the same key commit meanwhile.
+ */
+const DEDUPE_ROUNDS = 10;
+
+/**
+ * Inserts one task, claimed with `claim` when given, and returns its id; with a dedupe key held by
+ * a stored task, returns that task's id and `inserted: false` (and claims nothing), unless the
+ * holder is past the insert's `dedupeFor`: then the key is released (moved to the holder's
+ * `released_dedupe_key`, in the caller's transaction) and the task inserted. Two inserts racing
+ * for one key are ordered by the unique index (the second waits for the first's transaction) and
+ * the release by the holder's row lock, so one of them creates the task and the other finds it.
  */
 export async function insertTask(
   context: StorageContext,
@@ -197,29 +210,49 @@ export async function insertTask(
     return { id: Number(row!.id), inserted: true, claimed: claimedRow(row!) };
   }
   const table = tableOf(context);
+  const released = dedupeReleased(context, task.dedupeFor);
   const statement = sql`with inserted as (${insertOne(context, task, tokened)})
-    select id, true as inserted, ${tokened ? sql`row_to_json(inserted)::text` : sql`null::text`} as claimed
+    select id, true as inserted, ${tokened ? sql`row_to_json(inserted)::text` : sql`null::text`} as claimed,
+      false as released
       from inserted
     union all
-    select id::text, false, null from ${table}
+    select id::text, false, null, ${released} from ${table}
       where task_key = ${task.key} and dedupe_key = ${task.dedupeKey} and not exists (select 1 from inserted)
     limit 1`;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const [row] = await queryRows<{ id: string; inserted: boolean; claimed: string | null }>(
-      context.db,
-      'enqueue',
-      statement,
-    );
-    if (row) {
+  for (let round = 0; round < DEDUPE_ROUNDS; round++) {
+    const [row] = await queryRows<{
+      id: string;
+      inserted: boolean;
+      claimed: string | null;
+      released: boolean;
+    }>(context.db, 'enqueue', statement);
+    // No row: the holder this statement's snapshot saw was deleted, or released, meanwhile.
+    if (!row) continue;
+    if (!row.released) {
       const claimed =
         row.claimed === null ? null : claimedRow(JSON.parse(row.claimed) as InsertClaimedColumns);
       return { id: Number(row.id), inserted: Boolean(row.inserted), claimed };
     }
+    // Rechecked under the holder's row lock: of two enqueues releasing one key, the second updates
+    // nothing and then finds the task the first inserted.
+    await queryRows(
+      context.db,
+      'enqueue',
+      sql`update ${table} set released_dedupe_key = dedupe_key, dedupe_key = null
+        where id = ${row.id}::bigint and dedupe_key = ${task.dedupeKey} and ${released}`,
+    );
   }
   throw new GtaError(
     ERROR_CODES.storage,
-    `enqueue of ${task.key}: dedupe key ${String(task.dedupeKey)} was neither inserted nor found`,
+    `enqueue of ${task.key}: dedupe key ${String(task.dedupeKey)} was neither inserted nor found after ${DEDUPE_ROUNDS} rounds of concurrent enqueues`,
   );
+}
+
+/** Whether the stored task of the row in scope no longer holds its dedupe key against `dedupeFor`. */
+function dedupeReleased(context: StorageContext, dedupeFor: DedupeFor): SQL {
+  if (dedupeFor === 'stored') return sql`false`;
+  if (dedupeFor === 'unfinished') return sql`(status in ('succeeded', 'failed', 'cancelled'))`;
+  return sql`(created_at <= ${statementNowOf(context)} - ${millis(dedupeFor.ms)})`;
 }
 
 /** The statement `insertTask` runs, for drivers that can only batch (neon-http's `db.batch`). */

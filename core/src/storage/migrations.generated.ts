@@ -78,5 +78,12 @@ export const MIGRATIONS: readonly EmbeddedMigration[] = [
       "-- One task per (schedule, slot), while the task is kept: a second firing of a slot inserts nothing.\n-- Also finds a schedule's latest task for the operator's list.\nCREATE UNIQUE INDEX IF NOT EXISTS \"gta_tasks_schedule_slot_idx\" ON \"gta_tasks\" (\"schedule_id\", \"scheduled_for\") WHERE \"schedule_id\" IS NOT NULL;",
       "CREATE TABLE IF NOT EXISTS \"gta_tasks_schedules\" (\n  \"id\" varchar(255) PRIMARY KEY,\n  \"task_key\" varchar(64) NOT NULL,\n  \"cron\" text NOT NULL,\n  \"timezone\" text NOT NULL,\n  -- The newest slot fired or passed over: only later slots may fire.\n  \"last_slot\" timestamptz NOT NULL,\n  \"paused\" boolean NOT NULL DEFAULT false,\n  \"created_at\" timestamptz NOT NULL,\n  \"updated_at\" timestamptz NOT NULL\n);"
     ]
+  },
+  {
+    "version": 8,
+    "name": "dedupe_release",
+    "statements": [
+      "-- A dedupe key its task no longer holds: an enqueue that asked for `dedupeFor: 'unfinished'` or\n-- `{ ms }` found the task past that and released the key (moved here, out of the unique index),\n-- so that the key's history stays readable on the old task.\nALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"released_dedupe_key\" text;"
+    ]
   }
 ];

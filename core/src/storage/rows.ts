@@ -23,6 +23,8 @@ export interface SelectedRow {
   lease_token: string | null;
   last_error: string | null;
   dedupe_key: string | null;
+  /** The dedupe key a later enqueue took from this task (see `dedupeFor`). */
+  released_dedupe_key: string | null;
   sequence_key: string | null;
   priority: number;
   parent_id: string | null;
@@ -80,6 +82,7 @@ const ROW_COLUMNS: (keyof SelectedRow)[] = [
   'lease_token',
   'last_error',
   'dedupe_key',
+  'released_dedupe_key',
   'sequence_key',
   'priority',
   'parent_id',
@@ -162,6 +165,7 @@ export function claimedRow(
     lease_token: leaseToken,
     last_error: row.last_error,
     dedupe_key: row.dedupe_key,
+    released_dedupe_key: row.released_dedupe_key,
     sequence_key: row.sequence_key,
     priority: Number(row.priority),
     parent_id: row.parent_id,
@@ -229,6 +233,7 @@ export function insertedRow(
     lease_token: lease?.token ?? null,
     last_error: null,
     dedupe_key: task.dedupeKey,
+    released_dedupe_key: null,
     sequence_key: task.sequenceKey,
     priority: task.priority,
     parent_id: task.parentId === null ? null : String(task.parentId),
@@ -274,6 +279,7 @@ export function toTaskRow(row: SelectedRow): TaskRow {
     leaseToken: row.lease_token,
     lastError: row.last_error,
     dedupeKey: row.dedupe_key,
+    releasedDedupeKey: row.released_dedupe_key,
     sequenceKey: row.sequence_key,
     priority: Number(row.priority),
     parentId: row.parent_id === null ? null : Number(row.parent_id),

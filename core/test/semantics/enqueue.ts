@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { QUEUE_WAIT_MS } from '../../src/executor.js';
 import { defineTask, type TaskRow } from '../../src/index.js';
 import { type DriverUnderTest, itNeeding } from './driver.js';
-import { eventually, gate, type Harness, sameOrLater, waitUntilCollector } from './harness.js';
+import { eventually, gate, type Harness, manualClock, sameOrLater, waitUntilCollector } from './harness.js';
 
 export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
   // These tests are about interactive transactions themselves; a driver without them has the
@@ -374,6 +374,135 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect(runs).toBe(2);
       expect((await manager.getTask(a))?.arg).toEqual({ v: 1 });
       expect(await h().rows(manager)).toHaveLength(2);
+    });
+
+    it('enqueueOnce says whether it created the task or found the one holding the key', async () => {
+      const task = defineTask({ key: 'once', handler: () => undefined });
+      const manager = await h().manager([task]);
+      const first = await manager.enqueueOnce(task, { v: 1 }, { dedupeKey: 'receipt-1' });
+      expect(first.created).toBe(true);
+      expect((await manager.getTask(first.id))?.status).toBe('succeeded');
+      // The default holds the key while the task is stored, finished or not.
+      expect(await manager.enqueueOnce(task, { v: 2 }, { dedupeKey: 'receipt-1' })).toEqual({
+        id: first.id,
+        created: false,
+      });
+      expect((await manager.getTask(first.id))?.arg).toEqual({ v: 1 });
+      const other = await manager.enqueueOnce(task, { v: 3 }, { dedupeKey: 'receipt-2' });
+      expect(other.created).toBe(true);
+      expect(other.id).not.toBe(first.id);
+    });
+
+    it("dedupeFor 'unfinished': a task holds its key until it succeeded, failed or was cancelled", async () => {
+      const outcome = { throw: null as Error | null };
+      const task = defineTask({
+        key: 'until-done',
+        handler: () => {
+          if (outcome.throw) throw outcome.throw;
+        },
+      });
+      const manager = await h().manager([task]);
+      const once = (v: number) =>
+        manager.enqueueOnce(
+          task,
+          { v },
+          { dedupeKey: 'sync', dedupeFor: 'unfinished', delayMs: v === 1 ? 60_000 : 0 },
+        );
+      const waiting = await once(1);
+      expect(waiting.created).toBe(true);
+      // Still initialized (due in a minute): it holds the key.
+      expect(await once(2)).toEqual({ id: waiting.id, created: false });
+      expect(await manager.cancelTask(waiting.id)).toBe(true);
+      const succeeded = await once(3);
+      expect(succeeded.created).toBe(true);
+      expect((await manager.getTask(succeeded.id))?.status).toBe('succeeded');
+      outcome.throw = new Error('down');
+      const failed = await once(4);
+      expect(failed.created).toBe(true);
+      expect((await manager.getTask(failed.id))?.status).toBe('failed');
+      const last = await once(5);
+      expect(last.created).toBe(true);
+      const rows = await Promise.all([waiting, succeeded, failed, last].map(({ id }) => manager.getTask(id)));
+      expect(rows.map((row) => [row?.status, row?.dedupeKey, row?.releasedDedupeKey])).toEqual([
+        ['cancelled', null, 'sync'],
+        ['succeeded', null, 'sync'],
+        ['failed', null, 'sync'],
+        ['failed', 'sync', null],
+      ]);
+      // A plain enqueue (dedupeFor 'stored') finds the holder, finished or not.
+      expect(await manager.enqueue(task, { v: 6 }, { dedupeKey: 'sync' })).toBe(last.id);
+    });
+
+    it('dedupeFor { ms }: a task holds its key for that long from its enqueue (database clock)', async () => {
+      const clock = manualClock();
+      const task = defineTask({ key: 'windowed', handler: () => undefined });
+      const manager = await h().manager([task], { clock: clock.now });
+      const once = () => manager.enqueueOnce(task, {}, { dedupeKey: 'digest', dedupeFor: { ms: 60_000 } });
+      const first = await once();
+      expect(first.created).toBe(true);
+      clock.advance(59_999);
+      expect(await once()).toEqual({ id: first.id, created: false });
+      clock.advance(1);
+      const second = await once();
+      expect(second.created).toBe(true);
+      expect(second.id).not.toBe(first.id);
+      expect(await once()).toEqual({ id: second.id, created: false });
+    });
+
+    itInTransactions(
+      'a release of a dedupe key rolls back with its transaction: the old task keeps it',
+      async () => {
+        const task = defineTask({ key: 'release-rollback', handler: () => undefined });
+        const manager = await h().manager([task]);
+        const holder = await manager.enqueueOnce(task, {}, { dedupeKey: 'k', dedupeFor: 'unfinished' });
+        expect((await manager.getTask(holder.id))?.status).toBe('succeeded');
+        let inside: { id: number; created: boolean } | undefined;
+        await expect(
+          manager.transaction(async (tx) => {
+            inside = await manager.enqueueOnce(task, {}, { dedupeKey: 'k', dedupeFor: 'unfinished', tx });
+            throw new Error('roll back');
+          }),
+        ).rejects.toThrow('roll back');
+        expect(inside?.created).toBe(true);
+        expect(await manager.getTask(inside!.id)).toBeNull();
+        expect(await manager.getTask(holder.id)).toMatchObject({ dedupeKey: 'k', releasedDedupeKey: null });
+        expect(await manager.enqueue(task, {}, { dedupeKey: 'k' })).toBe(holder.id);
+      },
+    );
+
+    it('dedupeFor is refused without a dedupe key, out of range, in enqueueMany and for a nested task', async () => {
+      const errors: string[] = [];
+      const child = defineTask({ key: 'dedupe-child', handler: () => undefined });
+      const parent = defineTask({
+        key: 'dedupe-parent',
+        handler: (_arg, ctx) => ctx.enqueue(child, {}, { dedupeKey: 'c', dedupeFor: 'unfinished' } as never),
+      });
+      const manager = await h().manager([child, parent]);
+      for (const options of [
+        { dedupeFor: 'unfinished' },
+        { dedupeKey: 'k', dedupeFor: { ms: 0 } },
+        { dedupeKey: 'k', dedupeFor: 'always' },
+      ]) {
+        await manager
+          .enqueue(child, {}, options as never)
+          .catch((error) => errors.push(`${error.code}: ${error.message}`));
+      }
+      await manager
+        .enqueueMany(child, [{}], { dedupeFor: 'stored' } as never)
+        .catch((error) => errors.push(error.code));
+      await expect(manager.enqueueOnce(child, {}, {} as never)).rejects.toMatchObject({
+        code: 'GTA_INVALID_ARGUMENT',
+      });
+      expect(errors).toEqual([
+        'GTA_INVALID_ARGUMENT: dedupeFor needs a dedupeKey',
+        "GTA_INVALID_ARGUMENT: dedupeFor must be 'stored', 'unfinished' or { ms } with ms a whole number from 1 to 315360000000 (ten years), got {\"ms\":0}",
+        "GTA_INVALID_ARGUMENT: dedupeFor must be 'stored', 'unfinished' or { ms } with ms a whole number from 1 to 315360000000 (ten years), got \"always\"",
+        'GTA_INVALID_ARGUMENT',
+      ]);
+      const parentId = await manager.enqueue(parent, {});
+      expect(await manager.getTask(parentId)).toMatchObject({ status: 'failed' });
+      expect((await manager.getTask(parentId))?.lastError).toContain('ctx.enqueue takes no dedupeFor');
+      expect(await h().rows(manager)).toHaveLength(1);
     });
 
     it('delayMs and runAt hold a task until its time (database clock)', async () => {
