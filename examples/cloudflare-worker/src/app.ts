@@ -7,11 +7,11 @@
 import { type GtaVariables, gta } from '@gta/cloudflare';
 import { createAdminApp } from '@gta/core/admin';
 import { and, eq, sql } from 'drizzle-orm';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { HTTPException } from 'hono/http-exception';
 import { invitations, SCHEMA, teams } from './db.js';
-import type { Env } from './env.js';
+import { type Env, misconfiguration, type Variable } from './env.js';
 import type { Manager } from './manager.js';
 import { SEND_INVITATION, type SendInvitation } from './tasks.js';
 
@@ -33,14 +33,20 @@ app.onError((error, c) => {
   return c.json({ error: 'internal error' }, 500);
 });
 
+/** Answers 500 naming the first of `variables` the worker lacks, before anything needs it. */
+const requires =
+  (...variables: Variable[]): MiddlewareHandler<AppEnv> =>
+  async (c, next) => {
+    const problem = misconfiguration(c.env, ...variables);
+    if (problem) return c.json({ error: problem }, 500);
+    await next();
+  };
+
 /** Creates the app's tables and gta's task table. Idempotent; run it once after each deploy. */
 app.post(
   '/setup',
-  async (c, next) => {
-    const token = c.env.GTA_ADMIN_TOKEN;
-    if (!token) return c.json({ error: 'set the GTA_ADMIN_TOKEN secret first' }, 503);
-    return bearerAuth<AppEnv>({ token })(c, next);
-  },
+  requires('GTA_ADMIN_TOKEN', 'DATABASE_URL'),
+  (c, next) => bearerAuth<AppEnv>({ token: c.env.GTA_ADMIN_TOKEN! })(c, next),
   gta(),
   async (c) => {
     await c.var.gta.transaction(async (tx) => {
@@ -51,7 +57,7 @@ app.post(
 );
 
 /** POST /teams `{ "name": "Acme", "seats": 5 }` */
-app.post('/teams', gta(), async (c) => {
+app.post('/teams', requires('DATABASE_URL'), gta(), async (c) => {
   const body = (await c.req.json().catch(() => null)) as { name?: unknown; seats?: unknown } | null;
   const { name, seats } = body ?? {};
   if (typeof name !== 'string' || name.length === 0 || !Number.isInteger(seats) || (seats as number) < 1) {
@@ -71,7 +77,7 @@ app.post('/teams', gta(), async (c) => {
  * enqueues one `send-invitation` task each, and takes the seats, in one transaction. When the
  * team has too few seats left, the transaction rolls back: no invitation, no task, no mail.
  */
-app.post('/teams/:id/invitations', gta(), async (c) => {
+app.post('/teams/:id/invitations', requires('DATABASE_URL'), gta(), async (c) => {
   const teamId = Number(c.req.param('id'));
   const body = (await c.req.json().catch(() => null)) as { emails?: unknown } | null;
   const emails = body?.emails;
@@ -116,9 +122,7 @@ app.post('/teams/:id/invitations', gta(), async (c) => {
  * The admin dashboard and API of `@gta/core/admin`, over the request's manager (so it is built
  * per request), behind the admin token.
  */
-app.all('/admin/*', gta(), (c) => {
-  const token = c.env.GTA_ADMIN_TOKEN;
-  if (!token) return c.json({ error: 'set the GTA_ADMIN_TOKEN secret to open the admin app' }, 503);
-  const admin = new Hono().route('/admin', createAdminApp(c.var.gta, { token }));
+app.all('/admin/*', requires('GTA_ADMIN_TOKEN', 'DATABASE_URL'), gta(), (c) => {
+  const admin = new Hono().route('/admin', createAdminApp(c.var.gta, { token: c.env.GTA_ADMIN_TOKEN! }));
   return admin.fetch(c.req.raw, c.env, c.executionCtx);
 });

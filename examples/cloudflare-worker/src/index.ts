@@ -5,7 +5,17 @@
  */
 import { handle } from '@gta/cloudflare';
 import { app } from './app.js';
-import type { Env } from './env.js';
+import { type Env, misconfiguration } from './env.js';
 import { createManager } from './manager.js';
 
-export default handle(createManager, app) satisfies ExportedHandler<Env>;
+const worker = handle(createManager, app);
+
+export default {
+  fetch: worker.fetch,
+  // Without a database a tick would fail with the driver's stack trace at every minute's event;
+  // this logs the one line naming DATABASE_URL instead. The app answers requests in that case.
+  scheduled(controller, env, ctx) {
+    if (misconfiguration(env, 'DATABASE_URL')) return;
+    worker.scheduled(controller, env, ctx);
+  },
+} satisfies ExportedHandler<Env>;

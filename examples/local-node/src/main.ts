@@ -16,12 +16,21 @@ import { printTransitions } from './watch.js';
 
 const HOSTNAME = '127.0.0.1';
 const SETTLE_TIMEOUT_MS = 30_000;
+/** Shortest token the admin app of `@gta/core/admin` accepts. */
+const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 const once = process.argv.includes('--once') || process.env.DEMO_ONCE === '1';
 const port = Number(process.env.PORT ?? 3000);
 const dataDir = process.env.GTA_DEMO_DATA_DIR ?? fileURLToPath(new URL('../.data', import.meta.url));
 // A fresh random token per run unless one is given: the admin app refuses to start without one.
-const adminToken = process.env.GTA_ADMIN_TOKEN ?? randomBytes(24).toString('base64url');
+const adminToken = process.env.GTA_ADMIN_TOKEN || randomBytes(24).toString('base64url');
+// The admin app would refuse a shorter one with a stack trace, after the database has opened.
+if (adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {
+  console.error(
+    `GTA_ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_LENGTH} characters: set a longer one, or unset it for a random one per run`,
+  );
+  process.exit(1);
+}
 
 say(`opening PGlite in ${dataDir} (creating it the first time takes a few seconds)`);
 const database = await openDatabase(dataDir);
@@ -53,7 +62,7 @@ const server = await listen(createApp({ manager, database, tasks, background, ad
 const baseUrl = `http://${HOSTNAME}:${port}`;
 say(`listening on ${baseUrl}`);
 say(
-  process.env.GTA_ADMIN_TOKEN === undefined
+  !process.env.GTA_ADMIN_TOKEN
     ? `admin dashboard: ${baseUrl}/admin (token ${adminToken}; set GTA_ADMIN_TOKEN to choose it)`
     : `admin dashboard: ${baseUrl}/admin (token from GTA_ADMIN_TOKEN)`,
 );

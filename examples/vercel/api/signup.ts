@@ -3,6 +3,7 @@
  * transaction. The task exists only if the user does, and starts right after the commit, while
  * the response is already on its way.
  */
+import { misconfigured } from '../src/config.js';
 import { users } from '../src/db.js';
 import { manager } from '../src/manager.js';
 import { sendWelcome } from '../src/tasks.js';
@@ -11,6 +12,8 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const UNIQUE_VIOLATION = '23505';
 
 export async function POST(request: Request): Promise<Response> {
+  const refused = misconfigured('DATABASE_URL');
+  if (refused) return refused;
   const body: unknown = await request.json().catch(() => null);
   const email = (body as { email?: unknown } | null)?.email;
   if (typeof email !== 'string' || !EMAIL.test(email)) {
