@@ -250,15 +250,20 @@ class MemoryStore implements TaskStore {
   ): SelectedRow | 'pending elsewhere' | null {
     const holds = (row: SelectedRow) => row.task_key === key && row.dedupe_key === dedupeKey;
     const ours = (owner: object | undefined) => owner !== undefined && owner === transaction;
+    const releaser = (row: SelectedRow) =>
+      [...this.table.releases].find(([, holder]) => holder === Number(row.id))?.[0];
     for (const row of this.#rows.values()) {
       if (!holds(row)) continue;
-      const release = [...this.table.releases].find(([, holder]) => holder === Number(row.id));
+      const releasedBy = releaser(row);
       // A key this transaction released is free to it; one another transaction released waits on it.
-      if (!release) return row;
-      if (!ours(this.table.pending.get(release[0])?.owner)) return 'pending elsewhere';
+      if (releasedBy === undefined) return row;
+      if (!ours(this.table.pending.get(releasedBy)?.owner)) return 'pending elsewhere';
     }
     for (const { row, owner } of this.table.pending.values()) {
-      if (holds(row)) return ours(owner) ? row : 'pending elsewhere';
+      if (!holds(row)) continue;
+      if (!ours(owner)) return 'pending elsewhere';
+      // Pending rows are seen by their own transaction only, which may have released this one's key.
+      if (releaser(row) === undefined) return row;
     }
     return null;
   }
@@ -766,6 +771,7 @@ const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
 
 /** Moves a row's dedupe key out of its holding place, as the Postgres store's release does. */
 function releaseDedupeKey(holder: SelectedRow): void {
+  if (holder.dedupe_key === null) return;
   holder.released_dedupe_key = holder.dedupe_key;
   holder.dedupe_key = null;
 }

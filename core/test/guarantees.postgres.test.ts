@@ -10,6 +10,7 @@ import {
   type AbnormalTask,
   createTaskManager,
   defineTask,
+  errorCauses,
   migrate,
   silentLogger,
   type TaskDefinition,
@@ -735,13 +736,13 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
   });
 
   describe('a dedupe key has one holder, whatever enqueues race for it', () => {
-    /** Waits until a statement on `table` is blocked on a lock (another transaction's row or index entry). */
-    async function blockedOn(table: string) {
+    /** Waits until a statement holding `text` is blocked on a lock of kind `event` (any kind without). */
+    async function blockedOn(text: string, event?: string) {
       await until('an enqueue blocked on the open transaction', async () => {
         const [row] = await database.query<{ waiting: number }>(
           `select count(*)::int as waiting from pg_stat_activity
-           where wait_event_type = 'Lock' and position($1 in query) > 0`,
-          [`"${table}"`],
+           where wait_event_type = 'Lock' and position($1 in query) > 0 and ($2::text is null or wait_event = $2)`,
+          [text, event ?? null],
         );
         return row!.waiting > 0;
       });
@@ -772,7 +773,7 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
       await insertedInA.opened;
       const hook = waitUntilCollector();
       const b = m.enqueueOnce(task, { by: 'b' }, { ...once, waitUntil: hook.waitUntil });
-      await blockedOn(m.options.table);
+      await blockedOn('pg_advisory_xact_lock', 'advisory');
       endA.open();
       const [inA, inB] = await Promise.all([a, b]);
       await hook.settled();
@@ -802,6 +803,94 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
         status: 'succeeded',
       });
       expect(await rowsOf(m.options.table)).toHaveLength(2);
+    });
+
+    // Guarantee: under { ms }, the tasks of one key are created at least ms apart, and contention
+    // on a key that lapses at once costs waits, never an error.
+    it('enqueues racing on a key whose window is a millisecond create tasks a millisecond apart, without errors', async () => {
+      const task = defineTask({ key: 'windowed-storm', handler: () => {} });
+      const m = await manager([task]);
+      const results = await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          const seen: boolean[] = [];
+          for (let n = 0; n < 25; n++) {
+            const { created } = await m.enqueueOnce(
+              task,
+              {},
+              { dedupeKey: 'k', dedupeFor: { ms: 1 }, delayMs: 60_000 },
+            );
+            seen.push(created);
+          }
+          return seen;
+        }),
+      );
+      const created = results.flat().filter(Boolean).length;
+      const rows = await database.query<{ gap_ms: number | null; holds: boolean }>(
+        `select extract(epoch from created_at - lag(created_at) over (order by created_at)) * 1000 as gap_ms,
+           dedupe_key is not null as holds
+         from "${m.options.table}" order by created_at`,
+      );
+      expect(rows).toHaveLength(created);
+      expect(rows.filter((row) => row.holds)).toHaveLength(1);
+      for (const row of rows.slice(1)) expect(Number(row.gap_ms)).toBeGreaterThanOrEqual(1);
+    });
+
+    // Guarantee: an enqueue that throws leaves the key where it was: its release is undone.
+    it('an enqueue whose insert fails after it released the key leaves the key with its holder', async () => {
+      const task = defineTask({ key: 'refused-insert', handler: () => {} });
+      const m = await manager([task]);
+      const table = m.options.table;
+      const holder = await m.enqueueOnce(task, {}, { dedupeKey: 'k', dedupeFor: 'unfinished' });
+      await database.exec(`
+        create function "${table}_refuse"() returns trigger language plpgsql as $$
+          begin
+            -- Only once the key was released: the insert that would take it fails.
+            if new.arg ? 'refuse' and exists (select 1 from "${table}" where released_dedupe_key = new.dedupe_key)
+              then raise exception 'refused by the test'; end if;
+            return new;
+          end $$;
+        create trigger refuse before insert on "${table}" for each row execute function "${table}_refuse"();`);
+      const refused = await m
+        .enqueueOnce(task, { refuse: true }, { dedupeKey: 'k', dedupeFor: 'unfinished' })
+        .catch((error: unknown) => error);
+      expect(errorCauses(refused).join(' | ')).toContain('refused by the test');
+      await database.db.transaction(async (tx: any) => {
+        const caught = await m
+          .enqueueOnce(task, { refuse: true }, { dedupeKey: 'k', dedupeFor: 'unfinished', tx })
+          .catch((error: Error) => error);
+        expect(caught).toBeInstanceOf(Error);
+      });
+      expect(await m.getTask(holder.id)).toMatchObject({ dedupeKey: 'k', releasedDedupeKey: null });
+      expect(await rowsOf(table)).toHaveLength(1);
+    });
+
+    // Guarantee: a task's window starts when it could take the key, not when its enqueue was sent:
+    // an enqueue that waited for another transaction reads the clock once it holds the key's turn.
+    it('an enqueue that waited for a rolled-back holder counts its window from after the wait', async () => {
+      const clock = manualClock(Date.parse('2030-01-01T12:00:00Z'));
+      const task = defineTask({ key: 'windowed-wait', handler: () => {} });
+      const m = await manager([task], { clock: clock.now });
+      const once = { dedupeKey: 'k', dedupeFor: { ms: 5_000 }, delayMs: 60_000 } as const;
+      const insertedInB = new Gate();
+      const endB = new Gate();
+      const b = database.db
+        .transaction(async (tx: any) => {
+          await m.enqueueOnce(task, {}, { ...once, tx });
+          insertedInB.open();
+          await endB.opened;
+          tx.rollback();
+        })
+        .catch(() => 'rolled back');
+      await insertedInB.opened;
+      const c = m.enqueueOnce(task, { by: 'c' }, once);
+      await blockedOn('pg_advisory_xact_lock', 'advisory');
+      clock.advance(10_000);
+      endB.open();
+      expect(await b).toBe('rolled back');
+      const inC = await c;
+      expect(inC.created).toBe(true);
+      expect(await m.enqueueOnce(task, { by: 'd' }, once)).toEqual({ id: inC.id, created: false });
+      expect(Date.parse((await m.getTask(inC.id))!.createdAt)).toBe(clock.ms);
     });
 
     it('eight enqueues of one key at once, each on its own connection, create one task', async () => {

@@ -16,7 +16,7 @@
  */
 import { type SQL, sql } from 'drizzle-orm';
 import { ERROR_CODES, GtaError } from '../errors.js';
-import type { DedupeFor, TaskId } from '../types.js';
+import type { DedupeFor, SqlExecutor, TaskId, TransactionalDatabase } from '../types.js';
 import {
   type InsertClaimedColumns,
   insertClaimedColumns,
@@ -180,8 +180,8 @@ function insertOne(context: StorageContext, task: NewTask, claim: TokenedClaim |
 
 /**
  * How many times an insert of a dedupe key looks for the task holding it, or releases a key held
- * past its `dedupeFor`, before giving up: each round that does not end it saw another insert or
- * release of the same key commit meanwhile.
+ * past its `dedupeFor`, before giving up: each round that does not end it saw another insert,
+ * release or deletion of the same key commit meanwhile.
  */
 const DEDUPE_ROUNDS = 10;
 
@@ -189,9 +189,9 @@ const DEDUPE_ROUNDS = 10;
  * Inserts one task, claimed with `claim` when given, and returns its id; with a dedupe key held by
  * a stored task, returns that task's id and `inserted: false` (and claims nothing), unless the
  * holder is past the insert's `dedupeFor`: then the key is released (moved to the holder's
- * `released_dedupe_key`, in the caller's transaction) and the task inserted. Two inserts racing
- * for one key are ordered by the unique index (the second waits for the first's transaction) and
- * the release by the holder's row lock, so one of them creates the task and the other finds it.
+ * `released_dedupe_key`) and the task inserted, together (see {@link serializedByDedupeKey}).
+ * Two inserts racing for one key are ordered by the unique index: the second waits for the first's
+ * transaction, then finds its task.
  */
 export async function insertTask(
   context: StorageContext,
@@ -199,16 +199,28 @@ export async function insertTask(
   claim: InsertClaim | null = null,
 ): Promise<InsertedTask & { inserted: boolean }> {
   const tokened = claim ? { ...claim, leaseToken: freshLeaseToken() } : null;
-  const claimedRow = (row: InsertClaimedColumns) =>
-    tokened ? insertClaimedRow(task, row, tokened.leaseToken) : null;
   if (task.dedupeKey === null) {
     const [row] = await queryRows<InsertClaimedColumns>(
       context.db,
       'enqueue',
       insertOne(context, task, tokened),
     );
-    return { id: Number(row!.id), inserted: true, claimed: claimedRow(row!) };
+    return { id: Number(row!.id), inserted: true, claimed: claimedRowOf(task, row!, tokened) };
   }
+  if (task.dedupeFor === 'stored') return insertDeduped(context, task, tokened);
+  return serializedByDedupeKey(context, task, (locked) => insertDeduped(locked, task, tokened));
+}
+
+function claimedRowOf(task: NewTask, row: InsertClaimedColumns, claim: TokenedClaim | null) {
+  return claim ? insertClaimedRow(task, row, claim.leaseToken) : null;
+}
+
+/** The insert-or-find rounds of a task with a dedupe key (and the release of a lapsed holder's key). */
+async function insertDeduped(
+  context: StorageContext,
+  task: NewTask,
+  tokened: TokenedClaim | null,
+): Promise<InsertedTask & { inserted: boolean }> {
   const table = tableOf(context);
   const released = dedupeReleased(context, task.dedupeFor);
   const statement = sql`with inserted as (${insertOne(context, task, tokened)})
@@ -226,15 +238,15 @@ export async function insertTask(
       claimed: string | null;
       released: boolean;
     }>(context.db, 'enqueue', statement);
-    // No row: the holder this statement's snapshot saw was deleted, or released, meanwhile.
+    // No row: a holder committed after this statement's snapshot, or the one it saw went meanwhile.
     if (!row) continue;
     if (!row.released) {
       const claimed =
-        row.claimed === null ? null : claimedRow(JSON.parse(row.claimed) as InsertClaimedColumns);
+        row.claimed === null
+          ? null
+          : claimedRowOf(task, JSON.parse(row.claimed) as InsertClaimedColumns, tokened);
       return { id: Number(row.id), inserted: Boolean(row.inserted), claimed };
     }
-    // Rechecked under the holder's row lock: of two enqueues releasing one key, the second updates
-    // nothing and then finds the task the first inserted.
     await queryRows(
       context.db,
       'enqueue',
@@ -245,6 +257,44 @@ export async function insertTask(
   throw new GtaError(
     ERROR_CODES.storage,
     `enqueue of ${task.key}: dedupe key ${String(task.dedupeKey)} was neither inserted nor found after ${DEDUPE_ROUNDS} rounds of concurrent enqueues`,
+  );
+}
+
+/**
+ * Runs `fn` in a transaction of its own (a savepoint inside the caller's), holding a lock on the
+ * task's dedupe key until that transaction ends. A release and the insert that takes the key then
+ * commit or roll back together, however `fn` ends, and enqueues that may release one key take
+ * turns: each reads the clock, and judges the holder, only once the one before it has committed,
+ * so a task's `created_at` is never older than its predecessor's commit, and a key that lapses at
+ * once (a window of a millisecond) costs its contenders a wait, not an error.
+ */
+async function serializedByDedupeKey<T>(
+  context: StorageContext,
+  task: NewTask,
+  fn: (locked: StorageContext) => Promise<T>,
+): Promise<T> {
+  const db = context.db as Partial<TransactionalDatabase>;
+  const lock = `gta:dedupe:${context.table}:${task.key}:${task.dedupeKey}`;
+  const run = (tx: SqlExecutor) =>
+    queryRows(
+      tx,
+      'enqueue',
+      sql`select 1 as locked from (select pg_advisory_xact_lock(hashtext(${lock}))) as l`,
+    ).then(() => fn({ ...context, db: tx }));
+  if (typeof db.transaction !== 'function') throw releaseNeedsTransactions();
+  try {
+    return await db.transaction(run);
+  } catch (error) {
+    if (error instanceof Error && /no transactions? support/i.test(error.message))
+      throw releaseNeedsTransactions();
+    throw error;
+  }
+}
+
+function releaseNeedsTransactions(): GtaError {
+  return new GtaError(
+    ERROR_CODES.unsupported,
+    "dedupeFor 'unfinished' or { ms } releases a key and inserts in one transaction, which this driver cannot open (neon-http): use dedupeFor 'stored', or a driver with interactive transactions",
   );
 }
 

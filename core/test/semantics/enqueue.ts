@@ -393,61 +393,69 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect(other.id).not.toBe(first.id);
     });
 
-    it("dedupeFor 'unfinished': a task holds its key until it succeeded, failed or was cancelled", async () => {
-      const outcome = { throw: null as Error | null };
-      const task = defineTask({
-        key: 'until-done',
-        handler: () => {
-          if (outcome.throw) throw outcome.throw;
-        },
-      });
-      const manager = await h().manager([task]);
-      const once = (v: number) =>
-        manager.enqueueOnce(
-          task,
-          { v },
-          { dedupeKey: 'sync', dedupeFor: 'unfinished', delayMs: v === 1 ? 60_000 : 0 },
+    itInTransactions(
+      "dedupeFor 'unfinished': a task holds its key until it succeeded, failed or was cancelled",
+      async () => {
+        const outcome = { throw: null as Error | null };
+        const task = defineTask({
+          key: 'until-done',
+          handler: () => {
+            if (outcome.throw) throw outcome.throw;
+          },
+        });
+        const manager = await h().manager([task]);
+        const once = (v: number) =>
+          manager.enqueueOnce(
+            task,
+            { v },
+            { dedupeKey: 'sync', dedupeFor: 'unfinished', delayMs: v === 1 ? 60_000 : 0 },
+          );
+        const waiting = await once(1);
+        expect(waiting.created).toBe(true);
+        // Still initialized (due in a minute): it holds the key.
+        expect(await once(2)).toEqual({ id: waiting.id, created: false });
+        expect(await manager.cancelTask(waiting.id)).toBe(true);
+        const succeeded = await once(3);
+        expect(succeeded.created).toBe(true);
+        expect((await manager.getTask(succeeded.id))?.status).toBe('succeeded');
+        outcome.throw = new Error('down');
+        const failed = await once(4);
+        expect(failed.created).toBe(true);
+        expect((await manager.getTask(failed.id))?.status).toBe('failed');
+        const last = await once(5);
+        expect(last.created).toBe(true);
+        const rows = await Promise.all(
+          [waiting, succeeded, failed, last].map(({ id }) => manager.getTask(id)),
         );
-      const waiting = await once(1);
-      expect(waiting.created).toBe(true);
-      // Still initialized (due in a minute): it holds the key.
-      expect(await once(2)).toEqual({ id: waiting.id, created: false });
-      expect(await manager.cancelTask(waiting.id)).toBe(true);
-      const succeeded = await once(3);
-      expect(succeeded.created).toBe(true);
-      expect((await manager.getTask(succeeded.id))?.status).toBe('succeeded');
-      outcome.throw = new Error('down');
-      const failed = await once(4);
-      expect(failed.created).toBe(true);
-      expect((await manager.getTask(failed.id))?.status).toBe('failed');
-      const last = await once(5);
-      expect(last.created).toBe(true);
-      const rows = await Promise.all([waiting, succeeded, failed, last].map(({ id }) => manager.getTask(id)));
-      expect(rows.map((row) => [row?.status, row?.dedupeKey, row?.releasedDedupeKey])).toEqual([
-        ['cancelled', null, 'sync'],
-        ['succeeded', null, 'sync'],
-        ['failed', null, 'sync'],
-        ['failed', 'sync', null],
-      ]);
-      // A plain enqueue (dedupeFor 'stored') finds the holder, finished or not.
-      expect(await manager.enqueue(task, { v: 6 }, { dedupeKey: 'sync' })).toBe(last.id);
-    });
+        expect(rows.map((row) => [row?.status, row?.dedupeKey, row?.releasedDedupeKey])).toEqual([
+          ['cancelled', null, 'sync'],
+          ['succeeded', null, 'sync'],
+          ['failed', null, 'sync'],
+          ['failed', 'sync', null],
+        ]);
+        // A plain enqueue (dedupeFor 'stored') finds the holder, finished or not.
+        expect(await manager.enqueue(task, { v: 6 }, { dedupeKey: 'sync' })).toBe(last.id);
+      },
+    );
 
-    it('dedupeFor { ms }: a task holds its key for that long from its enqueue (database clock)', async () => {
-      const clock = manualClock();
-      const task = defineTask({ key: 'windowed', handler: () => undefined });
-      const manager = await h().manager([task], { clock: clock.now });
-      const once = () => manager.enqueueOnce(task, {}, { dedupeKey: 'digest', dedupeFor: { ms: 60_000 } });
-      const first = await once();
-      expect(first.created).toBe(true);
-      clock.advance(59_999);
-      expect(await once()).toEqual({ id: first.id, created: false });
-      clock.advance(1);
-      const second = await once();
-      expect(second.created).toBe(true);
-      expect(second.id).not.toBe(first.id);
-      expect(await once()).toEqual({ id: second.id, created: false });
-    });
+    itInTransactions(
+      'dedupeFor { ms }: a task holds its key for that long from its enqueue (database clock)',
+      async () => {
+        const clock = manualClock();
+        const task = defineTask({ key: 'windowed', handler: () => undefined });
+        const manager = await h().manager([task], { clock: clock.now });
+        const once = () => manager.enqueueOnce(task, {}, { dedupeKey: 'digest', dedupeFor: { ms: 60_000 } });
+        const first = await once();
+        expect(first.created).toBe(true);
+        clock.advance(59_999);
+        expect(await once()).toEqual({ id: first.id, created: false });
+        clock.advance(1);
+        const second = await once();
+        expect(second.created).toBe(true);
+        expect(second.id).not.toBe(first.id);
+        expect(await once()).toEqual({ id: second.id, created: false });
+      },
+    );
 
     itInTransactions(
       'a release of a dedupe key rolls back with its transaction: the old task keeps it',
@@ -469,6 +477,46 @@ export function enqueueSemantics(h: () => Harness, driver: DriverUnderTest) {
         expect(await manager.enqueue(task, {}, { dedupeKey: 'k' })).toBe(holder.id);
       },
     );
+
+    itInTransactions(
+      'in one transaction, a key released to a later enqueue is not found on the task that gave it up',
+      async () => {
+        const clock = manualClock();
+        const task = defineTask({ key: 'released-in-tx', handler: () => undefined });
+        const manager = await h().manager([task], { clock: clock.now });
+        const once = { dedupeKey: 'k', dedupeFor: { ms: 10 }, delayMs: 60_000 } as const;
+        const results = await manager.transaction(async (tx) => {
+          const first = await manager.enqueueOnce(task, {}, { ...once, tx });
+          clock.advance(30);
+          const second = await manager.enqueueOnce(task, {}, { ...once, tx });
+          const third = await manager.enqueueOnce(task, {}, { ...once, tx });
+          return [first, second, third];
+        });
+        expect(results.map((result) => result.created)).toEqual([true, true, false]);
+        expect(results[2]!.id).toBe(results[1]!.id);
+        const [first, second] = await Promise.all(results.slice(0, 2).map(({ id }) => manager.getTask(id)));
+        expect([first?.dedupeKey, first?.releasedDedupeKey, second?.dedupeKey]).toEqual([null, 'k', 'k']);
+      },
+    );
+
+    if (driver.lacks?.interactiveTransactions !== undefined) {
+      it("without interactive transactions, dedupeFor 'unfinished' or { ms } is refused, and 'stored' dedupes", async () => {
+        const task = defineTask({ key: 'no-release', handler: () => undefined });
+        const manager = await h().manager([task]);
+        const first = await manager.enqueueOnce(task, {}, { dedupeKey: 'k' });
+        expect(await manager.enqueueOnce(task, {}, { dedupeKey: 'k', dedupeFor: 'stored' })).toEqual({
+          id: first.id,
+          created: false,
+        });
+        for (const dedupeFor of ['unfinished', { ms: 1000 }] as const) {
+          await expect(manager.enqueueOnce(task, {}, { dedupeKey: 'k', dedupeFor })).rejects.toMatchObject({
+            code: 'GTA_UNSUPPORTED',
+            message: expect.stringContaining("use dedupeFor 'stored'"),
+          });
+        }
+        expect(await h().rows(manager)).toHaveLength(1);
+      });
+    }
 
     it('dedupeFor is refused without a dedupe key, out of range, in enqueueMany and for a nested task', async () => {
       const errors: string[] = [];
