@@ -6,7 +6,7 @@
  * answers a 500 naming the one missing, and the dev script refuses a bad PORT or an unreachable
  * DATABASE_URL in one line. Each guarantee next to its test.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -18,6 +18,7 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from '../../core/test/support/databases.js';
+import { type CurlAnswer, curl, sleep, startServer } from '../support/servers.js';
 
 const run = promisify(execFile);
 const hasPostgres = await postgresAvailable();
@@ -50,65 +51,16 @@ interface DevServer {
 
 /** `npm run dev` in the example's folder, on a free port, once it prints where it listens. */
 async function startDev(example: string, set: Record<string, string>): Promise<DevServer> {
-  // Its own process group, so that the stop reaches npm, tsx and the server under them.
-  const child: ChildProcess = spawn('npm', ['run', 'dev'], {
+  const server = await startServer({
+    command: ['npm', 'run', 'dev'],
     cwd: `${root}examples/${example}`,
     env: freshEnvironment({ ...set, PORT: '0' }),
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The banner's last line: the lines before it are out too.
+    ready: /^listening on (http:\/\/127\.0\.0\.1:\d+)[\s\S]*^the dashboard: /m,
+    startupTimeoutMs: STARTUP_TIMEOUT_MS,
+    stopTimeoutMs: STOP_TIMEOUT_MS,
   });
-  let output = '';
-  child.stdout!.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr!.on('data', (chunk) => {
-    output += chunk;
-  });
-  let closed = false;
-  const close = new Promise<void>((resolve) =>
-    child.on('close', () => {
-      closed = true;
-      resolve();
-    }),
-  );
-  const signal = (name: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, name);
-    } catch {
-      // The whole group has exited already.
-    }
-  };
-  const stop = async () => {
-    if (closed) return true;
-    signal('SIGTERM');
-    const graceful = await Promise.race([close.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
-    if (!graceful) {
-      signal('SIGKILL');
-      await close;
-    }
-    return graceful;
-  };
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`not listening after ${STARTUP_TIMEOUT_MS} ms:\n${output}`)),
-      STARTUP_TIMEOUT_MS,
-    );
-    child.stdout!.on('data', () => {
-      // The banner's last line: the lines before it are out too.
-      const banner = /^listening on (http:\/\/127\.0\.0\.1:\d+)[\s\S]*^the dashboard: /m.exec(output);
-      if (!banner) return;
-      clearTimeout(timer);
-      resolve(banner[1]!);
-    });
-    void close.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`npm run dev exited before listening:\n${output}`));
-    });
-  }).catch(async (error: unknown) => {
-    await stop();
-    throw error;
-  });
-  return { url, output: () => output, stop };
+  return { url: server.ready[1]!, output: server.output, stop: server.stop };
 }
 
 /** The curl lines of the README's "Run it locally" section, in order. */
@@ -122,22 +74,8 @@ async function readmeCurlLines(example: string): Promise<string[]> {
 }
 
 /** Runs a README line as written, against `url` instead of localhost:3000; its status and its JSON. */
-async function curl(line: string, url: string): Promise<{ status: number; body: unknown }> {
-  const command = `${line.replaceAll(README_HOST, url.slice('http://'.length))} -sS -w '\\n%{http_code}'`;
-  const { stdout } = await run('sh', ['-c', command], { timeout: 30_000 });
-  const cut = stdout.lastIndexOf('\n');
-  const text = stdout.slice(0, cut);
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // Not JSON: compared as text.
-  }
-  return { status: Number(stdout.slice(cut + 1)), body };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function curlAt(line: string, url: string): Promise<CurlAnswer> {
+  return curl(line, { from: README_HOST, to: url.slice('http://'.length) });
 }
 
 /** What one README line must answer; `eventually` for work that ends after the response. */
@@ -239,10 +177,10 @@ describe.each(cases)('examples/$example: npm run dev on $database', ({ example, 
         const line = lines[index]!;
         expect(line).toMatch(step.line);
         const deadline = Date.now() + (step.eventually ? SETTLE_TIMEOUT_MS : 0);
-        let answer = await curl(line, server!.url);
+        let answer = await curlAt(line, server!.url);
         while (step.eventually && Date.now() < deadline && !matches(answer, step)) {
           await sleep(200);
-          answer = await curl(line, server!.url);
+          answer = await curlAt(line, server!.url);
         }
         expect(answer, line).toEqual({ status: step.status, body: step.body });
       }
@@ -278,7 +216,7 @@ describe.each(cases)('examples/$example: npm run dev on $database', ({ example, 
   );
 });
 
-function matches(answer: { status: number; body: unknown }, step: Step): boolean {
+function matches(answer: CurlAnswer, step: Step): boolean {
   try {
     expect(answer).toEqual({ status: step.status, body: step.body });
     return true;
