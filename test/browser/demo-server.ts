@@ -4,10 +4,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/servers.js';
 
 const DEMO_DIR = fileURLToPath(new URL('../../examples/local-node/', import.meta.url));
 const START_TIMEOUT_MS = 60_000;
@@ -19,20 +19,6 @@ export interface DemoServer {
   output(): string;
   /** SIGTERM, then waits for the exit (SIGKILL if the graceful stop hangs); removes the data folder. */
   stop(): Promise<void>;
-}
-
-/** A port nothing listens on right now: the OS picks one, and it is released for the demo. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 function exited(child: ChildProcess): Promise<void> {
