@@ -7,9 +7,11 @@
  * large share of its work, and the garbage collector's.
  * @module
  */
+
+import type { Beating, Heartbeat } from './heartbeat.js';
 import type { Logger } from './logger.js';
 import type { AbortCause, AbortFanout } from './signals.js';
-import { type NewTask, type SelectedRow, slotOf, toTaskRow } from './storage/index.js';
+import { type LeaseRef, type NewTask, type SelectedRow, slotOf, toTaskRow } from './storage/index.js';
 import type { ChildEnqueueOptions, TaskContext, TaskDefinition } from './task.js';
 import type { TaskRow } from './types.js';
 
@@ -42,10 +44,10 @@ export type AttemptInput = AttemptTask & {
   /** How long an aborted attempt waits for its handler to settle (see {@link ABORT_GRACE_MS}). */
   abortGraceMs: number;
   /**
-   * Joins the invocation's heartbeat while the attempt runs, which may abort it (a cancel asked for
-   * the task, its lease lost); returns how to leave it.
+   * The heartbeat the attempt joins with its lease while it runs, which may abort it (a cancel
+   * asked for the task, its lease lost).
    */
-  beat?: (abort: (cause: AbortCause) => void) => () => void;
+  beat?: { heartbeat: Heartbeat; lease: LeaseRef };
 };
 
 export type PrepareChild = (
@@ -116,7 +118,7 @@ class Attempt implements TaskContext<unknown> {
   readonly #timeoutMs: number;
   readonly #abortGraceMs: number;
   readonly #beat: AttemptInput['beat'];
-  #unbeat: (() => void) | undefined;
+  #beating: Beating | undefined;
   #task: TaskRow | undefined;
   #resolve: ((result: AttemptResult) => void) | undefined;
   #done = false;
@@ -163,7 +165,8 @@ class Attempt implements TaskContext<unknown> {
       attempt.#timer = setTimeout(attempt.#onAbort, attempt.#timeoutMs);
       attempt.#deadline?.add(attempt.#onAbort);
       attempt.#stop?.add(attempt.#onAbort);
-      attempt.#unbeat = attempt.#beat?.(attempt.#onAbort);
+      if (attempt.#beat)
+        attempt.#beating = attempt.#beat.heartbeat.add(attempt.#beat.lease, attempt.#onAbort);
       // Never inside the caller's synchronous work (the executor starting a batch of tasks).
       if (!attempt.#done) queueMicrotask(() => attempt.#callHandler());
     });
@@ -260,7 +263,7 @@ class Attempt implements TaskContext<unknown> {
     clearTimeout(this.#timer);
     this.#deadline?.delete(this.#onAbort);
     this.#stop?.delete(this.#onAbort);
-    this.#unbeat?.();
+    if (this.#beating) this.#beat!.heartbeat.remove(this.#beating);
     this.#resolve?.(result);
   }
 }

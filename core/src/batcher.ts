@@ -49,11 +49,21 @@ export interface Start {
 /** A success waiting for its statement; `startedAt` as in {@link Start}. */
 type WaitingSuccess = Pending<Ending | false> & Omit<Success, 'startedAgoMs'> & { startedAt: number };
 
+/**
+ * A start record not yet written, as {@link Batcher.started} hands it out: the success of its
+ * attempt passes it back, and a record still waiting is then left out, as the success writes the
+ * start itself.
+ */
+export interface PendingStart {
+  /** Set once the attempt's success is waiting: the record is not sent. */
+  superseded: boolean;
+}
+
 /** A heartbeat's renewal waiting for its statement. */
 type WaitingRenewal = Pending<Map<string, string | null>> & { leases: LeaseRef[]; leaseMs: number };
 
 /** A start waiting for its statement; a caller that waits for it is told whether it was written. */
-type WaitingStart = Start & { settle: Pending<boolean> | undefined };
+type WaitingStart = Start & PendingStart & { settle: Pending<boolean> | undefined };
 
 export class Batcher {
   #completions: WaitingSuccess[] = [];
@@ -67,16 +77,20 @@ export class Batcher {
 
   /**
    * Records a success (transition "complete", the row kept or deleted, no children), and the start
-   * of its attempt if that was not recorded yet. Resolves to how the task ended (`cancelled` when a
-   * cancel was requested meanwhile), or false when its lease was lost; rejects when the statement
-   * failed.
+   * of its attempt if that was not recorded yet (`start`, the record {@link started} handed out,
+   * is then not sent on its own). Resolves to how the task ended (`cancelled` when a cancel was
+   * requested meanwhile), or false when its lease was lost; rejects when the statement failed.
    */
-  complete(success: {
-    id: number;
-    leaseToken: string;
-    deleteRow: boolean;
-    startedAt: number;
-  }): Promise<Ending | false> {
+  complete(
+    success: {
+      id: number;
+      leaseToken: string;
+      deleteRow: boolean;
+      startedAt: number;
+    },
+    start?: PendingStart,
+  ): Promise<Ending | false> {
+    if (start) start.superseded = true;
     return new Promise((resolve, reject) => {
       // One object per waiting success: it may wait through a young-generation collection.
       const { id, leaseToken, deleteRow, startedAt } = success;
@@ -85,10 +99,15 @@ export class Batcher {
     });
   }
 
-  /** Records, with the next statement, that an attempt's handler started. Never rejects. */
-  started(start: Start): void {
-    this.#starts.push({ ...start, settle: undefined });
+  /**
+   * Records, with the next statement, that an attempt's handler started; a success of the attempt
+   * given the returned record writes the start instead, if it was not sent yet. Never rejects.
+   */
+  started(id: number, leaseToken: string, startedAt: number): PendingStart {
+    const start: WaitingStart = { id, leaseToken, startedAt, superseded: false, settle: undefined };
+    this.#starts.push(start);
     this.#schedule();
+    return start;
   }
 
   /**
@@ -97,7 +116,7 @@ export class Batcher {
    */
   recordStart(start: Start): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      this.#starts.push({ ...start, settle: { resolve, reject } });
+      this.#starts.push({ ...start, superseded: false, settle: { resolve, reject } });
       this.#schedule();
     });
   }
@@ -141,7 +160,7 @@ export class Batcher {
       this.#claims.length > 0
     ) {
       const completions = this.#completions.splice(0, MAX_COMPLETION_BATCH);
-      const starts = this.#takeStarts(completions);
+      const starts = this.#takeStarts();
       const renewal = this.#renewals.shift();
       const writing = renewal ? new Set([...completions, ...starts].map(leaseKey)) : undefined;
       const renewing = renewal?.leases.filter((lease) => !writing!.has(leaseKey(lease))) ?? [];
@@ -184,14 +203,12 @@ export class Batcher {
   }
 
   /**
-   * The waiting starts to send now: all but those whose success goes in the same statement (the
-   * success records the start), so that no row is written twice by one statement.
+   * The waiting starts to send now: all but those whose success waits (the success records the
+   * start), so that no row is written twice by one statement.
    */
-  #takeStarts(completions: WaitingSuccess[]): WaitingStart[] {
+  #takeStarts(): WaitingStart[] {
     const starts = this.#starts;
     this.#starts = [];
-    if (starts.length === 0 || completions.length === 0) return starts;
-    const completing = new Set(completions.map(leaseKey));
-    return starts.filter((start) => !completing.has(leaseKey(start)));
+    return starts.filter((start) => !start.superseded);
   }
 }

@@ -11,7 +11,7 @@ import {
   type PrepareChild,
   runAttempt,
 } from './attempt.js';
-import { Batcher } from './batcher.js';
+import { Batcher, type PendingStart } from './batcher.js';
 import { describeThrown, firstLine } from './errors.js';
 import { Heartbeat, LEASE_HEARTBEATS } from './heartbeat.js';
 import { HookCaller } from './hooks.js';
@@ -47,7 +47,14 @@ type AttemptOf = Pick<TaskRow, 'id' | 'key' | 'attempts' | 'maxAttempts'>;
  * recorded first, or the manager began to stop meanwhile).
  */
 type Ran =
-  | { kind: 'ran'; definition: TaskDefinition<any, any, any>; result: AttemptResult; startedAt: number }
+  | {
+      kind: 'ran';
+      definition: TaskDefinition<any, any, any>;
+      result: AttemptResult;
+      startedAt: number;
+      /** The start record waiting to be written, if the attempt's start was not recorded yet. */
+      start: PendingStart | undefined;
+    }
   | { kind: 'unrunnable'; error: string }
   | { kind: 'not started'; release: boolean };
 
@@ -503,7 +510,8 @@ export class Executor {
     // Nothing starts once the manager began to stop (or the invocation's deadline came), however
     // long the awaits above took (an asynchronous schema, the start record).
     if (this.#halted(scope)) return { kind: 'not started', release: true };
-    if (unrecorded && !strict) this.#batcher.started({ ...lease, startedAt });
+    const start =
+      unrecorded && !strict ? this.#batcher.started(lease.id, lease.leaseToken, startedAt) : undefined;
     // The handler starts within this call, after the current synchronous work: the hook with it.
     const attempt = runAttempt({
       definition,
@@ -515,10 +523,10 @@ export class Executor {
       stop: this.#stop,
       prepareChild: this.#prepareChild,
       abortGraceMs: Math.min(ABORT_GRACE_MS, this.deps.options.leaseMargin / 2),
-      beat: (abort) => this.#heartbeat.add(lease, abort),
+      beat: { heartbeat: this.#heartbeat, lease },
     });
-    this.#hooks.started(row, (work) => this.#keep(work, scope));
-    return { kind: 'ran', definition, result: await attempt, startedAt };
+    if (this.#hooks.any) this.#hooks.started(row, (work) => this.#keep(work, scope));
+    return { kind: 'ran', definition, result: await attempt, startedAt, start };
   }
 
   /** Writes the outcome of an attempt. */
@@ -532,25 +540,29 @@ export class Executor {
       const released = await this.deps.store.releaseUnstarted([lease]);
       return recorded(released > 0 ? 'released' : this.#lost(task));
     }
-    const { definition, result, startedAt } = ran;
-    const started = { ...lease, startedAgoMs: Math.max(0, Date.now() - startedAt) };
-    if (!result.ok) return this.#afterFailure(started, task, definition, result.thrown, result.aborted);
+    const { definition, result, startedAt, start } = ran;
+    const startedAgoMs = Math.max(0, Date.now() - startedAt);
+    if (!result.ok) {
+      const started = { id: lease.id, leaseToken: lease.leaseToken, startedAgoMs };
+      return this.#afterFailure(started, task, definition, result.thrown, result.aborted);
+    }
     const { children } = result;
     // A success without children joins the group-committed batch; children need their own
     // statement, as they are inserted in the same statement as the parent's success.
     if (children.length === 0) {
-      const ending = await this.#batcher.complete({
-        id: lease.id,
-        leaseToken: lease.leaseToken,
-        deleteRow: definition.cleanSucceeded,
-        startedAt,
-      });
+      const ending = await this.#batcher.complete(
+        { id: lease.id, leaseToken: lease.leaseToken, deleteRow: definition.cleanSucceeded, startedAt },
+        start,
+      );
       return recorded(ending === false ? this.#lost(task) : this.#ended(task, ending));
     }
-    const written = await this.deps.store.completeTask(started, {
-      deleteRow: definition.cleanSucceeded,
-      children,
-    });
+    const written = await this.deps.store.completeTask(
+      { id: lease.id, leaseToken: lease.leaseToken, startedAgoMs },
+      {
+        deleteRow: definition.cleanSucceeded,
+        children,
+      },
+    );
     if (written === null) return recorded(this.#lost(task));
     return { outcome: this.#ended(task, written.ending), childIds: written.childIds };
   }

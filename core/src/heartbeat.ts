@@ -15,7 +15,7 @@ import { type LeaseRef, leaseKey } from './storage/index.js';
 export const LEASE_HEARTBEATS = 3;
 
 /** A running attempt the heartbeat renews; `index` is its place in the list, -1 once removed. */
-interface Beating {
+export interface Beating {
   lease: LeaseRef;
   abort: (cause: AbortCause) => void;
   index: number;
@@ -37,17 +37,18 @@ export class Heartbeat {
   ) {}
 
   /**
-   * Beats for the attempt holding `lease` until the returned function is called; `abort` is told
-   * of a cancel asked for it, or of its lease lost (rescued or rerun elsewhere).
+   * Beats for the attempt holding `lease` until the returned entry is removed; `abort` is told of
+   * a cancel asked for it, or of its lease lost (rescued or rerun elsewhere).
    */
-  add(lease: LeaseRef, abort: (cause: AbortCause) => void): () => void {
+  add(lease: LeaseRef, abort: (cause: AbortCause) => void): Beating {
     const entry: Beating = { lease, abort, index: this.#beating.length };
     this.#beating.push(entry);
     if (!this.#timer && !this.#beatInFlight) this.#timer = setTimeout(this.#beat, this.intervalMs);
-    return () => this.#remove(entry);
+    return entry;
   }
 
-  #remove(entry: Beating): void {
+  /** Stops beating for an entry {@link add} returned; removing it again does nothing. */
+  remove(entry: Beating): void {
     if (entry.index < 0) return;
     const last = this.#beating.pop()!;
     if (last !== entry) {

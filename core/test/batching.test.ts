@@ -39,6 +39,7 @@ function recording(db: any): { db: SqlExecutor; statements: string[] } {
 }
 
 const writesSuccess = (text: string) => text.includes("set status = 'succeeded'");
+const recordsStarts = (text: string) => text.includes('started as (');
 const claims = (text: string) => text.includes('candidates as materialized');
 const givesBack = (text: string) => text.includes('attempts = greatest(task.attempts - 1, 0)');
 
@@ -207,6 +208,29 @@ describe.each([
     expect(sent.filter(claims).length).toBeLessThan(40);
     expect(sent.filter(writesSuccess).length).toBeLessThan(40);
   });
+
+  // Guarantee: a quick task's start is written by its success's statement, never by one of its own.
+  it.skipIf(skip)(
+    'writes the start of a quick task with its success, in no statement of its own',
+    async () => {
+      const task = defineTask({ key: 'quick-start', handler: () => {} });
+      const { manager, statements, enqueue, rows } = await setUp([task]);
+      await enqueue(
+        task,
+        Array.from({ length: 60 }, (_, i) => ({ i })),
+      );
+      const before = statements.length;
+      const report = await manager.tick({ budgetMs: 30_000, concurrency: 10 });
+      expect(report.succeeded).toBe(60);
+      expect(statements.slice(before).filter(recordsStarts)).toEqual([]);
+      const stored = (await rows()).filter((row) => row.task_key === 'quick-start');
+      expect(stored).toHaveLength(60);
+      for (const row of stored) {
+        expect(row.started_at).not.toBeNull();
+        expect(new Date(row.started_at).getTime()).toBeLessThanOrEqual(new Date(row.finished_at).getTime());
+      }
+    },
+  );
 
   it.skipIf(skip)('writes cleanSucceeded successes in the shared batch, deleting their rows', async () => {
     const tidy = defineTask({ key: 'tidy-many', cleanSucceeded: true, handler: () => {} });

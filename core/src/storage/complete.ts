@@ -190,12 +190,22 @@ function leaseList(leases: StartedLease[]): SQL {
   return sql`jsonb_to_recordset(${jsonParam(input)}) as lease(id bigint, "leaseToken" uuid, "startedAgoMs" float8)`;
 }
 
-/** Rows held under a lease of `leases`, joined with the list as `lease`; the id array keeps the plan on the primary key. */
+/**
+ * Rows held under a lease of `leases`, joined with their list as `lease`: found by primary key
+ * through the id array, whatever the table's statistics say, one lookup per lease however many
+ * tasks are running.
+ *
+ * The status is compared with a subquery's value, unknown while planning, so the planner cannot
+ * prove that the lease index (partial on `status = 'running'`) covers the rows. With a literal,
+ * statistics taken before the claims (which count no running task) make that index look empty:
+ * the plan read every running row of it for each batch and searched the id array for each, which
+ * took 9.8 ms for a batch of 320 among 6,500 running tasks, against 2.4 ms by primary key.
+ */
 export function heldByLease(leases: LeaseRef[]): SQL {
   return sql`task.id = any(${arrayParam(
     leases.map((lease) => lease.id),
     'bigint',
-  )}) and task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = 'running'`;
+  )}) and task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = (select 'running'::text)`;
 }
 const WRITTEN = sql`task.id::text as id, lease."leaseToken"::text as lease_token`;
 
