@@ -314,7 +314,7 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
       await until('both started', () => ran.length === 2);
       // From now on every claim riding with a completion is refused as if it lost a sequence-key race.
       gated.hook = (text) => {
-        if (!isClaim(text) || !text.includes('"leaseToken"')) return;
+        if (!isClaim(text) || !/\bas lease\b/.test(text)) return;
         refusals++;
         throw Object.assign(
           new Error('duplicate key value violates unique constraint "g_sequence_running_idx"'),

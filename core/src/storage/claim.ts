@@ -16,6 +16,7 @@ import {
   heldByLease,
   type LeaseRef,
   leaseKey,
+  leaseRelation,
   type Success,
   startTime,
 } from './complete.js';
@@ -24,7 +25,6 @@ import { type ClaimedColumns, claimedColumns, claimedRow, type SelectedRow } fro
 import {
   arrayParam,
   freshLeaseToken,
-  jsonParam,
   millis,
   nowOf,
   queryRows,
@@ -412,13 +412,12 @@ function keyed(list: [string, string, string | null][]): [string, string | null]
  * which is why a heartbeat renews at most once per interval, in one statement for all its attempts.
  */
 function renewalUpdate(context: StorageContext, renewals: Renewals, noFlush: boolean): SQL {
-  const list = renewals.leases.map(({ id, leaseToken }) => ({ id, leaseToken })).sort((a, b) => a.id - b.id);
   const flush = noFlush ? sql`, (select set_config('synchronous_commit', 'off', true)) as no_flush` : sql``;
   return sql`update ${tableOf(context)} as task
       set lease_expires_at = ${nowOf(context)} + ${millis(renewals.leaseMs)}
-      from jsonb_to_recordset(${jsonParam(list)}) as lease(id bigint, "leaseToken" uuid)${flush}
+      from ${leaseRelation(renewals.leases)}${flush}
       where ${heldByLease(renewals.leases)}
-      returning task.id::text as id, lease."leaseToken"::text as lease_token, task.cancel_reason`;
+      returning task.id::text as id, lease.lease_token::text as lease_token, task.cancel_reason`;
 }
 
 /** The start of a running attempt's handler, `agoMs` before the statement that records it. */
@@ -432,16 +431,13 @@ export interface StartRecord extends LeaseRef {
  * token of each row written.
  */
 function startsUpdate(context: StorageContext, starts: StartRecord[], noFlush: boolean): SQL {
-  const list = starts
-    .map(({ id, leaseToken, agoMs }) => ({ id, leaseToken, agoMs }))
-    .sort((a, b) => a.id - b.id);
   const flush = noFlush ? sql`, (select set_config('synchronous_commit', 'off', true)) as no_flush` : sql``;
   return sql`update ${tableOf(context)} as task
-      set started_at = ${startTime(context, sql`lease."agoMs"`)}
-      from jsonb_to_recordset(${jsonParam(list)}) as lease(id bigint, "leaseToken" uuid, "agoMs" float8)${flush}
-      where ${heldByLease(list)}
+      set started_at = ${startTime(context, sql`lease.ago_ms`)}
+      from ${leaseRelation(starts, (start) => start.agoMs)}${flush}
+      where ${heldByLease(starts)}
         and task.started_at is null
-      returning task.id::text as id, lease."leaseToken"::text as lease_token`;
+      returning task.id::text as id, lease.lease_token::text as lease_token`;
 }
 
 /**

@@ -180,15 +180,37 @@ export function completionCtes(context: StorageContext, successes: Success[]): S
 }
 
 /**
- * The lease column list of a batch (in id order, so that a plan driven by the list locks rows in
- * the same order in every batch).
+ * `leases` as the relation `lease(id, lease_token[, ago_ms])`, in id order, so that a plan driven
+ * by it locks rows in the same order in every batch; `agoMs` gives the `ago_ms` column.
+ *
+ * It travels compactly: the distinct tokens once (the tasks of one claim share its token), and
+ * each lease as `[id, its token's index, ago_ms]`. A batch of 300 leases listed as JSON objects
+ * took about 25 KB, and the bytes a statement carries cost the sender's CPU (on a loopback
+ * connection the sender's write also does the receiving side's network work): listed so, a drain
+ * spent about 12 µs a task in socket writes, against 7 µs with lists of a third that size.
  */
-function leaseList(leases: StartedLease[]): SQL {
-  const input = leases
-    .map(({ id, leaseToken, startedAgoMs }) => ({ id, leaseToken, startedAgoMs }))
-    .sort((a, b) => a.id - b.id);
-  return sql`jsonb_to_recordset(${jsonParam(input)}) as lease(id bigint, "leaseToken" uuid, "startedAgoMs" float8)`;
+export function leaseRelation<Lease extends LeaseRef>(
+  leases: Lease[],
+  agoMs?: (lease: Lease) => number,
+): SQL {
+  const tokens: string[] = [];
+  const tokenIndex = new Map<string, number>();
+  const entries = [...leases]
+    .sort((a, b) => a.id - b.id)
+    .map((lease) => {
+      let index = tokenIndex.get(lease.leaseToken);
+      if (index === undefined) {
+        index = tokens.push(lease.leaseToken) - 1;
+        tokenIndex.set(lease.leaseToken, index);
+      }
+      return agoMs ? [lease.id, index, agoMs(lease)] : [lease.id, index];
+    });
+  const ago = agoMs ? sql`, (entry->>2)::float8 as ago_ms` : sql``;
+  return sql`(select (entry->>0)::bigint as id, (${jsonParam(tokens)}->>(entry->>1)::int)::uuid as lease_token${ago}
+      from jsonb_array_elements(${jsonParam(entries)}) as entry) as lease`;
 }
+
+const startedAgo = (lease: StartedLease) => lease.startedAgoMs;
 
 /**
  * Rows held under a lease of `leases`, joined with their list as `lease`: found by primary key
@@ -205,32 +227,32 @@ export function heldByLease(leases: LeaseRef[]): SQL {
   return sql`task.id = any(${arrayParam(
     leases.map((lease) => lease.id),
     'bigint',
-  )}) and task.id = lease.id and task.lease_token = lease."leaseToken" and task.status = (select 'running'::text)`;
+  )}) and task.id = lease.id and task.lease_token = lease.lease_token and task.status = (select 'running'::text)`;
 }
-const WRITTEN = sql`task.id::text as id, lease."leaseToken"::text as lease_token`;
+const WRITTEN = sql`task.id::text as id, lease.lease_token::text as lease_token`;
 
 function keepSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
   const now = nowOf(context);
   return sql`update ${tableOf(context)} as task
       set status = ${unlessCancelled(sql`'succeeded'`, sql`'cancelled'`)},
         last_error = ${unlessCancelled(sql`task.last_error`, sql`task.cancel_reason`)},
-        lease_token = null, lease_expires_at = null, ${recordStart(context, sql`lease."startedAgoMs"`)},
+        lease_token = null, lease_expires_at = null, ${recordStart(context, sql`lease.ago_ms`)},
         finished_at = ${now}, updated_at = ${now}
-      from ${leaseList(leases)}
+      from ${leaseRelation(leases, startedAgo)}
       where ${heldByLease(leases)}
       returning ${WRITTEN}, task.status as ending`;
 }
 
 function deleteSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
-  return sql`delete from ${tableOf(context)} as task using ${leaseList(leases)}
+  return sql`delete from ${tableOf(context)} as task using ${leaseRelation(leases, startedAgo)}
       where ${heldByLease(leases)} and not ${CANCEL_REQUESTED}
       returning ${WRITTEN}, 'succeeded' as ending`;
 }
 
 /** Transition "cancel" for the listed running tasks whose cancel was requested. */
 function cancelInstead(context: StorageContext, leases: StartedLease[]): SQL {
-  return sql`update ${tableOf(context)} as task set ${cancelledColumns(context, sql`lease."startedAgoMs"`)}
-      from ${leaseList(leases)}
+  return sql`update ${tableOf(context)} as task set ${cancelledColumns(context, sql`lease.ago_ms`)}
+      from ${leaseRelation(leases, startedAgo)}
       where ${heldByLease(leases)} and ${CANCEL_REQUESTED}
       returning ${WRITTEN}, 'cancelled' as ending`;
 }
@@ -318,7 +340,7 @@ export async function releaseUnstarted(context: StorageContext, leases: LeaseRef
           attempts = greatest(task.attempts - 1, 0), last_error = ${unlessCancelled(sql`task.last_error`, sql`task.cancel_reason`)},
           finished_at = ${unlessCancelled(sql`null`, nowOf(context))},
           lease_token = null, lease_expires_at = null, started_at = null, updated_at = ${nowOf(context)}
-        from jsonb_to_recordset(${jsonParam(leases)}) as lease(id bigint, "leaseToken" uuid)
+        from ${leaseRelation(leases)}
         where ${heldByLease(leases)}
         returning task.id`,
   );
