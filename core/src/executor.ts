@@ -504,8 +504,10 @@ export class Executor {
     const startedAt = Date.now();
     const unrecorded = row.started_at === null;
     const strict = unrecorded && Number(row.unstarted_expiries) > 0;
-    if (strict && !(await this.#batcher.recordStart({ ...lease, startedAt }))) {
-      return { kind: 'not started', release: false };
+    if (strict) {
+      if (this.#halted(scope)) return { kind: 'not started', release: true };
+      const recorded = await this.#recordStartFirst(lease, startedAt);
+      if (recorded !== 'recorded') return { kind: 'not started', release: recorded === 'unknown' };
     }
     // Nothing starts once the manager began to stop (or the invocation's deadline came), however
     // long the awaits above took (an asynchronous schema, the start record).
@@ -527,6 +529,24 @@ export class Executor {
     });
     if (this.#hooks.any) this.#hooks.started(row, (work) => this.#keep(work, scope));
     return { kind: 'ran', definition, result: await attempt, startedAt, start };
+  }
+
+  /**
+   * Writes the start of a strict attempt before its handler is called: `recorded`, `lost` (its
+   * lease was lost), or `unknown` when the statement failed, which may still have committed the
+   * start (its answer lost with the connection). An unknown start must be given back rather than
+   * left to the lease rescue, which would count the attempt whose handler never ran.
+   */
+  async #recordStartFirst(lease: LeaseRef, startedAt: number): Promise<'recorded' | 'lost' | 'unknown'> {
+    try {
+      return (await this.#batcher.recordStart({ ...lease, startedAt })) ? 'recorded' : 'lost';
+    } catch (error) {
+      this.logger.warn(
+        { taskId: lease.id, error: describeThrown(error) },
+        'could not record the start of an attempt; the task is given back unstarted',
+      );
+      return 'unknown';
+    }
   }
 
   /** Writes the outcome of an attempt. */

@@ -292,6 +292,38 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
       expect(neverStarted.filter((row) => row.status !== 'initialized' || row.attempts !== 0)).toEqual([]);
       expect(rows.filter((row) => row.status === 'failed' && !ran.has(Number(row.id)))).toEqual([]);
     });
+
+    // Guarantee: a task whose start must be recorded before its handler runs (it lost a lease
+    // unstarted before) and whose start record failed, committed or not, is given back unstarted:
+    // its handler is not called and the attempt is not counted.
+    it('a start record written first whose answer is lost gives the task back unstarted (retryTimes 0)', async () => {
+      const gated = gatedDb(database.db);
+      let calls = 0;
+      const task = defineTask({
+        key: 'strict',
+        handler: () => {
+          calls++;
+        },
+      });
+      const m = await manager([task], { db: gated.db });
+      await database.db.transaction((tx: any) => m.enqueue(task, {}, { tx }));
+      // As after a lease that expired before its attempt's start was recorded.
+      await database.query(`update "${m.options.table}" set unstarted_expiries = 1 where task_key = 'strict'`);
+      let lostAnswers = 0;
+      gated.answered = (text) => {
+        if (isClaim(text) || !text.includes('started as (') || lostAnswers > 0) return;
+        lostAnswers++;
+        throw new Error('Connection terminated unexpectedly');
+      };
+      // In one tick: the claim, the start record whose answer is lost, the release, and the claim
+      // again, whose handler runs: one call, one counted attempt.
+      await m.tick({ budgetMs: 2000 });
+      expect(lostAnswers).toBe(1);
+      expect(calls).toBe(1);
+      expect(await rowsOf(m.options.table)).toEqual([
+        expect.objectContaining({ status: 'succeeded', attempts: 1, started: true }),
+      ]);
+    });
   });
 
   describe('a claim that keeps losing races costs nothing else', () => {

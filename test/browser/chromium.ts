@@ -43,10 +43,16 @@ export async function launchChromium(): Promise<Browser> {
   };
 }
 
-/** Errors the page logged or threw (a script blocked by the CSP would show here). */
+/**
+ * Errors the page logged or threw (a script blocked by the CSP would show here), and every
+ * response of 400 or more with its path, so that a failed load names what failed.
+ */
 export function watchErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  page.on('response', (response) => {
+    if (response.status() >= 400) errors.push(`http ${response.status()}: ${new URL(response.url()).pathname}`);
+  });
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(`console: ${message.text()}`);
   });

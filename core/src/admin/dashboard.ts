@@ -78,6 +78,7 @@ function page(title: string, nonce: string, head: string, body: string): string 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
+<link rel="icon" href="data:,">
 <title>${title}</title>
 ${head}
 <style nonce="${nonce}">${STYLE}</style>

@@ -21,6 +21,11 @@ export interface GatedDb {
   db: any;
   /** Called before every statement; its promise holds the statement back. */
   hook: StatementHook | null;
+  /**
+   * Called after every statement the database answered; throwing makes the statement fail after it
+   * committed, as when the connection drops before its answer arrives.
+   */
+  answered: ((text: string) => void) | null;
   /** From now on no statement answers, as if the invocation's process had died. */
   die(): void;
   /** Statements sent after `die()`. */
@@ -33,6 +38,7 @@ export function gatedDb(db: any): GatedDb {
   const lost: string[] = [];
   const gated: GatedDb = {
     hook: null,
+    answered: null,
     lost,
     die() {
       dead = true;
@@ -49,7 +55,9 @@ export function gatedDb(db: any): GatedDb {
           lost.push(text);
           return new Promise(() => {});
         }
-        return db.execute(query);
+        const result = await db.execute(query);
+        gated.answered?.(text);
+        return result;
       },
       transaction: (fn: (tx: any) => Promise<unknown>, config?: unknown) => db.transaction(fn, config),
       get $client() {
