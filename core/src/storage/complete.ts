@@ -186,8 +186,9 @@ export function completionCtes(context: StorageContext, successes: Success[]): S
  * It travels compactly: the distinct tokens once (the tasks of one claim share its token), and
  * each lease as `[id, its token's index, ago_ms]`. A batch of 300 leases listed as JSON objects
  * took about 25 KB, and the bytes a statement carries cost the sender's CPU (on a loopback
- * connection the sender's write also does the receiving side's network work): listed so, a drain
- * spent about 12 µs a task in socket writes, against 7 µs with lists of a third that size.
+ * connection the sender's write also does the receiving side's network work): in a CPU profile of
+ * 90,000 tasks drained, listed so, the socket writes took 12 µs a task, and 7.5 µs with lists a
+ * quarter that size.
  */
 export function leaseRelation<Lease extends LeaseRef>(
   leases: Lease[],
