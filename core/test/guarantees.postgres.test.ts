@@ -308,7 +308,9 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
       const m = await manager([task], { db: gated.db });
       await database.db.transaction((tx: any) => m.enqueue(task, {}, { tx }));
       // As after a lease that expired before its attempt's start was recorded.
-      await database.query(`update "${m.options.table}" set unstarted_expiries = 1 where task_key = 'strict'`);
+      await database.query(
+        `update "${m.options.table}" set unstarted_expiries = 1 where task_key = 'strict'`,
+      );
       let lostAnswers = 0;
       gated.answered = (text) => {
         if (isClaim(text) || !text.includes('started as (') || lostAnswers > 0) return;
