@@ -31,7 +31,8 @@ CREATE TABLE gta_tasks (
   concurrency_slot integer,
   schedule_id character varying(255),
   scheduled_for timestamp with time zone,
-  released_dedupe_key text
+  released_dedupe_key text,
+  attempt_history jsonb
 );
 ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_pkey PRIMARY KEY (id);
 ALTER TABLE gta_tasks ADD CONSTRAINT gta_tasks_status_check CHECK ((status = ANY (ARRAY['initialized'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))) NOT VALID;

@@ -15,6 +15,7 @@ import { MemoryClaimLimits, memorySlots } from './dry-run-limits.js';
 import { MemorySchedules } from './dry-run-schedules.js';
 import { ERROR_CODES, GtaError } from './errors.js';
 import type { TaskStatus } from './states.js';
+import { appendedHistory } from './storage/history.js';
 import {
   type AbnormalThresholds,
   type Batch,
@@ -41,7 +42,7 @@ import {
   type TaskStore,
   type ThroughputRow,
 } from './storage/index.js';
-import type { AbnormalReason, DedupeFor, SqlExecutor, TaskId } from './types.js';
+import type { AbnormalReason, AttemptOutcome, DedupeFor, SqlExecutor, TaskId } from './types.js';
 
 const MINUTE = 60_000;
 
@@ -400,6 +401,7 @@ class MemoryStore implements TaskStore {
 
   #markCancelled(row: SelectedRow, lease: StartedLease, now: number, reason: string): void {
     this.#recordStart(row, now, lease.startedAgoMs);
+    this.#attemptEnded(row, now, 'cancelled', row.cancel_reason ?? reason);
     Object.assign(row, {
       status: 'cancelled',
       last_error: row.cancel_reason ?? reason,
@@ -407,6 +409,17 @@ class MemoryStore implements TaskStore {
       lease_expires_at: null,
       finished_at: now,
       updated_at: now,
+    });
+  }
+
+  /** Appends the attempt of `row` that ended at `now` to its history, as the SQL does. */
+  #attemptEnded(row: SelectedRow, endedAt: number, outcome: AttemptOutcome, error: string | null): void {
+    row.attempt_history = appendedHistory(row.attempt_history, {
+      attempt: row.attempts,
+      startedAt: row.started_at,
+      endedAt,
+      outcome,
+      error,
     });
   }
 
@@ -441,6 +454,7 @@ class MemoryStore implements TaskStore {
       return 'cancelled' as const;
     }
     this.#recordStart(row, now, lease.startedAgoMs);
+    this.#attemptEnded(row, now, options.retryDelayMs === null ? 'failed' : 'retried', options.error);
     if (options.retryDelayMs === null) this.#markFailed(row, now);
     else Object.assign(row, { status: 'initialized', run_at: now + options.retryDelayMs });
     Object.assign(row, {
@@ -466,6 +480,7 @@ class MemoryStore implements TaskStore {
       return 'cancelled' as const;
     }
     this.#recordStart(row, now, lease.startedAgoMs);
+    this.#attemptEnded(row, now, 'released', reason);
     Object.assign(row, {
       status: 'initialized',
       attempts: Math.max(row.attempts - 1, 0),
@@ -510,6 +525,12 @@ class MemoryStore implements TaskStore {
     for (const row of expired) {
       const unrecorded = row.started_at === null;
       const retries = unrecorded || row.attempts < row.max_attempts;
+      const expiredDuring = `lease expired during attempt ${row.attempts}: the invocation ended or stalled before completing the task`;
+      // A claim whose start was never recorded is no attempt, and leaves no entry.
+      if (!unrecorded) {
+        const cancelled = row.cancel_reason !== null;
+        this.#attemptEnded(row, now, cancelled ? 'cancelled' : 'expired', row.cancel_reason ?? expiredDuring);
+      }
       if (row.cancel_reason !== null) {
         Object.assign(row, { status: 'cancelled', finished_at: now });
         cancelled++;
@@ -525,7 +546,7 @@ class MemoryStore implements TaskStore {
           row.cancel_reason ??
           (unrecorded
             ? 'lease expired before the start of an attempt was recorded: the invocation ended before the handler started (or right after), so the attempt is not counted'
-            : `lease expired during attempt ${row.attempts}: the invocation ended or stalled before completing the task`),
+            : expiredDuring),
         run_at: now,
         lease_token: null,
         lease_expires_at: null,
@@ -721,6 +742,10 @@ class MemoryStore implements TaskStore {
       const row = this.#rows.get(id);
       if (row?.status !== status) continue;
       moved++;
+      // A success, which the row alone showed, joins the history (every other ending is there).
+      if (row.status === 'succeeded' && row.started_at !== null) {
+        this.#attemptEnded(row, row.finished_at!, 'succeeded', null);
+      }
       Object.assign(row, {
         status: 'initialized',
         attempts: 0,

@@ -77,6 +77,8 @@ export { type TickWindow, type TickWindowInput, tickWindow } from './tick-window
 export type {
   AbnormalReason,
   AbnormalTask,
+  AttemptOutcome,
+  AttemptRecord,
   EnqueueOptions,
   ListTasksFilter,
   SqlExecutor,

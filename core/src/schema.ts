@@ -60,6 +60,7 @@ export function gtaTasksTable(name: string = DEFAULT_TABLE) {
       scheduleId: varchar('schedule_id', { length: 255 }),
       scheduledFor: timestamp('scheduled_for', { withTimezone: true }),
       releasedDedupeKey: text('released_dedupe_key'),
+      attemptHistory: jsonb('attempt_history'),
     },
     (table) => [
       index(`${name}_ready_idx`)

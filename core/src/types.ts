@@ -56,6 +56,31 @@ export interface TaskRow {
   scheduleId: string | null;
   /** The slot it fired for (ISO-8601), or the time an operator triggered it. */
   scheduledFor: string | null;
+  /**
+   * Every attempt that ended, oldest first (the last 25): all but a success, which the row itself
+   * shows (`startedAt`, `finishedAt`) until a forced rerun moves it here. A rerun starts counting
+   * attempts from 1 again, and keeps the history.
+   */
+  history: AttemptRecord[];
+}
+
+/**
+ * How an attempt ended: `retried` and `failed` (its handler threw; retried or out of attempts),
+ * `cancelled`, `released` (cut short by a stop or the invocation's deadline, not counted),
+ * `expired` (its lease ran out: the invocation died or stalled), `succeeded` (a success a rerun moved
+ * into the history).
+ */
+export type AttemptOutcome = 'succeeded' | 'retried' | 'failed' | 'cancelled' | 'released' | 'expired';
+
+/** One ended attempt of a task. Times are ISO-8601 from the database clock. */
+export interface AttemptRecord {
+  /** Its number among the attempts counted since the task's enqueue or its last rerun. */
+  attempt: number;
+  startedAt: string | null;
+  endedAt: string;
+  outcome: AttemptOutcome;
+  /** Why it failed, was retried, released or cancelled; null for a success. */
+  error: string | null;
 }
 
 /**

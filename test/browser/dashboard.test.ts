@@ -76,6 +76,13 @@ describe('the admin dashboard in Chromium, on the local demo', () => {
     expect(await detail.locator('[data-field="last error"]').textContent()).toContain(
       'warehouse booking API offline',
     );
+    // Every attempt that ended is listed, the last one failed with the error.
+    const attempts = page.locator('#detail-history li');
+    const endedBeforeRerun = await attempts.count();
+    expect(endedBeforeRerun).toBeGreaterThan(0);
+    expect(await attempts.last().getAttribute('data-outcome')).toBe('failed');
+    expect(await attempts.last().locator('pre').textContent()).toContain('warehouse booking API offline');
+    expect(await page.isHidden('#history-empty')).toBe(true);
 
     page.once('dialog', (dialog) => dialog.accept());
     await page.click('#rerun');
@@ -88,6 +95,9 @@ describe('the admin dashboard in Chromium, on the local demo', () => {
     expect(await detail.locator('[data-field="last error"]').textContent()).toContain(
       'warehouse booking API offline',
     );
+    // The rerun kept the attempts before it; the success is the task's own fields.
+    expect(await attempts.count()).toBe(endedBeforeRerun);
+    expect(await attempts.last().getAttribute('data-outcome')).toBe('failed');
 
     // The server agrees with the page.
     const response = await fetch(`${demo.baseUrl}/admin/api/tasks/${taskId}`, {

@@ -230,8 +230,29 @@ function renderDetail(task) {
     ...field('scheduled for', time(task.scheduledFor)),
   );
   $('detail-fields').dataset.status = task.status;
+  renderHistory(task.history);
   $('cancel').disabled = !(task.status === 'initialized' || (task.status === 'running' && !task.cancelReason));
   $('rerun').dataset.status = task.status;
+}
+
+// Every attempt that ended, oldest first: its number, outcome, times and error. A success is
+// the task's own fields until a rerun moves it here.
+function renderHistory(history) {
+  $('history-empty').hidden = history.length > 0;
+  $('detail-history').replaceChildren(
+    ...history.map((entry) => {
+      const took = entry.startedAt ? Date.parse(entry.endedAt) - Date.parse(entry.startedAt) : null;
+      const item = node('li', {}, [
+        'attempt ' + entry.attempt + ' ',
+        statusBadge(entry.outcome),
+        ' ' + time(entry.startedAt) + ' → ' + time(entry.endedAt) + ' (' + duration(took) + ')',
+      ]);
+      if (entry.error) item.append(node('pre', { textContent: entry.error }));
+      item.dataset.attempt = String(entry.attempt);
+      item.dataset.outcome = entry.outcome;
+      return item;
+    }),
+  );
 }
 
 function renderAbnormal(abnormal) {

@@ -47,6 +47,7 @@ const STYLE = `
   .status { padding: 0 0.45rem; border-radius: 1rem; font-size: 0.85rem; }
   .initialized { background: #ddf4ff; } .running { background: #fff8c5; }
   .succeeded { background: #dafbe1; } .failed { background: #ffebe9; } .cancelled { background: #eaeef2; }
+  .retried, .expired { background: #fff8c5; } .released { background: #eaeef2; }
   .paused { background: #fff8c5; } .inactive { background: #eaeef2; } .active { background: #dafbe1; }
   #schedules td.error, #schedules td.actions, #schedules code, #schedules .status { white-space: nowrap; }
   #schedules td.actions button + button { margin-left: 0.3rem; } #schedules button.link { text-align: left; }
@@ -61,6 +62,8 @@ const STYLE = `
   button.link { border: 0; background: none; color: #0969da; padding: 0; }
   dl { display: grid; grid-template-columns: 7rem minmax(0, 1fr); gap: 0.2rem 0.5rem; margin: 0.5rem 0; }
   dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; }
+  #detail-history { margin: 0.3rem 0; padding-left: 1.4rem; }
+  #detail-history li { margin-bottom: 0.4rem; }
   pre { margin: 0; white-space: pre-wrap; max-height: 14rem; overflow: auto; background: #f6f8fa; padding: 0.3rem; }
   #message { min-height: 1.4em; margin: 0 1.5rem; padding-top: 0.5rem; }
   #message.ok { color: var(--ok); } #message.error { color: var(--fail); }
@@ -162,6 +165,9 @@ export function dashboardPage({
         <button type="button" id="close-detail">Close</button>
       </div>
       <dl id="detail-fields"></dl>
+      <h3 id="history-title">Ended attempts</h3>
+      <ol id="detail-history" aria-labelledby="history-title"></ol>
+      <p id="history-empty" class="muted">None yet.</p>
     </aside>
     <section aria-labelledby="abnormal-title">
       <h2 id="abnormal-title">Abnormal tasks</h2>

@@ -159,6 +159,18 @@ const countsByStatus = z.strictObject(
   >,
 );
 
+const attemptSchema = named(
+  'Attempt',
+  'One ended attempt of a task; its number counts from the enqueue or the last forced rerun.',
+  z.strictObject({
+    attempt: z.int().min(0),
+    startedAt: isoTimeOut.nullable(),
+    endedAt: isoTimeOut,
+    outcome: z.enum(['succeeded', 'retried', 'failed', 'cancelled', 'released', 'expired']),
+    error: z.string().nullable(),
+  }),
+);
+
 export const taskSchema = named(
   'Task',
   'A task row. Times are ISO-8601 from the database clock.',
@@ -198,6 +210,11 @@ export const taskSchema = named(
     scheduledFor: isoTimeOut
       .nullable()
       .describe('The slot the schedule fired the task for, or when an operator triggered it.'),
+    history: z
+      .array(attemptSchema)
+      .describe(
+        'Every attempt that ended, oldest first (the last 25): all but a success, which the task itself shows until a forced rerun moves it here.',
+      ),
   }),
 );
 

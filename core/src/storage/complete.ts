@@ -9,6 +9,7 @@
  */
 import { type SQL, sql } from 'drizzle-orm';
 import type { TaskId } from '../types.js';
+import { type EndedAttempt, withAttempt } from './history.js';
 import { insertChildren, type NewTask } from './insert.js';
 import { arrayParam, jsonParam, millis, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
@@ -99,7 +100,18 @@ function cancelledColumns(context: StorageContext, startedAgoMs: number | SQL, r
   const now = nowOf(context);
   const why = reason === undefined ? sql`cancel_reason` : sql`coalesce(cancel_reason, ${reason})`;
   return sql`status = 'cancelled', last_error = ${why}, lease_token = null, lease_expires_at = null,
-    ${recordStart(context, startedAgoMs)}, finished_at = ${now}, updated_at = ${now}`;
+    ${recordStart(context, startedAgoMs)}, finished_at = ${now}, updated_at = ${now},
+    attempt_history = ${withAttempt(ended(context, startedAgoMs, sql`'cancelled'`, why))}`;
+}
+
+/** The attempt a statement ends at its clock, having started `startedAgoMs` before it (if unrecorded). */
+function ended(context: StorageContext, startedAgoMs: number | SQL, outcome: SQL, error: SQL): EndedAttempt {
+  return {
+    startedAt: sql`coalesce(started_at, ${startTime(context, startedAgoMs)})`,
+    endedAt: nowOf(context),
+    outcome,
+    error,
+  };
 }
 
 /**
@@ -238,7 +250,11 @@ function keepSucceeded(context: StorageContext, leases: StartedLease[]): SQL {
       set status = ${unlessCancelled(sql`'succeeded'`, sql`'cancelled'`)},
         last_error = ${unlessCancelled(sql`task.last_error`, sql`task.cancel_reason`)},
         lease_token = null, lease_expires_at = null, ${recordStart(context, sql`lease.ago_ms`)},
-        finished_at = ${now}, updated_at = ${now}
+        finished_at = ${now}, updated_at = ${now},
+        attempt_history = ${unlessCancelled(
+          sql`task.attempt_history`,
+          withAttempt(ended(context, sql`lease.ago_ms`, sql`'cancelled'`, sql`task.cancel_reason`)),
+        )}
       from ${leaseRelation(leases, startedAgo)}
       where ${heldByLease(leases)}
       returning ${WRITTEN}, task.status as ending`;
@@ -283,12 +299,18 @@ export async function failTask(
       : sql`status = ${unlessCancelled(sql`'initialized'`, sql`'cancelled'`)},
           run_at = ${now} + ${millis(options.retryDelayMs)},
           finished_at = ${unlessCancelled(sql`null`, now)}`;
+  const error = unlessCancelled(sql`${options.error}`, sql`cancel_reason`);
+  const outcome = unlessCancelled(
+    options.retryDelayMs === null ? sql`'failed'` : sql`'retried'`,
+    sql`'cancelled'`,
+  );
   return writtenStatus(
     await queryRows<{ status: 'failed' | 'initialized' | 'cancelled' }>(
       context.db,
       'fail',
-      sql`update ${table} set ${next}, last_error = ${unlessCancelled(sql`${options.error}`, sql`cancel_reason`)},
+      sql`update ${table} set ${next}, last_error = ${error},
             lease_token = null, lease_expires_at = null, ${recordStart(context, lease.startedAgoMs)},
+            attempt_history = ${withAttempt(ended(context, lease.startedAgoMs, outcome, error))},
             updated_at = ${now}
           where ${held(lease)} returning status`,
     ),
@@ -320,6 +342,14 @@ export async function releaseTask(
             run_at = ${now}, lease_token = null, lease_expires_at = null,
             finished_at = ${unlessCancelled(sql`null`, now)},
             ${recordStart(context, lease.startedAgoMs)},
+            attempt_history = ${withAttempt(
+              ended(
+                context,
+                lease.startedAgoMs,
+                unlessCancelled(sql`'released'`, sql`'cancelled'`),
+                unlessCancelled(sql`${reason}`, sql`cancel_reason`),
+              ),
+            )},
             last_error = ${unlessCancelled(sql`${reason}`, sql`cancel_reason`)}, updated_at = ${now}
           where ${held(lease)} returning status`,
     ),

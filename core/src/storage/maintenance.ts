@@ -7,6 +7,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { AbnormalReason } from '../types.js';
 import { CURRENT_XID } from './complete.js';
+import { withAttempt } from './history.js';
 import { rowColumns, type SelectedRow } from './rows.js';
 import {
   arrayParam,
@@ -42,6 +43,8 @@ export async function rescueExpiredLeases(
   const retries = sql`(${unrecorded} or task.attempts < task.max_attempts)`;
   // A task whose cancel was requested ends there, whichever way its lease ran out.
   const cancelled = sql`task.cancel_reason is not null`;
+  const expiredDuring = sql`'lease expired during attempt ' || task.attempts
+    || ': the invocation ended or stalled before completing the task'`;
   const rows = await queryRows<{ status: string }>(
     context.db,
     'rescue',
@@ -56,8 +59,14 @@ export async function rescueExpiredLeases(
         failure_xid = case when ${retries} or ${cancelled} then task.failure_xid else ${CURRENT_XID} end,
         last_error = case when ${cancelled} then task.cancel_reason when ${unrecorded}
           then 'lease expired before the start of an attempt was recorded: the invocation ended before the handler started (or right after), so the attempt is not counted'
-          else 'lease expired during attempt ' || task.attempts
-            || ': the invocation ended or stalled before completing the task' end,
+          else ${expiredDuring} end,
+        -- A claim whose start was never recorded is no attempt, and leaves no entry.
+        attempt_history = case when ${unrecorded} then task.attempt_history else ${withAttempt({
+          startedAt: sql`task.started_at`,
+          endedAt: now,
+          outcome: sql`case when ${cancelled} then 'cancelled' else 'expired' end`,
+          error: sql`coalesce(task.cancel_reason, ${expiredDuring})`,
+        })} end,
         run_at = ${now}, lease_token = null, lease_expires_at = null, updated_at = ${now}
       from expired
       where task.id = expired.id and task.status = 'running' and task.lease_expires_at < ${now}

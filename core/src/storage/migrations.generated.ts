@@ -85,5 +85,12 @@ export const MIGRATIONS: readonly EmbeddedMigration[] = [
     "statements": [
       "-- A dedupe key its task no longer holds: an enqueue that asked for `dedupeFor: 'unfinished'` or\n-- `{ ms }` found the task past that and released the key (moved here, out of the unique index),\n-- so that the key's history stays readable on the old task.\nALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"released_dedupe_key\" text;"
     ]
+  },
+  {
+    "version": 9,
+    "name": "attempt_history",
+    "statements": [
+      "-- Every attempt that ended, oldest first, at most 25 (see core/src/storage/history.ts): a forced\n-- rerun keeps them, where it used to leave only the latest attempt's error.\nALTER TABLE \"gta_tasks\" ADD COLUMN IF NOT EXISTS \"attempt_history\" jsonb;"
+    ]
   }
 ];

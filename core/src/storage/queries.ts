@@ -6,6 +6,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { TaskStatus } from '../states.js';
 import type { TaskId } from '../types.js';
+import { withAttempt } from './history.js';
 import { rowColumns, type SelectedRow } from './rows.js';
 import { arrayParam, nowOf, queryRows, type StorageContext, tableOf } from './sql.js';
 
@@ -96,6 +97,17 @@ export async function taskStats(context: StorageContext): Promise<StatsRows> {
  * Transition "force rerun": the given tasks currently in `status` go to `initialized`, due now,
  * with a fresh attempt budget and a cleared lease (which fences out a running executor).
  */
+/**
+ * The history of a task a rerun moves back to `initialized`: a success, which the row alone showed,
+ * joins it (every other ending is there already).
+ */
+const rerunHistory = sql`case when t.status = 'succeeded' and t.started_at is not null then ${withAttempt({
+  startedAt: sql`t.started_at`,
+  endedAt: sql`t.finished_at`,
+  outcome: sql`'succeeded'`,
+  error: sql`null`,
+})} else t.attempt_history end`;
+
 export async function forceRerunTasks(
   context: StorageContext,
   ids: TaskId[],
@@ -108,7 +120,7 @@ export async function forceRerunTasks(
     'forceRerunTasks',
     sql`update ${tableOf(context)} as t set status = 'initialized', attempts = 0, run_at = ${now},
           lease_token = null, lease_expires_at = null, finished_at = null, cancel_reason = null,
-          updated_at = ${now}
+          attempt_history = ${rerunHistory}, updated_at = ${now}
         where t.id = any(${arrayParam(ids, 'bigint')})
           and t.status = ${status} and ${NOT_BUILTIN}
         returning t.id`,

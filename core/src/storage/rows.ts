@@ -6,6 +6,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { isTaskStatus } from '../states.js';
 import type { TaskRow } from '../types.js';
+import { parseHistory } from './history.js';
 import type { NewTask } from './insert.js';
 
 export interface SelectedRow {
@@ -43,10 +44,12 @@ export interface SelectedRow {
   /** The schedule that fired the task, and the slot it fired for. */
   schedule_id: string | null;
   scheduled_for: number | null;
+  /** The attempts that ended, as stored (JSON text; see `storage/history.ts`), or null for none. */
+  attempt_history: string | null;
 }
 
 /** Columns that travel as text (ids, which may exceed a double; the argument; the lease token). */
-const AS_TEXT = new Set<keyof SelectedRow>(['id', 'arg', 'lease_token', 'parent_id']);
+const AS_TEXT = new Set<keyof SelectedRow>(['id', 'arg', 'lease_token', 'parent_id', 'attempt_history']);
 /** Timestamp columns, which travel as epoch milliseconds. */
 const AS_EPOCH_MS = new Set<keyof SelectedRow>([
   'run_at',
@@ -96,6 +99,7 @@ const ROW_COLUMNS: (keyof SelectedRow)[] = [
   'rate_key',
   'schedule_id',
   'scheduled_for',
+  'attempt_history',
 ];
 
 /** The select list of a task row; `alias` names the table in the statement. */
@@ -179,6 +183,7 @@ export function claimedRow(
     rate_key: row.rate_key,
     schedule_id: row.schedule_id,
     scheduled_for: row.scheduled_for === null ? null : Number(row.scheduled_for),
+    attempt_history: row.attempt_history,
   };
 }
 
@@ -247,6 +252,7 @@ export function insertedRow(
     rate_key: task.rateKey,
     schedule_id: task.scheduleId ?? null,
     scheduled_for: task.scheduledFor ? Date.parse(task.scheduledFor) : null,
+    attempt_history: null,
   };
 }
 
@@ -293,5 +299,6 @@ export function toTaskRow(row: SelectedRow): TaskRow {
     rateKey: row.rate_key,
     scheduleId: row.schedule_id,
     scheduledFor: iso(slotOf(row)),
+    history: parseHistory(row.attempt_history),
   };
 }

@@ -189,11 +189,22 @@ export function executionSemantics(h: () => Harness, driver: DriverUnderTest) {
         expect(await manager.cancelTask(id, 'again')).toBe(false);
         await collector.settle();
         expect(aborted).toEqual(['AttemptAborted: task cancelled: the customer withdrew']);
-        expect(await manager.getTask(id)).toMatchObject({
+        const row = await manager.getTask(id);
+        expect(row).toMatchObject({
           status: 'cancelled',
           lastError: 'the customer withdrew',
           cancelReason: 'the customer withdrew',
         });
+        // Whether the handler threw or returned, its attempt ended cancelled.
+        expect(row?.history).toEqual([
+          {
+            attempt: 1,
+            startedAt: row!.startedAt,
+            endedAt: row!.finishedAt,
+            outcome: 'cancelled',
+            error: 'the customer withdrew',
+          },
+        ]);
       }
     });
 
@@ -329,6 +340,16 @@ export function executionSemantics(h: () => Harness, driver: DriverUnderTest) {
       expect(row).toMatchObject({ status: 'succeeded', attempts: 2, leaseToken: null });
       expect(row?.lastError).toContain('lease expired during attempt 1');
       expect(runs).toEqual([1, 2]);
+      // The expired attempt is in the history; the success is the row's own.
+      expect(row?.history).toEqual([
+        {
+          attempt: 1,
+          startedAt: expect.any(String),
+          endedAt: clock.now().toISOString(),
+          outcome: 'expired',
+          error: expect.stringContaining('lease expired during attempt 1'),
+        },
+      ]);
     });
 
     itWithSql(
@@ -361,6 +382,8 @@ export function executionSemantics(h: () => Harness, driver: DriverUnderTest) {
         const row = await manager.getTask(id);
         expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
         expect(row?.lastError).toContain('before the start of an attempt was recorded');
+        // A claim whose handler never started is no attempt: it leaves no entry.
+        expect(row?.history).toEqual([]);
       },
     );
 

@@ -322,6 +322,9 @@ export function scanningSemantics(h: () => Harness, driver: DriverUnderTest) {
       const row = await manager.getTask(id!);
       expect(row).toMatchObject({ status: 'initialized', attempts: 0, leaseToken: null });
       expect(row?.lastError).toContain('released unfinished by a stopping manager');
+      expect(row?.history).toEqual([
+        expect.objectContaining({ attempt: 1, outcome: 'released', error: row!.lastError }),
+      ]);
     });
   });
 
@@ -346,6 +349,74 @@ export function scanningSemantics(h: () => Harness, driver: DriverUnderTest) {
       await expect(manager.forceRerunTasks([id], 'done' as never)).rejects.toSatisfy((e) =>
         isGtaError(e, 'GTA_INVALID_ARGUMENT'),
       );
+    });
+
+    // Guarantee: a task's history holds every attempt that ended, oldest first, and a forced rerun
+    // keeps it (a rerun of a succeeded task adds that success, which the row alone showed).
+    it('keeps every ended attempt in the task’s history, across forced reruns', async () => {
+      const errors = ['first', 'second'];
+      const task = defineTask({
+        key: 'history',
+        retryTimes: 1,
+        retryInterval: () => 0,
+        handler: () => {
+          const error = errors.shift();
+          if (error) throw new Error(error);
+        },
+      });
+      const manager = await h().manager([task]);
+      const [id] = await h().enqueueForScanner(manager, task, [{}]);
+      while ((await manager.tick({ budgetMs: 2000 })).claimed > 0);
+      const failed = await manager.getTask(id!);
+      expect(failed).toMatchObject({ status: 'failed', attempts: 2 });
+      const firstLine = (error: string | null) => error?.split('\n')[0];
+      expect(
+        failed?.history.map(({ attempt, outcome, error }) => [attempt, outcome, firstLine(error)]),
+      ).toEqual([
+        [1, 'retried', 'attempt 1: Error: first'],
+        [2, 'failed', 'attempt 2: Error: second'],
+      ]);
+      for (const entry of failed!.history) {
+        expect(Date.parse(entry.endedAt)).toBeGreaterThanOrEqual(Date.parse(entry.startedAt!));
+      }
+
+      expect(await manager.forceRerunTasks([id!], 'failed')).toBe(1);
+      await manager.tick({ budgetMs: 2000 });
+      const succeeded = await manager.getTask(id!);
+      expect(succeeded).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(succeeded?.history).toEqual(failed?.history);
+
+      expect(await manager.forceRerunTasks([id!], 'succeeded')).toBe(1);
+      const rerun = await manager.getTask(id!);
+      expect(rerun?.history.slice(0, 2)).toEqual(failed?.history);
+      expect(rerun?.history[2]).toEqual({
+        attempt: 1,
+        startedAt: succeeded!.startedAt,
+        endedAt: succeeded!.finishedAt,
+        outcome: 'succeeded',
+        error: null,
+      });
+    });
+
+    it('keeps the last 25 attempts of a task that fails again and again', async () => {
+      const task = defineTask({
+        key: 'history-bound',
+        retryTimes: 29,
+        retryInterval: () => 0,
+        handler: (_: unknown, ctx) => {
+          throw new Error(`try ${ctx.attempt}`);
+        },
+      });
+      const manager = await h().manager([task]);
+      const [id] = await h().enqueueForScanner(manager, task, [{}]);
+      while ((await manager.tick({ budgetMs: 5000 })).claimed > 0);
+      const row = await manager.getTask(id!);
+      expect(row).toMatchObject({ status: 'failed', attempts: 30 });
+      expect(row?.history.map((entry) => entry.attempt)).toEqual(Array.from({ length: 25 }, (_, n) => n + 6));
+      expect(row?.history.at(-1)).toMatchObject({
+        outcome: 'failed',
+        error: expect.stringMatching(/^attempt 30: Error: try 30\n/),
+      });
     });
 
     it('queryUnsuccessfulTasks lists every task not succeeded, by id, with offset paging', async () => {
