@@ -46,8 +46,12 @@ export interface Start {
   startedAt: number;
 }
 
-/** A success waiting for its statement; `startedAt` as in {@link Start}. */
-type WaitingSuccess = Pending<Ending | false> & Omit<Success, 'startedAgoMs'> & { startedAt: number };
+/**
+ * A success waiting for its statement; `startedAt` as in {@link Start}. `retried` once a statement
+ * carrying it failed: it goes with the next one, and fails only if that fails too.
+ */
+type WaitingSuccess = Pending<Ending | false> &
+  Omit<Success, 'startedAgoMs'> & { startedAt: number; retried: boolean };
 
 /**
  * A start record not yet written, as {@link Batcher.started} hands it out: the success of its
@@ -79,7 +83,10 @@ export class Batcher {
    * Records a success (transition "complete", the row kept or deleted, no children), and the start
    * of its attempt if that was not recorded yet (`start`, the record {@link started} handed out,
    * is then not sent on its own). Resolves to how the task ended (`cancelled` when a cancel was
-   * requested meanwhile), or false when its lease was lost; rejects when the statement failed.
+   * requested meanwhile), or false when its lease was lost; rejects when two statements carrying it
+   * failed. A success that a passing fault (a dropped connection) kept from its statement is so
+   * written by the next, instead of failing its task when the lease expires; written already (the
+   * fault took only the answer), the next statement finds the lease gone and reads it as lost.
    */
   complete(
     success: {
@@ -94,7 +101,7 @@ export class Batcher {
     return new Promise((resolve, reject) => {
       // One object per waiting success: it may wait through a young-generation collection.
       const { id, leaseToken, deleteRow, startedAt } = success;
-      this.#completions.push({ id, leaseToken, deleteRow, startedAt, resolve, reject });
+      this.#completions.push({ id, leaseToken, deleteRow, startedAt, retried: false, resolve, reject });
       this.#schedule();
     });
   }
@@ -193,7 +200,13 @@ export class Batcher {
         }
         claim?.resolve(written.claimed);
       } catch (error) {
-        for (const waiting of completions) waiting.reject(error);
+        for (const waiting of completions) {
+          if (waiting.retried) waiting.reject(error);
+          else {
+            waiting.retried = true;
+            this.#completions.push(waiting);
+          }
+        }
         for (const start of starts) start.settle?.reject(error);
         renewal?.reject(error);
         claim?.reject(error);

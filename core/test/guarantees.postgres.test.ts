@@ -328,6 +328,37 @@ describe.skipIf(!hasPostgres)('the guarantees under forced races', () => {
     });
   });
 
+  describe('a passing fault costs no success', () => {
+    // Guarantee: a success whose statement failed (before it reached the database, or after it
+    // committed, its answer lost) is written by the next statement: the task ends succeeded, its
+    // handler run once, instead of failing when its lease expires.
+    for (const lost of ['before it was sent', 'after it committed'] as const) {
+      it(`a success whose statement failed ${lost} is written by the next one`, async () => {
+        const gated = gatedDb(database.db);
+        let calls = 0;
+        const task = defineTask({ key: 'quick', handler: () => void calls++ });
+        const m = await manager([task], { db: gated.db });
+        let faults = 0;
+        const fault = (text: string) => {
+          if (faults > 0 || !/\bdone as \(/.test(text)) return;
+          faults++;
+          throw new Error('Connection terminated unexpectedly');
+        };
+        if (lost === 'before it was sent') gated.hook = fault;
+        else gated.answered = fault;
+        // Started by its commit hook, whose success goes in a statement of its own.
+        const hook = waitUntilCollector();
+        await m.enqueue(task, {}, { waitUntil: hook.waitUntil });
+        await hook.settled();
+        expect(faults).toBe(1);
+        expect(calls).toBe(1);
+        expect(await rowsOf(m.options.table)).toEqual([
+          expect.objectContaining({ status: 'succeeded', attempts: 1, started: true }),
+        ]);
+      });
+    }
+  });
+
   describe('a claim that keeps losing races costs nothing else', () => {
     it('a success riding with a claim refused again and again is written all the same', async () => {
       const gated = gatedDb(database.db);
