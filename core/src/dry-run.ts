@@ -42,6 +42,7 @@ import {
   type TaskStore,
   type ThroughputRow,
 } from './storage/index.js';
+import { FENCED_BY_RERUN } from './storage/queries.js';
 import type { AbnormalReason, AttemptOutcome, DedupeFor, SqlExecutor, TaskId } from './types.js';
 
 const MINUTE = 60_000;
@@ -745,6 +746,10 @@ class MemoryStore implements TaskStore {
       // A success, which the row alone showed, joins the history (every other ending is there).
       if (row.status === 'succeeded' && row.started_at !== null) {
         this.#attemptEnded(row, row.finished_at!, 'succeeded', null);
+      }
+      // A running attempt whose handler started is fenced out: its result will write nothing.
+      if (row.status === 'running' && row.started_at !== null) {
+        this.#attemptEnded(row, Math.max(now, row.started_at), 'released', FENCED_BY_RERUN);
       }
       Object.assign(row, {
         status: 'initialized',

@@ -106,12 +106,10 @@ function cancelledColumns(context: StorageContext, startedAgoMs: number | SQL, r
 
 /** The attempt a statement ends at its clock, having started `startedAgoMs` before it (if unrecorded). */
 function ended(context: StorageContext, startedAgoMs: number | SQL, outcome: SQL, error: SQL): EndedAttempt {
-  return {
-    startedAt: sql`coalesce(started_at, ${startTime(context, startedAgoMs)})`,
-    endedAt: nowOf(context),
-    outcome,
-    error,
-  };
+  const startedAt = sql`coalesce(started_at, ${startTime(context, startedAgoMs)})`;
+  // A start record is stamped by its own statement's clock, which may read a little later than
+  // this one's: an attempt never ends before it started.
+  return { startedAt, endedAt: sql`greatest(${nowOf(context)}, ${startedAt})`, outcome, error };
 }
 
 /**

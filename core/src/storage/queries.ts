@@ -97,16 +97,30 @@ export async function taskStats(context: StorageContext): Promise<StatsRows> {
  * Transition "force rerun": the given tasks currently in `status` go to `initialized`, due now,
  * with a fresh attempt budget and a cleared lease (which fences out a running executor).
  */
+/** The error of the entry a forced rerun writes for the attempt it cut off. */
+export const FENCED_BY_RERUN = 'released by a forced rerun while it ran; its result is discarded';
+
 /**
  * The history of a task a rerun moves back to `initialized`: a success, which the row alone showed,
- * joins it (every other ending is there already).
+ * joins it, and so does a running attempt whose handler started, which the rerun fences out (its
+ * result will find its lease gone and write nothing). Every other ending is there already.
  */
-const rerunHistory = sql`case when t.status = 'succeeded' and t.started_at is not null then ${withAttempt({
-  startedAt: sql`t.started_at`,
-  endedAt: sql`t.finished_at`,
-  outcome: sql`'succeeded'`,
-  error: sql`null`,
-})} else t.attempt_history end`;
+function rerunHistory(context: StorageContext): SQL {
+  return sql`case
+  when t.status = 'succeeded' and t.started_at is not null then ${withAttempt({
+    startedAt: sql`t.started_at`,
+    endedAt: sql`t.finished_at`,
+    outcome: sql`'succeeded'`,
+    error: sql`null`,
+  })}
+  when t.status = 'running' and t.started_at is not null then ${withAttempt({
+    startedAt: sql`t.started_at`,
+    endedAt: sql`greatest(${nowOf(context)}, t.started_at)`,
+    outcome: sql`'released'`,
+    error: sql`${FENCED_BY_RERUN}::text`,
+  })}
+  else t.attempt_history end`;
+}
 
 export async function forceRerunTasks(
   context: StorageContext,
@@ -120,7 +134,7 @@ export async function forceRerunTasks(
     'forceRerunTasks',
     sql`update ${tableOf(context)} as t set status = 'initialized', attempts = 0, run_at = ${now},
           lease_token = null, lease_expires_at = null, finished_at = null, cancel_reason = null,
-          attempt_history = ${rerunHistory}, updated_at = ${now}
+          attempt_history = ${rerunHistory(context)}, updated_at = ${now}
         where t.id = any(${arrayParam(ids, 'bigint')})
           and t.status = ${status} and ${NOT_BUILTIN}
         returning t.id`,

@@ -398,6 +398,40 @@ export function scanningSemantics(h: () => Harness, driver: DriverUnderTest) {
       });
     });
 
+    it('a forced rerun of a running task keeps the attempt it cut off in the history', async () => {
+      const hold = gate();
+      let calls = 0;
+      const task = defineTask({
+        key: 'history-fenced',
+        handler: async () => {
+          if (++calls === 1) await hold.opened;
+        },
+      });
+      const manager = await h().manager([task]);
+      const [id] = await h().enqueueForScanner(manager, task, [{}]);
+      const collector = waitUntilCollector();
+      await manager.tick({ budgetMs: 2000, waitUntil: collector.waitUntil });
+      await eventually(async () => ((await manager.getTask(id!))?.startedAt ? true : undefined));
+      const running = await manager.getTask(id!);
+      expect(await manager.forceRerunTasks([id!], 'running')).toBe(1);
+      // The cut-off attempt's late success finds its lease gone and writes nothing.
+      hold.open();
+      await collector.settle();
+      await manager.tick({ budgetMs: 2000 });
+      const row = await manager.getTask(id!);
+      expect(calls).toBe(2);
+      expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(row?.history).toEqual([
+        {
+          attempt: 1,
+          startedAt: running!.startedAt,
+          endedAt: expect.any(String),
+          outcome: 'released',
+          error: 'released by a forced rerun while it ran; its result is discarded',
+        },
+      ]);
+    });
+
     it('keeps the last 25 attempts of a task that fails again and again', async () => {
       const task = defineTask({
         key: 'history-bound',
