@@ -110,6 +110,17 @@ describe('the admin dashboard in Chromium, on the local demo', () => {
     await page.click('#filters button[type="reset"]');
     await page.locator(`#tasks tr[data-task-id="${taskId}"][data-status="succeeded"]`).waitFor();
     await page.locator('#chart rect').first().waitFor();
+    // A succeeded task's error, an earlier attempt's, is muted; a failed task's is red.
+    const errorColor = (selector: string) =>
+      page
+        .locator(`${selector} td.error`)
+        .first()
+        .evaluate((cell) => getComputedStyle(cell).color);
+    expect(await errorColor(`#tasks tr[data-task-id="${taskId}"]`)).toBe('rgb(110, 119, 129)');
+    expect(await errorColor('#tasks tr[data-status="failed"]')).toBe('rgb(207, 34, 46)');
+    // One time format, 24 h, and the zone it is in named once.
+    expect(await page.textContent('#updated')).toMatch(/^updated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    expect(await page.textContent('#zone')).toMatch(/^times in \S+ \(UTC[+-]\d\d:\d\d\)$/);
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(errors).toEqual([]);

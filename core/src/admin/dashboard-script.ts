@@ -47,7 +47,8 @@ function say(text, kind) {
   message.className = kind || '';
 }
 
-// Local time as 2030-01-31 14:05:09: sortable, and short enough for a table cell.
+// Local time as 2030-01-31 14:05:09 (24 h, everywhere on the page, its zone named in the header):
+// sortable, and short enough for a table cell.
 function time(iso) {
   if (!iso) return '—';
   const date = new Date(iso);
@@ -63,6 +64,16 @@ function timeNode(iso) {
     ' ',
     node('span', { className: 'nowrap', textContent: clock }),
   ]);
+}
+
+// The zone every time on the page is in: the browser's, with its offset from UTC now.
+function zoneLabel() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const offset = -new Date().getTimezoneOffset();
+  const sign = offset < 0 ? '-' : '+';
+  const hours = String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0');
+  const minutes = String(Math.abs(offset) % 60).padStart(2, '0');
+  return 'times in ' + zone + ' (UTC' + sign + hours + ':' + minutes + ')';
 }
 
 function firstLine(text) {
@@ -134,7 +145,7 @@ function renderChart(points) {
     const failHeight = (point.failed / peak) * height;
     const group = document.createElementNS(svgNs, 'g');
     const title = document.createElementNS(svgNs, 'title');
-    title.textContent = new Date(minute).toLocaleTimeString() + ': ' + point.succeeded + ' succeeded, ' + point.failed + ' failed';
+    title.textContent = time(new Date(minute).toISOString()) + ': ' + point.succeeded + ' succeeded, ' + point.failed + ' failed';
     group.append(title);
     for (const [y, h, kind] of [
       [height - okHeight, okHeight, 'bar-succeeded'],
@@ -175,7 +186,12 @@ function renderTasks(page) {
         node('td', {}, [statusBadge(task.status)]),
         node('td', { textContent: task.attempts + ' / ' + task.maxAttempts }),
         node('td', { textContent: time(task.updatedAt), title: 'created ' + time(task.createdAt) }),
-        node('td', { className: 'error', textContent: firstLine(task.lastError), title: task.lastError || '' }),
+        node('td', {
+          className: 'error',
+          textContent: firstLine(task.lastError),
+          // A succeeded task's error is an earlier attempt's: shown muted, so the row does not look failed.
+          title: (task.status === 'succeeded' && task.lastError ? 'an earlier attempt: ' : '') + (task.lastError || ''),
+        }),
       ]);
       row.dataset.taskId = String(task.id);
       row.dataset.status = task.status;
@@ -360,7 +376,7 @@ async function refresh() {
     renderAbnormal(abnormal);
     renderSchedules(schedules);
     await loadDetail();
-    $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+    $('updated').textContent = 'updated ' + time(new Date().toISOString());
   } catch (error) {
     say(error.message, 'error');
   }
@@ -487,5 +503,6 @@ if (logout) {
 setInterval(() => {
   if ($('auto-refresh').checked) refresh();
 }, REFRESH_MS);
+$('zone').textContent = zoneLabel();
 refresh();
 `;

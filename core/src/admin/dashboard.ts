@@ -44,6 +44,7 @@ const STYLE = `
   #tasks tr { cursor: pointer; } #tasks td { white-space: nowrap; } #tasks tr:hover, #tasks tr.selected { background: #ddf4ff; }
   /* The error cell takes what the other columns leave, and cuts its text there. */
   td.error { color: var(--fail); width: 100%; max-width: 0; overflow: hidden; text-overflow: ellipsis; }
+  tr[data-status="succeeded"] td.error { color: var(--muted); }
   .status { padding: 0 0.45rem; border-radius: 1rem; font-size: 0.85rem; }
   .initialized { background: #ddf4ff; } .running { background: #fff8c5; }
   .succeeded { background: #dafbe1; } .failed { background: #ffebe9; } .cancelled { background: #eaeef2; }
@@ -105,6 +106,7 @@ export function dashboardPage({
   const body = `<body>
 <header>
   <h1>gta · tasks</h1>
+  <span id="zone" class="muted"></span>
   <span id="updated" class="muted"></span>
   <label><input type="checkbox" id="auto-refresh" checked> refresh every 2 s</label>
   <button type="button" id="tick" title="Run one scanner step now">Tick now</button>
