@@ -125,4 +125,35 @@ describe('the admin dashboard in Chromium, on the local demo', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(errors).toEqual([]);
   }, 120_000);
+
+  it('at phone width (420 px) stacks the detail below the tasks, without covering them', async () => {
+    const page = await browser.page();
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    await page.setViewportSize({ width: 420, height: 860 });
+    // The browser's profile keeps the session the first test signed in with; sign in without it.
+    const opened = await page.goto(`${demo.baseUrl}/admin`);
+    if (opened?.status() === 401) {
+      await page.fill('#token', adminToken);
+      await page.click('button[type="submit"]');
+    }
+    const firstRow = page.locator('#tasks tr').first();
+    await firstRow.waitFor();
+    const errors = watchErrors(page);
+    await firstRow.click();
+    await page.locator('#detail:not([hidden]) #detail-fields[data-status]').waitFor();
+    const box = async (selector: string) => (await page.locator(selector).boundingBox())!;
+    const table = await box('#tasks');
+    const detail = await box('#detail');
+    // Nothing wider than the screen, and the detail wholly below the task table.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(420);
+    expect(detail.x).toBeGreaterThanOrEqual(0);
+    expect(detail.x + detail.width).toBeLessThanOrEqual(420);
+    expect(detail.y).toBeGreaterThanOrEqual(table.y + table.height);
+    // Opening a task brought its detail into view (boxes are in the viewport's coordinates).
+    expect(detail.y).toBeLessThan(860);
+    expect(detail.y + detail.height).toBeGreaterThan(0);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  }, 120_000);
 });

@@ -389,6 +389,8 @@ async function select(id) {
   }
   try {
     await loadDetail();
+    // On a narrow screen the detail sits below the tables: bring it into view.
+    $('detail').scrollIntoView({ block: 'nearest' });
   } catch (error) {
     say(error.message, 'error');
   }

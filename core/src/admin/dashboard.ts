@@ -73,6 +73,12 @@ const STYLE = `
   .stack { display: grid; gap: 1rem; align-content: start; }
   .login { max-width: 24rem; margin: 6rem auto; }
   .login input { width: 100%; margin: 0.5rem 0; padding: 0.4rem; }
+  /* A narrow screen (a phone) stacks the panels in one column, the detail below the tables. */
+  @media (max-width: 60rem) {
+    main { grid-template-columns: minmax(0, 1fr); padding: 0.75rem; }
+    header { flex-wrap: wrap; padding: 0.75rem; gap: 0.5rem 1rem; }
+    #message { margin: 0 0.75rem; }
+  }
 `;
 
 function page(title: string, nonce: string, head: string, body: string): string {
