@@ -126,7 +126,7 @@ describe('the admin dashboard in Chromium, on the local demo', () => {
     expect(errors).toEqual([]);
   }, 120_000);
 
-  it('at phone width (420 px) stacks the detail below the tasks, without covering them', async () => {
+  it('at phone width (420 px) stacks the detail below the tasks, and opens a task by its id', async () => {
     const page = await browser.page();
     page.setDefaultTimeout(STEP_TIMEOUT_MS);
     await page.setViewportSize({ width: 420, height: 860 });
@@ -155,5 +155,23 @@ describe('the admin dashboard in Chromium, on the local demo', () => {
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
     expect(errors).toEqual([]);
+
+    // A task opened by its id; an id no task has says so, and is not kept open.
+    const id = await firstRow.getAttribute('data-task-id');
+    await page.click('#close-detail');
+    await page.fill('#find-id', id!);
+    await page.click('#find button[type="submit"]');
+    await page.locator('#detail:not([hidden])').waitFor();
+    expect(await page.textContent('#detail-title')).toMatch(new RegExp(`^Task ${id} · `));
+    await page.fill('#find-id', '999999999');
+    await page.click('#find button[type="submit"]');
+    await expect.poll(() => page.textContent('#message'), POLL).toBe('there is no task 999999999');
+    // After the next refresh, still the one failed request: the unknown id is not asked again.
+    const updated = await page.textContent('#updated');
+    await expect.poll(() => page.textContent('#updated'), POLL).not.toBe(updated);
+    expect(errors.filter((error) => !error.includes('404'))).toEqual([]);
+    expect(errors.filter((error) => error.startsWith('http 404'))).toEqual([
+      'http 404: /admin/api/tasks/999999999',
+    ]);
   }, 120_000);
 });

@@ -392,6 +392,8 @@ async function select(id) {
     // On a narrow screen the detail sits below the tables: bring it into view.
     $('detail').scrollIntoView({ block: 'nearest' });
   } catch (error) {
+    // A task that does not exist (an id typed in) is not kept open for the refreshes to ask again.
+    state.selectedId = null;
     say(error.message, 'error');
   }
 }
@@ -446,6 +448,10 @@ function trigger(id) {
   );
 }
 
+$('find').addEventListener('submit', (event) => {
+  event.preventDefault();
+  select(Number($('find-id').value));
+});
 $('filters').addEventListener('submit', (event) => {
   event.preventDefault();
   applyFilters();

@@ -134,6 +134,10 @@ export function dashboardPage({
     </section>
     <section aria-labelledby="list-title">
       <h2 id="list-title">Tasks</h2>
+      <form class="filters" id="find">
+        <label>open task by id <input id="find-id" type="number" min="1" step="1" required size="10"></label>
+        <button type="submit">Open</button>
+      </form>
       <form class="filters" id="filters">
         <label>status <select id="filter-status"><option value="">any</option>${STATUS_OPTIONS}</select></label>
         <label>key <input id="filter-key" maxlength="64" size="14"></label>
